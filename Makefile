@@ -1,0 +1,42 @@
+# opsmetrics — the two Quickstart commands are `make run` and `make test`.
+# Everything installs into ./.venv; nothing is assumed to be on the machine but python3.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SCALE  ?= 1
+SEED   ?= 42
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint pytest bench clean
+
+$(BIN)/opsmetrics: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	# uv resolves and installs in seconds; plain pip is the fallback.
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' \
+	  || $(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/opsmetrics
+
+## The main job, end to end on the embedded DuckDB warehouse.
+run: install
+	$(BIN)/opsmetrics run --scale $(SCALE) --seed $(SEED)
+
+## The whole test suite: lint, then pytest (exit code 5, "no tests", fails the target).
+test: install lint pytest
+
+lint: install
+	$(BIN)/ruff check analysis_py tests bench
+	$(BIN)/ruff format --check analysis_py tests bench
+	$(BIN)/sqlfluff lint models macros tests/dbt --processes 2
+
+pytest: install
+	$(BIN)/python -m pytest -n 2 --timeout=900 $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) target logs warehouse data

@@ -1,0 +1,64 @@
+"""Exception types whose messages tell the user what is wrong and how to fix it.
+
+Every error that reaches the CLI is an :class:`OpsMetricsError`; the CLI prints its
+message (no traceback) and exits with its ``exit_code``.
+"""
+
+from __future__ import annotations
+
+
+class OpsMetricsError(Exception):
+    """Base class: a problem the user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\nHint: {hint}")
+
+
+class ConfigError(OpsMetricsError):
+    """A path, environment variable, profile or target is missing or wrong."""
+
+    exit_code = 2
+
+
+class EffectsError(ConfigError):
+    """An ``--effects`` file has an unknown key or a bad value."""
+
+
+class DataNotFoundError(OpsMetricsError):
+    """Raw data or a published warehouse is not where it was expected."""
+
+
+class BuildError(OpsMetricsError):
+    """``dbt build`` failed; the published warehouse was left as it was."""
+
+
+class SemanticError(OpsMetricsError):
+    """A metric request or semantic manifest is invalid."""
+
+    exit_code = 2
+
+
+class ManifestError(SemanticError):
+    """The semantic manifest cannot be read or is inconsistent."""
+
+
+class QueryError(SemanticError):
+    """A metric request names unknown objects or asks for something impossible."""
+
+
+class FilterError(QueryError):
+    """A where filter is not an allowed boolean expression over semantic objects."""
+
+
+class SQLInterfaceError(OpsMetricsError):
+    """A SQL statement is not allowed or cannot be translated."""
+
+    exit_code = 2
+
+
+class AnalysisError(OpsMetricsError):
+    """An analysis spec or its input is invalid, or a model cannot be fitted."""
