@@ -15,17 +15,41 @@ import click
 
 #: command name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "generate": ("analysis_py.commands.generate", "generate", "Generate raw source data with planted effects."),
-    "build": ("analysis_py.commands.build", "build", "Run dbt build and publish the warehouse atomically."),
-    "run": ("analysis_py.commands.run", "run", "The main job: generate, build, query, analyse, report."),
+    "generate": (
+        "analysis_py.commands.generate",
+        "generate",
+        "Generate raw source data with planted effects.",
+    ),
+    "build": (
+        "analysis_py.commands.build",
+        "build",
+        "Run dbt build and publish the warehouse atomically.",
+    ),
+    "run": (
+        "analysis_py.commands.run",
+        "run",
+        "The main job: generate, build, query, analyse, report.",
+    ),
     "query": ("analysis_py.commands.query", "query", "Query metrics from the semantic layer."),
     "list": ("analysis_py.commands.query", "list_", "List metrics, dimensions or entities."),
     "validate": ("analysis_py.commands.query", "validate", "Validate the semantic manifest."),
-    "export": ("analysis_py.commands.query", "export", "Materialise saved-query exports as tables."),
+    "export": (
+        "analysis_py.commands.query",
+        "export",
+        "Materialise saved-query exports as tables.",
+    ),
     "sql": ("analysis_py.commands.sql", "sql", "Run semantic or read-only SQL."),
-    "serve": ("analysis_py.commands.serve", "serve", "Serve the warehouse over the Postgres wire protocol."),
+    "serve": (
+        "analysis_py.commands.serve",
+        "serve",
+        "Serve the warehouse over the Postgres wire protocol.",
+    ),
     "analyze": ("analysis_py.commands.analyze", "analyze", "Run declarative analysis specs."),
-    "report": ("analysis_py.commands.analyze", "report", "Write the HTML report of analysis results."),
+    "report": (
+        "analysis_py.commands.analyze",
+        "report",
+        "Write the HTML report of analysis results.",
+    ),
 }
 
 
