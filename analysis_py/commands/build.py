@@ -1,0 +1,52 @@
+"""``opsmetrics build``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option(
+    "--target",
+    "-t",
+    default="dev",
+    show_default=True,
+    help="dbt target from profiles/profiles.yml.",
+)
+@click.option(
+    "--select", "-s", multiple=True, help="dbt selection (repeatable); default: the whole project."
+)
+@click.option("--exclude", multiple=True, help="dbt exclusion (repeatable).")
+@click.option("--project-dir", type=click.Path(file_okay=False), help="dbt project directory.")
+@click.option("--no-docs", is_flag=True, help="Skip `dbt docs generate`.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def build(target, select, exclude, project_dir, no_docs, quiet):
+    """Run dbt build into a new DuckDB file and publish it atomically.
+
+    A failed build leaves the published warehouse as it was.
+    """
+    from analysis_py.config import resolve_paths
+    from analysis_py.progress import progress
+    from analysis_py.warehouse.build import build as do_build
+
+    paths = resolve_paths(project_dir=project_dir)
+    with progress("dbt build", quiet=quiet) as p:
+        result = do_build(
+            paths,
+            target=target,
+            select=select,
+            exclude=exclude,
+            docs=not no_docs,
+            on_progress=p.update,
+            on_step=p.step,
+        )
+    pub = result.published
+    counts: dict[str, int] = {}
+    for r in result.run.results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    click.echo(f"Published build {pub.build_id} in {result.seconds:.1f}s ({summary})")
+    click.echo(f"  warehouse: {paths.published_path} -> {pub.duckdb_path.name}")
+    docs = pub.target_path / "static_index.html"
+    if docs.is_file():
+        click.echo(f"  dbt docs:  {docs}")

@@ -1,0 +1,109 @@
+"""The main job behind ``opsmetrics run`` (and the Quickstart's ``make run``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from analysis_py.config import Paths
+from analysis_py.progress import progress
+
+
+def _raw_matches(paths: Paths, scale: float, seed: int) -> bool:
+    gt = paths.ground_truth_path
+    if not gt.is_file():
+        return False
+    meta = json.loads(gt.read_text())
+    return float(meta.get("scale", -1)) == float(scale) and int(meta.get("seed", -1)) == int(seed)
+
+
+def main_job(
+    paths: Paths,
+    *,
+    scale: float,
+    seed: int,
+    regenerate: bool = False,
+    analyses: bool = True,
+    quiet: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Run every stage and return a summary of where the results are."""
+    from analysis_py.warehouse.build import build
+
+    summary: dict = {}
+    if regenerate or not _raw_matches(paths, scale, seed):
+        from analysis_py.generate import generate
+
+        echo(f"Generating raw data (scale {scale}, seed {seed}) into {paths.data_dir}")
+        generate(paths.data_dir, scale=scale, seed=seed, progress=not quiet)
+    else:
+        echo(
+            f"Raw data for scale {scale}, seed {seed} already in {paths.data_dir} (use --regenerate to redo)"
+        )
+    summary["raw data"] = str(paths.data_dir)
+
+    with progress("dbt build", quiet=quiet) as p:
+        result = build(paths, on_progress=p.update, on_step=p.step)
+    pub = result.published
+    echo(f"Published build {pub.build_id} in {result.seconds:.0f}s")
+    summary["warehouse"] = str(paths.published_path)
+    summary["dbt docs"] = str(pub.target_path / "static_index.html")
+
+    echo("")
+    echo(sample_tables(paths))
+    echo("")
+    echo(sample_metrics(paths))
+    summary["query"] = "opsmetrics query --metrics cases_opened --group-by metric_time__month"
+    return summary
+
+
+def sample_tables(paths: Paths) -> str:
+    """Row counts of the public marts and a few rows of one, from the published warehouse."""
+    import duckdb
+
+    con = duckdb.connect(str(paths.published_path), read_only=True)
+    try:
+        rows = con.execute(
+            """
+            select table_name, estimated_size
+            from duckdb_tables()
+            where schema_name = 'main' and (table_name like 'fct\\_%' escape '\\' or table_name like 'dim\\_%' escape '\\')
+            order by table_name
+            """
+        ).fetchall()
+        lines = ["Governed tables (published warehouse):"]
+        for name, _ in rows:
+            n = con.execute(f'select count(*) from main."{name}"').fetchone()[0]
+            lines.append(f"  {name:<28} {n:>12,} rows")
+        if any(name == "fct_cases" for name, _ in rows):
+            lines.append("")
+            lines.append("Sample of fct_cases:")
+            lines.append(
+                str(
+                    con.sql(
+                        "select case_id, client_id, product, channel, priority, opened_at, "
+                        "round(business_hours_to_resolve, 1) as bh_to_resolve, is_sla_breached "
+                        "from main.fct_cases order by case_id limit 5"
+                    )
+                )
+            )
+        return "\n".join(lines)
+    finally:
+        con.close()
+
+
+def sample_metrics(paths: Paths) -> str:
+    """A first metric query through the semantic layer."""
+    from analysis_py.semantic import SemanticLayer
+
+    sl = SemanticLayer.from_dbt(paths.project_dir)
+    q = sl.query(
+        metrics=["cases_opened", "stp_rate"],
+        group_by=["metric_time__quarter"],
+        order_by=["metric_time__quarter"],
+    )
+    df = q.to_pandas()
+    return (
+        "Metrics by quarter (opsmetrics query --metrics cases_opened,stp_rate --group-by metric_time__quarter):\n"
+        + df.to_string(index=False)
+    )

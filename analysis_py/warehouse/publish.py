@@ -1,0 +1,127 @@
+"""Atomic publication of warehouse builds.
+
+Layout under the warehouse directory::
+
+    builds/<build_id>.duckdb        one file per successful build (never modified after publish)
+    builds/<build_id>.target/       the dbt artifacts of that build (manifest, semantic manifest, docs)
+    opsmetrics.duckdb  -> builds/<build_id>.duckdb     stable name, a symlink swapped atomically
+    target             -> builds/<build_id>.target     artifacts that match the published file
+    current.json                    {"build_id", "duckdb_path", "target_path", "published_at", ...}
+
+A reader opens ``opsmetrics.duckdb`` read-only and so always sees one complete build: DuckDB
+opens the file the symlink named at that instant, and a later swap does not change an open file
+(on POSIX the old file stays readable even after it is pruned). A failed build never reaches
+this module, so the last good warehouse stays published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis_py.config import PUBLISHED_NAME, Paths
+from analysis_py.errors import DataNotFoundError
+
+CURRENT = "current.json"
+KEEP_BUILDS = 3
+
+
+@dataclass(frozen=True)
+class Published:
+    build_id: str
+    duckdb_path: Path
+    target_path: Path
+    published_at: str
+    info: dict
+
+    @property
+    def semantic_manifest_path(self) -> Path:
+        return self.target_path / "semantic_manifest.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.target_path / "manifest.json"
+
+
+def _atomic_symlink(link: Path, target: str) -> None:
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+def _atomic_write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    with open(tmp) as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def publish(paths: Paths, build_id: str, duckdb_file: Path, target_dir: Path, info: dict) -> Published:
+    """Make ``duckdb_file`` the published warehouse (atomically) and prune old builds."""
+    wh = paths.warehouse_dir
+    rel_db = os.path.relpath(duckdb_file, wh)
+    rel_target = os.path.relpath(target_dir, wh)
+    with open(duckdb_file, "rb+") as f:  # durable before it becomes visible
+        os.fsync(f.fileno())
+    _atomic_symlink(wh / "target", rel_target)
+    _atomic_symlink(wh / PUBLISHED_NAME, rel_db)
+    payload = {
+        **info,
+        "build_id": build_id,
+        "duckdb_path": str(duckdb_file),
+        "target_path": str(target_dir),
+        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    _atomic_write_json(wh / CURRENT, payload)
+    prune(paths, keep=KEEP_BUILDS)
+    return current(paths)
+
+
+def current(paths: Paths) -> Published:
+    """The published build, or a clear error if nothing has been published yet."""
+    path = paths.warehouse_dir / CURRENT
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"no published warehouse in {paths.warehouse_dir}",
+            hint="run `opsmetrics build` (or `make run`) first, or set OPSMETRICS_WAREHOUSE_DIR",
+        )
+    info = json.loads(path.read_text())
+    return Published(
+        build_id=info["build_id"],
+        duckdb_path=Path(info["duckdb_path"]),
+        target_path=Path(info["target_path"]),
+        published_at=info.get("published_at", ""),
+        info=info,
+    )
+
+
+def published_duckdb(paths: Paths) -> Path:
+    """Stable path of the published DuckDB file (checks that it exists)."""
+    current(paths)
+    return paths.published_path
+
+
+def prune(paths: Paths, keep: int = KEEP_BUILDS) -> list[str]:
+    """Delete all but the newest ``keep`` published builds (never the current one).
+
+    Readers that still hold a pruned file open keep reading it (POSIX unlink semantics); the
+    Postgres server moves to the new generation on its next poll.
+    """
+    builds = paths.builds_dir
+    if not builds.is_dir():
+        return []
+    cur = current(paths).build_id
+    done = sorted(p.stem for p in builds.glob("*.duckdb") if (builds / f"{p.stem}.target").is_dir())
+    victims = [b for b in done[:-keep] if b != cur] if keep else []
+    for b in victims:
+        (builds / f"{b}.duckdb").unlink(missing_ok=True)
+        (builds / f"{b}.duckdb.wal").unlink(missing_ok=True)
+        shutil.rmtree(builds / f"{b}.target", ignore_errors=True)
+    return victims
