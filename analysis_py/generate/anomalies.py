@@ -1,0 +1,82 @@
+"""Planted anomaly cells: single-day spikes (×3) or drops (×0.2) in one slice of a metric.
+
+Cells are chosen on ordinary weekdays (no public holiday in any client country, not at a
+month end, away from SEV1/SEV2 incident days and from each other) and in high-volume
+slices, so that a detector can find them even at scale 0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from analysis_py.generate.calendar import CAL_START_DAY, DAY, calendar, epoch_day
+from analysis_py.generate.common import table_rng
+from analysis_py.generate.incidents import ImpactWindows
+
+#: metric -> (dimension, candidate slices by volume)
+METRICS = {
+    "cases_opened": ("product", ("Payments", "Cash Management")),
+    "payments": ("rail", ("SWIFT", "ACH", "SEPA")),
+    "platform_requests": ("surface", ("portal", "api", "mobile")),
+}
+SPIKE, DROP = 3.0, 0.2
+WINDOW = (dt.date(2024, 3, 1), dt.date(2025, 12, 10))
+
+
+def choose_cells(seed: int, count: int, windows: ImpactWindows) -> list[dict]:
+    rng = table_rng(seed, "anomalies")
+    if count == 0:
+        return []
+    cal = calendar()
+    days = np.arange(epoch_day(WINDOW[0]), epoch_day(WINDOW[1]))
+    ci = days - CAL_START_DAY
+    ok = cal.is_business[:, ci].all(axis=0).astype(bool)
+    dom = (days.astype("datetime64[D]") - days.astype("datetime64[D]").astype("datetime64[M]")
+           ).astype(np.int64)  # fmt: skip
+    ok &= (dom >= 2) & (dom <= 24)
+    incident_days = set()
+    for s, e in zip(windows.start, windows.end, strict=True):
+        incident_days.update(range(int(s // DAY) - 1, int(e // DAY) + 2))
+    ok &= ~np.isin(days, list(incident_days))
+    candidates = days[ok]
+    used: list[int] = []
+    cells = []
+    metric_names = list(METRICS)
+    for i in range(count):  # loop over a dozen cells
+        metric = metric_names[i % len(metric_names)]
+        dim, slices = METRICS[metric]
+        slice_ = slices[(i // len(metric_names)) % len(slices)]
+        free = candidates[
+            np.all(np.abs(candidates[:, None] - np.array(used or [-(10**6)])) >= 10, axis=1)
+        ]
+        pool = free if len(free) else candidates
+        day = int(pool[rng.integers(0, len(pool))])
+        used.append(day)
+        kind = "spike" if i % 2 == 0 else "drop"
+        cells.append(
+            {
+                "metric": metric,
+                "dimension": dim,
+                "slice": slice_,
+                "date": (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat(),
+                "kind": kind,
+                "factor": SPIKE if kind == "spike" else DROP,
+            }
+        )
+    cells.sort(key=lambda c: (c["date"], c["metric"]))
+    return cells
+
+
+def factor_grid(cells: list[dict], metric: str, slices: tuple[str, ...], days: np.ndarray):
+    """Multiplier array [slice, day] for one metric (1 outside anomaly cells)."""
+    grid = np.ones((len(slices), len(days)))
+    for c in cells:
+        if c["metric"] != metric:
+            continue
+        d = epoch_day(dt.date.fromisoformat(c["date"]))
+        j = np.searchsorted(days, d)
+        if j < len(days) and days[j] == d:
+            grid[slices.index(c["slice"]), j] *= c["factor"]
+    return grid
