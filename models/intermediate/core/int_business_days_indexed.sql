@@ -33,6 +33,11 @@ country_days as (
         country_calendars.country,
         country_calendars.region,
         cast(country_calendars.utc_offset_minutes as int) as utc_offset_minutes,
+        cast(country_calendars.business_day_start_hour as double) as business_day_start_hour,
+        cast(
+            country_calendars.business_day_end_hour - country_calendars.business_day_start_hour
+            as double
+        ) as business_hours_per_day,
         cast(date_spine.date_day as date) as date_day
     from country_calendars
     cross join date_spine
@@ -43,6 +48,8 @@ flagged as (
         country_days.country,
         country_days.region,
         country_days.utc_offset_minutes,
+        country_days.business_day_start_hour,
+        country_days.business_hours_per_day,
         country_days.date_day,
         holiday_days.holiday_name,
         {{ iso_day_of_week('country_days.date_day') }} as iso_day_of_week,
@@ -67,6 +74,8 @@ indexed as (
         country,
         region,
         utc_offset_minutes,
+        business_day_start_hour,
+        business_hours_per_day,
         date_day,
         iso_day_of_week,
         is_weekend,
@@ -75,7 +84,7 @@ indexed as (
         is_business_day,
         cast(
             coalesce(
-                sum(case when is_business_day then 8 else 0 end) over (
+                sum(case when is_business_day then business_hours_per_day else 0 end) over (
                     partition by country
                     order by date_day
                     rows between unbounded preceding and 1 preceding

@@ -41,9 +41,9 @@ renamed as (
 
     from latest_landing
     left join channel_map
-        on {{ label_key('latest_landing.channel') }} = channel_map.label_key
+        on {{ label_key('latest_landing.channel') }} = channel_map.raw_label
     left join priority_map
-        on {{ label_key('latest_landing.priority') }} = priority_map.label_key
+        on {{ label_key('latest_landing.priority') }} = priority_map.raw_label
 )
 
 select * from renamed

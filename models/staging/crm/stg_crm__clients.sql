@@ -45,7 +45,7 @@ renamed as (
 
     from latest_landing
     left join segment_map
-        on {{ label_key('latest_landing.segment') }} = segment_map.label_key
+        on {{ label_key('latest_landing.segment') }} = segment_map.raw_label
     left join country_calendars
         on upper(trim(latest_landing.country)) = country_calendars.country
 )

@@ -62,7 +62,7 @@ renamed as (
 
     from latest_landing
     left join initiation_channel_map
-        on {{ label_key('latest_landing.initiation_channel') }} = initiation_channel_map.label_key
+        on {{ label_key('latest_landing.initiation_channel') }} = initiation_channel_map.raw_label
     left join currencies
         on upper(trim(latest_landing.currency)) = currencies.currency
 )

@@ -37,7 +37,7 @@ renamed as (
 
     from latest_landing
     left join severity_map
-        on {{ label_key('latest_landing.severity') }} = severity_map.label_key
+        on {{ label_key('latest_landing.severity') }} = severity_map.raw_label
 )
 
 select * from renamed
