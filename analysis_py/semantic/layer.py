@@ -1,0 +1,232 @@
+"""The user-facing facade: ``SemanticLayer`` (from a dbt project or a manifest) and the
+compiled query object it returns (``.sql``, ``.sql_for()``, ``.to_pandas()``, ``.to_arrow()``,
+``.to_ibis()``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis_py.errors import ConfigError, ManifestError, QueryError
+from analysis_py.semantic.compiler import Compiler, make_request
+from analysis_py.semantic.manifest import Manifest, load_manifest
+
+DIALECTS = ("duckdb", "spark", "snowflake", "bigquery", "postgres", "trino")
+
+
+@dataclass
+class CompiledQuery:
+    """A compiled metric request. Building it runs nothing; ``to_*`` methods execute it."""
+
+    layer: SemanticLayer
+    request: Any
+    expression: Any  # sqlglot Select for the layer's dialect
+    columns: list[str]
+
+    @property
+    def sql(self) -> str:
+        return self.expression.sql(dialect=self.layer.dialect, pretty=True)
+
+    def sql_for(self, dialect: str) -> str:
+        """SQL for another engine, built as a tree for that dialect (not transpiled text)."""
+        if dialect not in DIALECTS:
+            raise QueryError(
+                f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(DIALECTS)}"
+            )
+        if dialect == self.layer.dialect:
+            return self.sql
+        comp = Compiler(self.layer.manifest, dialect, self.layer.relation_resolver)
+        tree, _cols = comp.compile(self.request)
+        return tree.sql(dialect=dialect, pretty=True)
+
+    def _conn(self):
+        conn = self.layer.connection
+        if conn is None:
+            raise ConfigError(
+                "this SemanticLayer has no database connection",
+                hint="use SemanticLayer.from_dbt(...) or from_manifest(path, connection)",
+            )
+        return conn
+
+    def to_arrow(self):
+        return self._conn().sql(self.expression.sql(dialect="duckdb")).to_arrow_table()
+
+    def to_pandas(self):
+        df = self._conn().sql(self.expression.sql(dialect="duckdb")).df()
+        df.columns = self.columns
+        return df
+
+    def fetchall(self) -> list[tuple]:
+        return self._conn().sql(self.expression.sql(dialect="duckdb")).fetchall()
+
+    def to_ibis(self, backend=None):
+        """An ibis table expression over this query's SQL (duckdb backend by default, on the
+        same connection), so further work is pushed down to the engine."""
+        import ibis
+
+        if backend is None:
+            backend = ibis.duckdb.from_connection(self._conn())
+        return backend.sql(self.expression.sql(dialect="duckdb"), dialect="duckdb")
+
+
+class SemanticLayer:
+    """Compile (and run) metric requests against a dbt semantic manifest.
+
+    >>> # sl = SemanticLayer.from_dbt("path/to/project"); sl.query(metrics=["revenue"]).to_pandas()
+    """
+
+    def __init__(self, manifest, connection=None, dialect: str = "duckdb", relation_resolver=None):
+        self.manifest: Manifest = load_manifest(manifest)
+        self.connection = connection
+        if dialect not in DIALECTS:
+            raise QueryError(
+                f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(DIALECTS)}"
+            )
+        self.dialect = dialect
+        self.relation_resolver = relation_resolver
+        self._compiler = Compiler(self.manifest, dialect, relation_resolver)
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_manifest(cls, manifest, connection=None, **kw) -> SemanticLayer:
+        if isinstance(connection, str | Path):
+            connection = _open_duckdb(Path(connection))
+        return cls(manifest, connection=connection, **kw)
+
+    @classmethod
+    def from_dbt(
+        cls, project_dir=None, target=None, profiles_dir=None, connect: bool = True, **kw
+    ) -> SemanticLayer:
+        from analysis_py.semantic.project import find_manifest, profile_duckdb_path
+
+        project = _project_dir(project_dir)
+        manifest_path = find_manifest(project, target=target, profiles_dir=profiles_dir)
+        conn = None
+        if connect:
+            db = profile_duckdb_path(project, target=target, profiles_dir=profiles_dir)
+            conn = _open_duckdb(db)
+        return cls(manifest_path, connection=conn, **kw)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def compile(
+        self,
+        metrics=None,
+        group_by=None,
+        where=None,
+        order_by=None,
+        limit=None,
+        start_time=None,
+        end_time=None,
+        saved_query: str | None = None,
+    ) -> CompiledQuery:
+        if saved_query:
+            sq = self.manifest.saved_queries.get(saved_query)
+            if sq is None:
+                from analysis_py.semantic.compiler import suggest
+
+                hint = suggest(saved_query, self.manifest.saved_queries)
+                raise QueryError(
+                    f"unknown saved query '{saved_query}'",
+                    hint=f"did you mean: {hint}?"
+                    if hint
+                    else "see `opsmetrics list saved-queries`",
+                )
+            metrics = metrics or list(sq.metrics)
+            group_by = group_by or list(sq.group_by)
+            extra = [where] if isinstance(where, str) else list(where or [])
+            where = list(sq.where) + extra
+            order_by = order_by or list(sq.order_by)
+            limit = limit if limit is not None else sq.limit
+        req = make_request(metrics, group_by, where, order_by, limit, start_time, end_time)
+        tree, cols = self._compiler.compile(req)
+        return CompiledQuery(self, req, tree, cols)
+
+    query = compile  # a CompiledQuery runs lazily: .to_pandas() / .to_arrow() execute it
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    def metrics(self) -> list[dict]:
+        out = []
+        for m in sorted(self.manifest.metrics.values(), key=lambda x: x.name):
+            out.append(
+                {
+                    "name": m.name,
+                    "type": m.type,
+                    "label": m.label,
+                    "description": m.description,
+                    "dimensions": None,
+                }
+            )
+        return out
+
+    def dimensions(self, metrics=None) -> list[dict]:
+        from analysis_py.semantic.catalog import dimensions_for
+
+        return dimensions_for(self, metrics)
+
+    def entities(self) -> list[dict]:
+        seen = {}
+        for sm in self.manifest.semantic_models.values():
+            for e in sm.entities:
+                d = seen.setdefault(
+                    e.name,
+                    {
+                        "name": e.name,
+                        "type": e.type,
+                        "description": e.description,
+                        "semantic_models": [],
+                    },
+                )
+                d["semantic_models"].append(sm.name)
+                if e.is_unique:
+                    d["type"] = e.type
+        return sorted(seen.values(), key=lambda d: d["name"])
+
+    def saved_queries(self) -> list[dict]:
+        return [
+            {
+                "name": s.name,
+                "description": s.description,
+                "label": s.label,
+                "metrics": list(s.metrics),
+                "group_by": list(s.group_by),
+                "where": list(s.where),
+                "exports": [e.alias for e in s.exports],
+            }
+            for s in sorted(self.manifest.saved_queries.values(), key=lambda x: x.name)
+        ]
+
+
+def _project_dir(project_dir) -> Path:
+    from analysis_py.config import find_project_dir
+
+    if project_dir:
+        p = Path(project_dir).expanduser().resolve()
+        if not (p / "dbt_project.yml").is_file():
+            raise ConfigError(
+                f"{p} has no dbt_project.yml", hint="pass the folder that holds dbt_project.yml"
+            )
+        return p
+    return find_project_dir()
+
+
+def _open_duckdb(path: Path):
+    import duckdb
+
+    if not path.exists():
+        raise ManifestError(
+            f"DuckDB file {path} does not exist",
+            hint="build the warehouse first (dbt build / opsmetrics build) or pass --database",
+        )
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise ConfigError(f"cannot open {path} read-only: {str(exc).splitlines()[0]}") from None
+
+
+def _today() -> dt.date:  # pragma: no cover - helper for callers
+    return dt.date.today()

@@ -1,0 +1,194 @@
+"""Where filters: rendered from MetricFlow's template syntax, parsed, checked — never pasted.
+
+A filter is accepted only if, after each ``{{ … }}`` object is replaced by a reference to a
+semantic object, it parses as ONE boolean expression whose leaves are those references,
+literals, intervals and types, combined with operators and a small allow-list of scalar
+functions. Everything else — a second statement, a subquery, DDL/DML, a table function such as
+``read_csv``, a raw column name, an unknown function — is refused with :class:`FilterError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from analysis_py.errors import FilterError
+from analysis_py.semantic.names import Ref, parse_object_call
+
+_TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.S)
+PLACEHOLDER = "__opsm_ref_"
+
+#: Node types a filter may contain (besides the placeholders, which are Columns).
+ALLOWED: tuple[type[exp.Expression], ...] = (
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.Paren,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Mod,
+    exp.Neg,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Tuple,
+    exp.Interval,
+    exp.Var,
+    exp.Cast,
+    exp.TryCast,
+    exp.DataType,
+    exp.DataTypeParam,
+    exp.Coalesce,
+    exp.Lower,
+    exp.Upper,
+    exp.Trim,
+    exp.Length,
+    exp.Substring,
+    exp.Concat,
+    exp.DPipe,
+    exp.Abs,
+    exp.Round,
+    exp.Floor,
+    exp.Ceil,
+    exp.If,
+    exp.Case,
+    exp.DateTrunc,
+    exp.TimestampTrunc,
+    exp.CurrentDate,
+    exp.CurrentTimestamp,
+    exp.Extract,
+    exp.Year,
+    exp.Month,
+    exp.Day,
+    exp.DateAdd,
+    exp.DateSub,
+    exp.TsOrDsToDate,
+    exp.Date,
+    exp.StrToDate,
+    exp.Column,
+    exp.Identifier,
+)
+ALLOWED_FUNCTIONS_TEXT = (
+    "comparisons (= != < <= > >= BETWEEN IN LIKE ILIKE IS [NOT] NULL), AND/OR/NOT, arithmetic, "
+    "CAST, COALESCE, LOWER, UPPER, TRIM, LENGTH, SUBSTRING, CONCAT, ABS, ROUND, FLOOR, CEIL, "
+    "CASE/IF, DATE_TRUNC, EXTRACT, YEAR/MONTH/DAY, CURRENT_DATE, CURRENT_TIMESTAMP, date "
+    "arithmetic with INTERVAL — over {{ Dimension(...) }}, {{ TimeDimension(...) }}, "
+    "{{ Entity(...) }}, {{ Metric(...) }} objects and literals"
+)
+_BOOLEAN_ROOTS = (
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+    exp.Boolean,
+)
+
+
+@dataclass(frozen=True)
+class ParsedFilter:
+    """A checked filter: the tree with placeholder columns, and what each placeholder names."""
+
+    text: str
+    tree: exp.Expression
+    refs: tuple[Ref, ...]
+
+    def substitute(self, columns: list[exp.Expression]) -> exp.Expression:
+        """The filter with placeholder ``i`` replaced by ``columns[i]``."""
+
+        def repl(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and node.name.startswith(PLACEHOLDER):
+                return columns[int(node.name[len(PLACEHOLDER) :])].copy()
+            return node
+
+        return self.tree.copy().transform(repl)
+
+
+def _refuse(text: str, why: str) -> FilterError:
+    return FilterError(
+        f"where filter refused: {why}: {text!r}",
+        hint=f"a filter may contain only {ALLOWED_FUNCTIONS_TEXT}",
+    )
+
+
+def parse_filter(text: str, dialect: str = "duckdb") -> ParsedFilter:
+    """Render, parse and check one where filter.
+
+    >>> f = parse_filter("{{ Dimension('order__status') }} = 'done'")
+    >>> f.refs[0].column()
+    'order__status'
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise FilterError("where filter is empty")
+    refs: list[Ref] = []
+
+    def swap(m: re.Match) -> str:
+        refs.append(parse_object_call(m.group(1)))
+        return f" {PLACEHOLDER}{len(refs) - 1} "
+
+    sql = _TEMPLATE.sub(swap, text)
+    if "{{" in sql or "}}" in sql or "{%" in sql or "{#" in sql:
+        raise FilterError(
+            f"malformed template in where filter: {text!r}",
+            hint="objects are written {{ Dimension('entity__name') }}; jinja statements are not allowed",
+        )
+    try:
+        statements = sqlglot.parse(sql, read=dialect)
+    except (ParseError, TokenError) as exc:
+        raise _refuse(text, f"not valid SQL ({str(exc).splitlines()[0][:200]})") from None
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1:
+        raise _refuse(text, "more than one statement")
+    tree = statements[0]
+    if isinstance(tree, exp.Select | exp.Create | exp.Insert | exp.Delete | exp.Update | exp.Drop):
+        raise _refuse(text, f"a {tree.key.upper()} statement is not a filter")
+    for node in tree.walk():
+        if isinstance(node, exp.Column):
+            if not node.name.startswith(PLACEHOLDER) or node.table:
+                raise _refuse(
+                    text,
+                    f"raw column '{node.sql()}' (name semantic objects with {{{{ Dimension('…') }}}})",
+                )
+            continue
+        if isinstance(node, exp.Identifier) and isinstance(node.parent, exp.Column):
+            continue
+        if isinstance(node, exp.Subquery | exp.Select | exp.Query):
+            raise _refuse(text, "subqueries are not allowed")
+        if isinstance(node, exp.Anonymous):
+            raise _refuse(text, f"function {node.name}() is not allowed")
+        if not isinstance(node, ALLOWED):
+            raise _refuse(text, f"{node.key.upper()} is not allowed")
+    root = tree.unnest() if isinstance(tree, exp.Paren) else tree
+    if not isinstance(root, _BOOLEAN_ROOTS):
+        raise _refuse(text, "it is not a boolean condition")
+    return ParsedFilter(text=text, tree=tree, refs=tuple(refs))
