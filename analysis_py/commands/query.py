@@ -1,0 +1,288 @@
+"""``opsmetrics query | list | validate | export`` — thin wrappers over analysis_py.semantic.
+
+Option names follow MetricFlow's ``mf query`` where one exists. Only click, the compiler and
+(when executing) duckdb are imported: no dbt, no pandas.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import sys
+
+import click
+
+from analysis_py.errors import ConfigError, QueryError
+
+_source_options = [
+    click.option(
+        "--project-dir", type=click.Path(file_okay=False), help="dbt project folder (as in dbt)."
+    ),
+    click.option(
+        "--profiles-dir",
+        type=click.Path(file_okay=False),
+        help="folder holding profiles.yml (as in dbt).",
+    ),
+    click.option("--target", "target", help="dbt target in the profile (names the DuckDB file)."),
+    click.option(
+        "--manifest",
+        type=click.Path(dir_okay=False),
+        help="a semantic_manifest.json, instead of a project.",
+    ),
+    click.option(
+        "--database",
+        type=click.Path(dir_okay=False),
+        help="DuckDB file to run on (overrides the profile).",
+    ),
+]
+
+
+def source_options(fn):
+    for opt in reversed(_source_options):
+        fn = opt(fn)
+    return fn
+
+
+def _layer(project_dir, profiles_dir, target, manifest, database, connect: bool, dialect="duckdb"):
+    from pathlib import Path
+
+    from analysis_py.semantic.layer import SemanticLayer, _open_duckdb, _project_dir
+    from analysis_py.semantic.project import find_manifest, profile_duckdb_path
+
+    if manifest:
+        conn = _open_duckdb(Path(database)) if (connect and database) else None
+        if connect and conn is None:
+            raise ConfigError(
+                "--manifest needs --database FILE.duckdb to run the query", hint="or use --explain"
+            )
+        return SemanticLayer(manifest, connection=conn, dialect=dialect)
+    project = _project_dir(project_dir)
+    mpath = find_manifest(project, target=target, profiles_dir=profiles_dir)
+    conn = None
+    if connect:
+        db = (
+            Path(database)
+            if database
+            else profile_duckdb_path(project, target=target, profiles_dir=profiles_dir)
+        )
+        conn = _open_duckdb(db)
+    return SemanticLayer(mpath, connection=conn, dialect=dialect)
+
+
+def _split(values) -> list[str]:
+    out: list[str] = []
+    for v in values or ():
+        out += [x.strip() for x in v.split(",") if x.strip()]
+    return out
+
+
+def _cell(v) -> str:
+    """A value as ``mf query --csv`` writes it (NULL is an empty field)."""
+    if v is None:
+        return ""
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day).isoformat(sep=" ")
+    if isinstance(v, decimal.Decimal):
+        return str(float(v))
+    return str(v)
+
+
+def _print_table(columns: list[str], rows: list[tuple]) -> None:
+    cells = [[_cell(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = [
+        all(isinstance(r[i], int | float | decimal.Decimal) or r[i] is None for r in rows)
+        for i in range(len(columns))
+    ]
+
+    def fmt(vals):
+        return "  ".join(
+            v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, numeric, strict=True)
+        ).rstrip()
+
+    click.echo(fmt(columns))
+    click.echo("  ".join("-" * w for w in widths))
+    for r in cells:
+        click.echo(fmt(r))
+
+
+@click.command()
+@click.option("--metrics", multiple=True, help="Metric names, comma separated.")
+@click.option(
+    "--group-by", multiple=True, help="Dimensions, entities, metric_time__<grain>; comma separated."
+)
+@click.option("--where", multiple=True, help="Filter in MetricFlow's template syntax (repeatable).")
+@click.option(
+    "--order",
+    "order",
+    multiple=True,
+    help="Order by metric/group-by names; leading '-' = descending.",
+)
+@click.option("--limit", type=int, help="At most this many rows.")
+@click.option("--start-time", help="Only metric_time at or after this ISO date/time.")
+@click.option("--end-time", help="Only metric_time at or before this ISO date/time.")
+@click.option("--saved-query", help="Use a saved query's parameters.")
+@click.option("--explain", is_flag=True, help="Print the SQL instead of running it.")
+@click.option("--dialect", default="duckdb", show_default=True, help="SQL dialect for --explain.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    help="Write the result as CSV (as mf query --csv).",
+)
+@source_options
+def query(
+    metrics,
+    group_by,
+    where,
+    order,
+    limit,
+    start_time,
+    end_time,
+    saved_query,
+    explain,
+    dialect,
+    csv_path,
+    project_dir,
+    profiles_dir,
+    target,
+    manifest,
+    database,
+):
+    """Query metrics from the semantic layer (MetricFlow's `mf query` options)."""
+    from analysis_py.semantic.layer import DIALECTS
+
+    if dialect not in DIALECTS:
+        raise QueryError(
+            f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(DIALECTS)}"
+        )
+    if not explain and dialect != "duckdb":
+        raise QueryError(
+            "queries run on DuckDB; --dialect only changes the SQL printed by --explain",
+            hint="add --explain",
+        )
+    if not _split(metrics) and not saved_query:
+        raise QueryError("no metrics requested", hint="pass --metrics a,b or --saved-query NAME")
+    sl = _layer(
+        project_dir, profiles_dir, target, manifest, database, connect=not explain, dialect=dialect
+    )
+    q = sl.compile(
+        metrics=_split(metrics),
+        group_by=_split(group_by),
+        where=list(where),
+        order_by=_split(order),
+        limit=limit,
+        start_time=start_time,
+        end_time=end_time,
+        saved_query=saved_query,
+    )
+    if explain:
+        click.echo(q.sql)
+        return 0
+    rows = q.fetchall()
+    if csv_path:
+        tmp = f"{csv_path}.tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(q.columns)
+            for r in rows:
+                w.writerow([_cell(v) for v in r])
+        import os
+
+        os.replace(tmp, csv_path)
+        click.echo(f"Wrote {len(rows)} rows to {csv_path}", err=True)
+        return 0
+    if not rows:
+        click.echo("(no rows)")
+        return 0
+    _print_table(q.columns, rows)
+    return 0
+
+
+@click.command(name="list")
+@click.argument("what", type=click.Choice(["metrics", "dimensions", "entities", "saved-queries"]))
+@click.option(
+    "--metrics", multiple=True, help="For dimensions: only those valid for all these metrics."
+)
+@source_options
+def list_(what, metrics, project_dir, profiles_dir, target, manifest, database):
+    """List metrics, dimensions (for --metrics), entities or saved queries."""
+    sl = _layer(project_dir, profiles_dir, target, manifest, None, connect=False)
+    if what == "metrics":
+        for m in sl.metrics():
+            dims = ", ".join(d["name"] for d in sl.dimensions([m["name"]])[:8])
+            click.echo(f"• {m['name']} ({m['type']}): {m['label'] or ''}")
+            click.echo(f"    dimensions: {dims}, …")
+    elif what == "dimensions":
+        for d in sl.dimensions(_split(metrics) or None):
+            grains = f" [{', '.join(d['grains'])}]" if d["grains"] else ""
+            click.echo(f"• {d['name']} ({d['type']}){grains}")
+    elif what == "entities":
+        for e in sl.entities():
+            click.echo(f"• {e['name']} ({e['type']}) in {', '.join(e['semantic_models'])}")
+    else:
+        for s in sl.saved_queries():
+            click.echo(
+                f"• {s['name']}: metrics {', '.join(s['metrics'])}; exports {', '.join(s['exports']) or 'none'}"
+            )
+    return 0
+
+
+@click.command()
+@source_options
+def validate(project_dir, profiles_dir, target, manifest, database):
+    """Validate the semantic manifest: every problem at once, with where it is."""
+    from analysis_py.errors import ManifestError
+    from analysis_py.semantic.validate import validate_manifest
+
+    sl = _layer(project_dir, profiles_dir, target, manifest, database, connect=bool(database))
+    problems = validate_manifest(sl.manifest, sl.connection)
+    if problems:
+        for p in problems:
+            click.echo(f"✗ {p}", err=True)
+        raise ManifestError(f"{len(problems)} problem(s) in the semantic manifest")
+    click.echo(
+        f"✓ {len(sl.manifest.semantic_models)} semantic models, {len(sl.manifest.metrics)} metrics, "
+        f"{len(sl.manifest.saved_queries)} saved queries: no problems"
+    )
+    return 0
+
+
+@click.command()
+@click.option(
+    "--saved-query", "saved_queries", multiple=True, help="Only these saved queries (default: all)."
+)
+@source_options
+def export(saved_queries, project_dir, profiles_dir, target, manifest, database):
+    """Materialise saved-query exports as tables/views in a writable DuckDB file."""
+    from pathlib import Path
+
+    from analysis_py.semantic.exports import run_exports
+    from analysis_py.semantic.layer import _project_dir
+    from analysis_py.semantic.project import find_manifest, profile_duckdb_path
+
+    if manifest:
+        if not database:
+            raise ConfigError("--manifest needs --database FILE.duckdb for export")
+        mpath, db = manifest, Path(database)
+    else:
+        project = _project_dir(project_dir)
+        mpath = find_manifest(project, target=target, profiles_dir=profiles_dir)
+        db = (
+            Path(database)
+            if database
+            else profile_duckdb_path(project, target=target, profiles_dir=profiles_dir)
+        )
+    written = run_exports(mpath, db, _split(saved_queries) or None)
+    for w in written:
+        click.echo(f"✓ {w}")
+    if not written:
+        click.echo("no saved query has exports", err=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(query())

@@ -1,0 +1,63 @@
+"""Saved-query exports materialised as tables or views (MetricFlow leaves them a no-op in
+``dbt build``).
+
+Exports need a writable DuckDB file. The published warehouse is opened read-only by readers,
+so the build step calls :func:`run_exports` on the *build* file before it is published; running
+``opsmetrics export --database FILE`` by hand writes into the file named. All exports are
+written in one transaction: either every export is replaced or none is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analysis_py.errors import ConfigError, QueryError
+
+
+def run_exports(
+    manifest, duckdb_path, saved_queries=None, default_schema: str = "main"
+) -> list[str]:
+    """Materialise the exports of ``saved_queries`` (all when None); returns relation names."""
+    import duckdb
+
+    from analysis_py.semantic.layer import SemanticLayer
+
+    path = Path(duckdb_path)
+    if not path.exists():
+        raise ConfigError(f"DuckDB file {path} does not exist", hint="build the warehouse first")
+    try:
+        conn = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"cannot open {path} for writing: {str(exc).splitlines()[0]}",
+            hint="exports write into the build file before it is published; close other writers",
+        ) from None
+    try:
+        sl = SemanticLayer(manifest, connection=conn)
+        wanted = list(saved_queries) if saved_queries else list(sl.manifest.saved_queries)
+        plans = []
+        for name in wanted:
+            sq = sl.manifest.saved_queries.get(name)
+            if sq is None:
+                raise QueryError(f"unknown saved query '{name}'")
+            for ex in sq.exports:
+                q = sl.compile(saved_query=name)
+                schema = ex.schema or default_schema
+                plans.append((schema, ex.alias, ex.export_as, q.expression.sql(dialect="duckdb")))
+        written = []
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for schema, alias, kind, sql in plans:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                what = "VIEW" if kind == "view" else "TABLE"
+                other = "TABLE" if what == "VIEW" else "VIEW"
+                conn.execute(f'DROP {other} IF EXISTS "{schema}"."{alias}"')
+                conn.execute(f'CREATE OR REPLACE {what} "{schema}"."{alias}" AS {sql}')
+                written.append(f"{schema}.{alias}")
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        return written
+    finally:
+        conn.close()

@@ -1,0 +1,135 @@
+"""Find a dbt project's semantic manifest and its DuckDB file without importing dbt.
+
+The profile YAML is read directly; ``{{ env_var('NAME', 'default') }}`` (the only Jinja that
+profiles here use) is rendered by a small regex so the query path stays free of dbt and Jinja.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from analysis_py.errors import ConfigError, ManifestError
+
+_ENV_VAR = re.compile(
+    r"""\{\{\s*env_var\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)\s*(\|\s*\w+\s*)?\}\}"""
+)
+
+
+def render_env(text: str) -> str:
+    """Render ``{{ env_var('X', 'default') }}``; refuse any other Jinja clearly.
+
+    >>> os.environ["OPSM_DOCTEST"] = "a.duckdb"; render_env("{{ env_var('OPSM_DOCTEST') }}")
+    'a.duckdb'
+    """
+
+    def repl(m: re.Match) -> str:
+        val = os.environ.get(m.group(1), m.group(2))
+        if val is None:
+            raise ConfigError(
+                f"environment variable {m.group(1)} is not set (the dbt profile needs it)",
+                hint=f"export {m.group(1)}=… or give it a default in profiles.yml",
+            )
+        return val
+
+    return _ENV_VAR.sub(repl, text)
+
+
+def _yaml(path: Path) -> dict:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(path.read_text(), Loader=loader) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def _render_tree(obj):
+    if isinstance(obj, str):
+        return render_env(obj)
+    if isinstance(obj, dict):
+        return {k: _render_tree(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_render_tree(v) for v in obj]
+    return obj
+
+
+def profiles_dir_for(project: Path, profiles_dir=None) -> Path:
+    """dbt's order: --profiles-dir, $DBT_PROFILES_DIR, the project folder, ~/.dbt; this repo
+    also keeps its profile in ``<project>/profiles``."""
+    candidates = [
+        Path(profiles_dir) if profiles_dir else None,
+        Path(os.environ["DBT_PROFILES_DIR"]) if os.environ.get("DBT_PROFILES_DIR") else None,
+        project,
+        project / "profiles",
+        Path.home() / ".dbt",
+    ]
+    for c in candidates:
+        if c is not None and (c / "profiles.yml").is_file():
+            return c
+    raise ConfigError(
+        f"no profiles.yml found for the dbt project {project}",
+        hint="pass --profiles-dir DIR or set DBT_PROFILES_DIR",
+    )
+
+
+def profile_duckdb_path(project: Path, target=None, profiles_dir=None) -> Path:
+    """The DuckDB file the project's profile/target points at (relative paths: the project)."""
+    proj = _yaml(project / "dbt_project.yml")
+    pdir = profiles_dir_for(project, profiles_dir)
+    profiles = _yaml(pdir / "profiles.yml")
+    name = proj.get("profile")
+    prof = profiles.get(name)
+    if not isinstance(prof, dict):
+        raise ConfigError(f"profile '{name}' is not in {pdir / 'profiles.yml'}")
+    tname = target or os.environ.get("DBT_TARGET") or render_env(str(prof.get("target", "dev")))
+    outputs = prof.get("outputs") or {}
+    out = outputs.get(tname)
+    if out is None:
+        raise ConfigError(
+            f"target '{tname}' is not in profile '{name}'",
+            hint=f"targets: {', '.join(outputs) or 'none'}",
+        )
+    out = _render_tree(out)
+    if str(out.get("type")) != "duckdb":
+        raise ConfigError(
+            f"target '{tname}' is a {out.get('type')} target; opsmetrics executes on DuckDB",
+            hint="use --explain --dialect … to get SQL for other engines",
+        )
+    path = Path(str(out.get("path") or ":memory:")).expanduser()
+    if not path.is_absolute():
+        path = (project / path).resolve()
+    return path
+
+
+def find_manifest(project: Path, target=None, profiles_dir=None) -> Path:
+    """``<project>/<target-path>/semantic_manifest.json``; runs ``dbt parse`` only if missing."""
+    proj = _yaml(project / "dbt_project.yml")
+    tdir = project / str(proj.get("target-path") or "target")
+    path = tdir / "semantic_manifest.json"
+    if path.is_file():
+        return path
+    dbt = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+    cmd = [
+        dbt,
+        "parse",
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(profiles_dir_for(project, profiles_dir)),
+    ]
+    if target:
+        cmd += ["--target", target]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    except OSError as exc:
+        raise ManifestError(f"{path} is missing and dbt could not be run: {exc}") from None
+    if proc.returncode != 0 or not path.is_file():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
+        raise ManifestError(f"{path} is missing and `dbt parse` failed:\n{tail}")
+    return path
