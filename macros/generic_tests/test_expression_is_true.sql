@@ -6,7 +6,5 @@
     from {{ model }}
     where
         not coalesce(({{ expression }}), false)
-        {%- if where %}
-            and ({{ where }})
-        {%- endif %}
+        and ({{ where or 'true' }})
 {% endtest %}

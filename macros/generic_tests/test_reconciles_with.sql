@@ -2,26 +2,26 @@
     (a source or a model), optionally per group and within an absolute tolerance. Returns one
     row per group that does not reconcile. Example: count(distinct case_id) of fct_cases equals
     the number of distinct, non-test case keys landed in crm.cases. -#}
-{% test reconciles_with(model, expression, compare_model, compare_expression=none, group_by=none, compare_group_by=none, where=none, compare_where=none, tolerance=0) %}
-    {%- set compare_expression = compare_expression or expression -%}
-    {%- set compare_group_by = compare_group_by or group_by -%}
+{% test reconciles_with(model, expression, compare_model, compare_expression=none, group_by=none,
+    compare_group_by=none, where=none, compare_where=none, tolerance=0) %}
+    {%- set compare_expression = compare_expression or expression %}
+    {%- set compare_group_by = compare_group_by or group_by %}
     with
+
     actual as (
         select
-            {% if group_by %}{{ group_by }} as group_key,{% else %}'all' as group_key,{% endif %}
+            {{ group_by or "'all'" }} as group_key,
             {{ expression }} as measured
         from {{ model }}
-        {% if where %}where {{ where }}{% endif %}
-        {% if group_by %}group by {{ group_by }}{% endif %}
+        where {{ where or 'true' }} {{ 'group by ' ~ group_by if group_by else '' }}
     ),
 
     expected as (
         select
-            {% if compare_group_by %}{{ compare_group_by }} as group_key,{% else %}'all' as group_key,{% endif %}
+            {{ compare_group_by or "'all'" }} as group_key,
             {{ compare_expression }} as measured
         from {{ compare_model }}
-        {% if compare_where %}where {{ compare_where }}{% endif %}
-        {% if compare_group_by %}group by {{ compare_group_by }}{% endif %}
+        where {{ compare_where or 'true' }} {{ 'group by ' ~ compare_group_by if compare_group_by else '' }}
     ),
 
     compared as (

@@ -69,6 +69,16 @@ business_days as (
     from flagged
 ),
 
+month_ranked as (
+    select
+        *,
+        row_number() over (
+            partition by country, is_business_day, {{ dbt.date_trunc('month', 'date_day') }}
+            order by date_day desc
+        ) as month_rank_from_end
+    from business_days
+),
+
 indexed as (
     select
         country,
@@ -93,14 +103,9 @@ indexed as (
             ) as double
         ) as cum_business_hours_before,
         -- 1 = last business day of the month, 2 = the one before, … (null on other days)
-        case
-            when is_business_day
-                then row_number() over (
-                    partition by country, is_business_day, {{ dbt.date_trunc('month', 'date_day') }}
-                    order by date_day desc
-                )
-        end as business_days_to_month_end
-    from business_days
+        case when is_business_day then month_rank_from_end end
+            as business_days_to_month_end
+    from month_ranked
 )
 
 select * from indexed

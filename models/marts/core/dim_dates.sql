@@ -8,19 +8,16 @@ business_days as (
 per_day as (
     select
         date_day,
+        {% for country in countries -%}
+            max(case when country = '{{ country }}' and is_holiday then 1 else 0 end)
+                as is_holiday_{{ country | lower }},
+            max(case when country = '{{ country }}' and is_business_day then 1 else 0 end)
+                as is_business_day_{{ country | lower }},
+            max(case when country = '{{ country }}' and business_days_to_month_end <= 2 then 1 else 0 end)
+                as is_month_end_business_day_{{ country | lower }},
+        {% endfor -%}
         max(iso_day_of_week) as iso_day_of_week,
         max(case when is_weekend then 1 else 0 end) as is_weekend
-        {%- for country in countries %},
-        max(case when country = '{{ country }}' and is_holiday then 1 else 0 end)
-            as is_holiday_{{ country | lower }},
-        max(case when country = '{{ country }}' and is_business_day then 1 else 0 end)
-            as is_business_day_{{ country | lower }},
-        max(
-            case
-                when country = '{{ country }}' and business_days_to_month_end <= 2 then 1 else 0
-            end
-        ) as is_month_end_business_day_{{ country | lower }}
-        {%- endfor %}
     from business_days
     group by date_day
 ),
@@ -43,18 +40,17 @@ final as (
         cast(iso_day_of_week as int) as day_of_week,
 
         -- booleans
+        {% for country in countries -%}
+            cast(is_holiday_{{ country | lower }} = 1 as boolean) as is_holiday_{{ country | lower }},
+        {% endfor -%}
+        {% for country in countries -%}
+            cast(is_business_day_{{ country | lower }} = 1 as boolean) as is_business_day_{{ country | lower }},
+        {% endfor -%}
+        {% for country in countries -%}
+            cast(is_month_end_business_day_{{ country | lower }} = 1 as boolean)
+                as is_month_end_business_day_{{ country | lower }},
+        {% endfor -%}
         cast(is_weekend = 1 as boolean) as is_weekend
-        {%- for country in countries %},
-        cast(is_holiday_{{ country | lower }} = 1 as boolean) as is_holiday_{{ country | lower }}
-        {%- endfor %}
-        {%- for country in countries %},
-        cast(is_business_day_{{ country | lower }} = 1 as boolean)
-            as is_business_day_{{ country | lower }}
-        {%- endfor %}
-        {%- for country in countries %},
-        cast(is_month_end_business_day_{{ country | lower }} = 1 as boolean)
-            as is_month_end_business_day_{{ country | lower }}
-        {%- endfor %}
     from per_day
 )
 

@@ -1,0 +1,38 @@
+-- No client whose latest landing is flagged as a test account (Y / true, any case) reaches
+-- dim_clients, and every other landed client does.
+with
+
+landed as (
+    select
+        client_id,
+        is_test_account,
+        row_number() over (
+            partition by client_id order by _loaded_at desc, _load_id desc
+        ) as landing_rank
+    from {{ source('crm', 'clients') }}
+),
+
+expected as (
+    select client_id
+    from landed
+    where
+        landing_rank = 1
+        and coalesce(lower(trim(is_test_account)) in ('y', 'true'), false) = false
+),
+
+actual as (
+    select client_id from {{ ref('dim_clients') }}
+),
+
+mismatches as (
+    select
+        coalesce(expected.client_id, actual.client_id) as client_id,
+        case when expected.client_id is null then 'test account or unknown' else 'missing' end
+            as problem
+    from expected
+    full outer join actual
+        on expected.client_id = actual.client_id
+    where expected.client_id is null or actual.client_id is null
+)
+
+select * from mismatches
