@@ -73,8 +73,8 @@ TARGET_PER_SCALE = 225_000  # base cases; incidents and payment failures add the
 REOPEN_SHARE = 0.06
 PENDING_SHARE = 0.30
 CSAT_RESPONSE_SHARE = 0.25
-CSAT_INTERCEPT = 4.35
-CSAT_NOISE = 0.9
+CSAT_INTERCEPT = 3.8
+CSAT_NOISE = 0.85
 EVENT_ORDER = {e: i for i, e in enumerate(EVENT_TYPES)}
 
 
@@ -317,8 +317,10 @@ def make_cases(
         "resolution_product_multiplier": dict(
             zip(PRODUCTS, PRODUCT_MULTIPLIER.tolist(), strict=True)
         ),
-        "weekend_to_weekday_daily_ratio_base_cases": _weekend_ratio(
-            opened[real & (source == 0)], country[real & (source == 0)]
+        "day_type_volume_ratios_base_cases": _day_type_ratios(
+            opened[real & (source == 0)],
+            country[real & (source == 0)],
+            product[real & (source == 0)],
         ),
         "csat_responses": int(respond.sum()),
         "csat_ols_slope_on_log_hours": _ols_slope(ln[respond & real], score[respond & real]),
@@ -326,19 +328,35 @@ def make_cases(
     return tables, facts
 
 
-def _weekend_ratio(opened: np.ndarray, country: np.ndarray) -> float:
-    """Mean cases per weekend day / per non-holiday weekday, by the client's local date."""
+def _day_type_ratios(opened: np.ndarray, country: np.ndarray, product: np.ndarray) -> dict:
+    """Realised cases per day on weekends / weekday holidays / Payments month-ends, relative
+    to ordinary business days of the same country (by the client's local date)."""
     cal = calendar()
-    idx = cal.local_day_index(country, opened)
-    wd = weekday_of_epoch_day(idx + CAL_START_DAY)
-    hol = cal.is_holiday[country, idx]
-    n_days = (DATA_END_S - DATA_START_S) // DAY
-    all_days = np.arange(DATA_START_S // DAY, DATA_END_S // DAY)
-    n_we = (weekday_of_epoch_day(all_days) >= 5).sum()
-    n_wd = n_days - n_we
-    we = (wd >= 5).sum() / n_we
-    wk = ((wd < 5) & ~hol).sum() / n_wd
-    return float(we / wk) if wk else float("nan")
+    days = np.arange(DATA_START_S // DAY, DATA_END_S // DAY)
+    ci = days - CAL_START_DAY
+    weekend = weekday_of_epoch_day(days) >= 5
+    month_end = _month_end_flags(cal.is_business.astype(bool))[:, ci]
+    idx = cal.local_day_index(country, opened) - (days[0] - CAL_START_DAY)
+    ok = (idx >= 0) & (idx < len(days))
+    out = {}
+    pay = PRODUCTS.index("Payments")
+    for name, sel_rows in (("weekend", None), ("holiday", None), ("payments_month_end", pay)):
+        num = den = 0.0
+        for c in range(len(COUNTRIES)):
+            hol = cal.is_holiday[c, ci] & ~weekend
+            ordinary = ~weekend & ~hol & ~month_end[c]
+            kind = {"weekend": weekend, "holiday": hol, "payments_month_end": month_end[c]}[name]
+            rows = ok & (country == c)
+            if sel_rows is not None:
+                rows &= product == sel_rows
+            per_day = np.bincount(idx[rows], minlength=len(days))
+            if kind.sum() == 0 or ordinary.sum() == 0:
+                continue
+            rate = per_day[ordinary].mean()
+            num += per_day[kind].sum()
+            den += rate * kind.sum()
+        out[name] = float(num / den) if den else None
+    return out
 
 
 def _ols_slope(x: np.ndarray, y: np.ndarray) -> float | None:

@@ -88,7 +88,9 @@ def make_clients(seed: int, scale: float) -> tuple[Clients, pa.Table]:
     country[: len(COUNTRIES)] = np.arange(len(COUNTRIES))
     weight = rng.lognormal(0.0, 0.9, n)
     is_test = rng.random(n) < 0.02
-    is_test[:2] = [False, False]
+    is_test[:5] = False
+    # A few test accounts at any scale, flagged in both spellings.
+    is_test[np.linspace(5, n - 1, 3).astype(int)] = True
     n_users = 1 + rng.poisson(3 + 4 * weight / weight.mean())
     user_offset = np.concatenate([[0], np.cumsum(n_users)[:-1]])
     clients = Clients(number, country, weight, is_test, n_users, user_offset)
@@ -111,7 +113,7 @@ def make_clients(seed: int, scale: float) -> tuple[Clients, pa.Table]:
     email_mask = rng.random(n) < 0.03
 
     test_vocab = ["Y", "true", "N", "false", None]
-    test_idx = np.where(is_test, rng.integers(0, 2, n), 2 + choose(rng, [0.5, 0.2, 0.3], n))
+    test_idx = np.where(is_test, np.cumsum(is_test) % 2, 2 + choose(rng, [0.5, 0.2, 0.3], n))
     assert all(v in IS_TEST_VARIANTS[True] + IS_TEST_VARIANTS[False] for v in test_vocab)
 
     def build(idx: np.ndarray, tier_codes: np.ndarray) -> pa.Table:

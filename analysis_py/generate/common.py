@@ -10,10 +10,9 @@ import pyarrow.compute as pc
 
 from analysis_py.generate.calendar import DATA_END_S, DATA_START, DAY
 
-#: Number of monthly landings that cover the simulated period; later loads carry
-#: re-landed and late rows.
+#: Number of monthly landings that cover the simulated period; loads after it carry only
+#: re-landed and late rows (at most 4 loads after the period).
 N_PERIOD_LOADS = 24
-N_LOADS = N_PERIOD_LOADS + 2
 
 
 def table_rng(seed: int, name: str) -> np.random.Generator:
@@ -69,7 +68,7 @@ def add_load_columns(table: pa.Table, load_id: np.ndarray) -> pa.Table:
 
 def relanded_load(rng: np.random.Generator, load_id: np.ndarray) -> np.ndarray:
     """A later landing (1 or 2 loads after) for re-landed or late rows."""
-    return np.minimum(load_id + rng.integers(1, 3, size=len(load_id)), N_LOADS)
+    return load_id + rng.integers(1, 3, size=len(load_id))
 
 
 def choose(rng: np.random.Generator, p: np.ndarray, size: int) -> np.ndarray:
@@ -80,11 +79,17 @@ def choose(rng: np.random.Generator, p: np.ndarray, size: int) -> np.ndarray:
 
 
 def choose_rows(rng: np.random.Generator, P: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Per-row categorical draw: row ``i`` uses probabilities ``P[rows[i]]``."""
+    """Per-row categorical draw: row ``i`` uses probabilities ``P[rows[i]]``.
+
+    Loops over the distinct rows of ``P`` (a handful), not over data rows."""
     cdf = np.cumsum(P, axis=1)
-    cdf /= cdf[:, -1:]
+    cdf /= np.where(cdf[:, -1:] > 0, cdf[:, -1:], 1)
     u = rng.random(len(rows))
-    return np.minimum((u[:, None] > cdf[rows]).sum(axis=1), P.shape[1] - 1)
+    out = np.zeros(len(rows), dtype=np.int64)
+    for g in np.unique(rows):
+        m = rows == g
+        out[m] = np.searchsorted(cdf[g], u[m], side="right")
+    return np.minimum(out, P.shape[1] - 1)
 
 
 def clip_to_period(t: np.ndarray) -> np.ndarray:

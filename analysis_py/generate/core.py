@@ -51,6 +51,22 @@ TABLES = {
 }
 
 
+class _Chunked:
+    """Writes a table one landing at a time and keeps the counts for ground_truth.json."""
+
+    def __init__(self, folder: Path, key: str):
+        self.folder, self.key = folder, key
+        self.raw_rows = self.files = 0
+
+    def write(self, load_id: int, table) -> None:
+        write_parquet(self.folder / f"load_{load_id:04d}.parquet", table)
+        self.raw_rows += table.num_rows
+        self.files += 1
+
+    def summary(self, distinct: int) -> dict[str, int]:
+        return {"raw_rows": self.raw_rows, "distinct_keys": distinct, "files": self.files}
+
+
 class _Steps:
     """Step lines on stderr (``[  3.2s] payments: 2,003,114 rows``); silent when quiet."""
 
@@ -119,32 +135,28 @@ def generate(
         cells = choose_cells(seed, eff["anomalies"]["count"], windows)
         fx, fx_table = make_fx(seed)
         land(tmp, "fx_rates", fx_table)
-        pay_table, failed, facts["payments"] = make_payments(
-            seed, scale, eff, clients, windows, fx, cells
+        pay = _Chunked(tmp / "payments" / "payment_instructions", "payment_id")
+        failed, facts["payments"] = make_payments(
+            seed, scale, eff, clients, windows, fx, cells, sink=pay.write
         )
-        land(tmp, "payment_instructions", pay_table)
-        del pay_table
+        rows["payment_instructions"] = pay.summary(facts["payments"]["payments"])
+        step(f"payments.payment_instructions: {pay.raw_rows:,} rows in {pay.files} files")
         case_tables, facts["cases"] = make_cases(seed, scale, eff, clients, windows, failed, cells)
         for name in ("cases", "case_events", "csat_responses"):
             land(tmp, name, case_tables[name])
         del case_tables
 
-        req = {"raw_rows": 0, "files": 0}
-        req_counters = {"non_test": 0, "errors_5xx_non_test": 0, "degraded_non_test": 0}
-        folder = tmp / "platform" / "requests"
+        req = _Chunked(tmp / "platform" / "requests", "request_id")
+        req_facts = {"requests_non_test": 0, "errors_5xx_non_test": 0, "degraded_non_test": 0}
         for load_id, table, counters in iter_request_months(
             seed, scale, eff, clients, windows, cells, calendar().offset_s
         ):
-            write_parquet(folder / f"load_{load_id:04d}.parquet", table)
-            req["raw_rows"] += table.num_rows
-            req["files"] += 1
-            for k in req_counters:
-                req_counters[k] += counters[k]
+            req.write(load_id, table)
+            for k in req_facts:
+                req_facts[k] += counters[k]
             step(f"platform.requests: load {load_id:02d} {table.num_rows:,} rows")
-        req["distinct_keys"] = req["raw_rows"]
-        rows["requests"] = req
-        facts["requests"] = {"requests_non_test": req_counters["non_test"], **req_counters}
-        del facts["requests"]["non_test"]
+        rows["requests"] = req.summary(req.raw_rows)
+        facts["requests"] = req_facts
 
         truth = {
             "generator_version": GENERATOR_VERSION,

@@ -63,19 +63,34 @@ class ImpactWindows:
 
     def mask(self, t: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
         """True where ``t`` falls in any window (optionally only windows where ``keep``)."""
-        out = np.zeros(len(t), dtype=bool)
-        for i in range(len(self.start)):
-            if keep is None or keep[i]:
-                out |= (t >= self.start[i]) & (t < self.end[i])
-        return out
+        return self._mark(t, lambda i, rows: keep is None or bool(keep[i]))
 
     def rail_mask(self, t: np.ndarray, rail_codes: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(t), dtype=bool)
-        for i in range(len(self.start)):
+        """True where ``t`` falls in a window that names the row's rail."""
+
+        def hit(i, rows):
             if not self.rails[i]:
+                return False
+            return np.isin(rail_codes[rows], [RAILS.index(r) for r in self.rails[i]])
+
+        return self._mark(t, hit)
+
+    def _mark(self, t: np.ndarray, test) -> np.ndarray:
+        # Windows are short: binary-search each one in the sorted times instead of
+        # scanning every row once per window.
+        order = np.argsort(t, kind="stable")
+        st = t[order]
+        out = np.zeros(len(t), dtype=bool)
+        for i in range(len(self.start)):  # loop over SEV1/SEV2 windows
+            a, b = np.searchsorted(st, [self.start[i], self.end[i]], side="left")
+            if b <= a:
                 continue
-            codes = [RAILS.index(r) for r in self.rails[i]]
-            out |= (t >= self.start[i]) & (t < self.end[i]) & np.isin(rail_codes, codes)
+            rows = order[a:b]
+            res = test(i, rows)
+            if res is True:
+                out[rows] = True
+            elif res is not False:
+                out[rows[res]] = True
         return out
 
 

@@ -8,10 +8,12 @@ names the rail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis_py.generate.anomalies import factor_grid
 from analysis_py.generate.calendar import (
@@ -30,6 +32,7 @@ from analysis_py.generate.common import (
     dates,
     format_ids,
     load_for_time,
+    month_index,
     relanded_load,
     table_rng,
     ts,
@@ -44,6 +47,7 @@ from analysis_py.generate.labels import (
     MINOR_DIGITS,
     RAIL_VARIANTS,
     RAILS,
+    dictionary_take,
     messy_labels,
 )
 
@@ -93,6 +97,57 @@ def _currency_matrix() -> np.ndarray:
     return out
 
 
+class _Facts:
+    """Counters accumulated over the monthly chunks (non-test payments only)."""
+
+    def __init__(self) -> None:
+        z = np.zeros
+        self.n = 0
+        self.n_real = 0
+        self.rail_n, self.rail_stp = z(len(RAILS)), z(len(RAILS))
+        self.rail_out_n, self.rail_out_stp = z(len(RAILS)), z(len(RAILS))
+        self.init_n, self.init_stp = z(len(INITIATION_CHANNELS)), z(len(INITIATION_CHANNELS))
+        self.inc_n = self.inc_stp = 0
+        self.digital: dict[int, tuple[int, int]] = {}
+        self.failed = 0
+        self.amount_usd = 0.0
+
+    def to_dict(self) -> dict:
+        def rate(a, b, names):
+            return {k: (float(a[i] / b[i]) if b[i] else None) for i, k in enumerate(names)}
+
+        first, last = min(self.digital), max(self.digital)
+        return {
+            "payments": int(self.n),
+            "payments_non_test": int(self.n_real),
+            "stp_rate_by_rail": rate(self.rail_stp, self.rail_n, RAILS),
+            "stp_rate_by_rail_outside_incidents": rate(self.rail_out_stp, self.rail_out_n, RAILS),
+            "stp_rate_by_initiation_channel": rate(self.init_stp, self.init_n, INITIATION_CHANNELS),
+            "payments_in_incident_windows": int(self.inc_n),
+            "stp_rate_in_incident_windows": float(self.inc_stp / self.inc_n)
+            if self.inc_n
+            else None,
+            "digital_share_first_month": self.digital[first][0] / self.digital[first][1],
+            "digital_share_last_month": self.digital[last][0] / self.digital[last][1],
+            "failed_payments": int(self.failed),
+            "amount_usd_total_non_test": round(self.amount_usd, 2),
+        }
+
+
+def _expected(effects: dict, scale: float, clients: Clients, cells: list[dict]):
+    """Expected count per (rail, UTC day)."""
+    day0, day1 = DATA_START_S // DAY, DATA_END_S // DAY
+    days = np.arange(day0, day1)
+    years = (days - day0) / 365.25
+    growth = (1 + effects["case_volume"]["annual_growth"]) ** years
+    rail_share = clients.country_weight_share() @ RAIL_BY_COUNTRY
+    weekend = weekday_of_epoch_day(days) >= 5
+    dayf = np.where(weekend[None, :], WEEKEND_FACTOR[:, None], 1.0)
+    shape = rail_share[:, None] * growth[None, :] * dayf
+    base = TARGET_PER_SCALE * scale / shape.sum()
+    return days, base * shape * factor_grid(cells, "payments", RAILS, days)
+
+
 def make_payments(
     seed: int,
     scale: float,
@@ -101,29 +156,46 @@ def make_payments(
     windows: ImpactWindows,
     fx: FxRates,
     cells: list[dict],
-) -> tuple[pa.Table, FailedPayments, dict]:
-    rng = table_rng(seed, "payments")
-    cal = calendar()
-    day0, day1 = DATA_START_S // DAY, DATA_END_S // DAY
-    days = np.arange(day0, day1)
-    n_days = len(days)
-    years = (days - day0) / 365.25
-    growth = (1 + effects["case_volume"]["annual_growth"]) ** years
+    sink: Callable[[int, pa.Table], None],
+) -> tuple[FailedPayments, dict]:
+    """Generate month by month, handing each finished landing to ``sink(load_id, table)``.
 
-    # Expected count per (rail, day).
-    cshare = clients.country_weight_share()
-    rail_share = cshare @ RAIL_BY_COUNTRY  # [rail]
-    weekend = weekday_of_epoch_day(days) >= 5
-    dayf = np.where(weekend[None, :], WEEKEND_FACTOR[:, None], 1.0)
-    shape = rail_share[:, None] * growth[None, :] * dayf
-    base = TARGET_PER_SCALE * scale / shape.sum()
-    lam = base * shape * factor_grid(cells, "payments", RAILS, days)
-    counts = rng.poisson(lam)
-    rail = np.repeat(np.repeat(np.arange(len(RAILS)), n_days), counts.reshape(-1))
+    A month's rows land in the next load; ~1% first land as ``pending`` and re-land with
+    their final status one or two loads later, so those are buffered until their load.
+    """
+    rng = table_rng(seed, "payments")
+    days, lam = _expected(effects, scale, clients, cells)
+    counts = rng.poisson(lam)  # [rail, day]
+    months = month_index(days * DAY)
+    facts = _Facts()
+    failed_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    later: dict[int, list[pa.Table]] = {}
+    next_id = 1
+    for m in np.unique(months):  # loop over months: memory stays at one month
+        sel = months == m
+        regular, early, relanded, failed = _month(
+            rng, effects, clients, windows, fx, counts[:, sel], days[sel], next_id, facts
+        )
+        next_id += regular.num_rows + early.num_rows
+        failed_parts.append(failed)
+        load = int(m) + 1
+        for k, t in relanded.items():
+            later.setdefault(k, []).append(t)
+        sink(load, pa.concat_tables([regular, early, *later.pop(load, [])]))
+    for k in sorted(later):
+        sink(k, pa.concat_tables(later[k]))
+    fc, fr, ft = (np.concatenate(a) for a in zip(*failed_parts, strict=True))
+    return FailedPayments(fc, fr, ft), facts.to_dict()
+
+
+def _month(rng, effects, clients, windows, fx, counts, days, first_id, facts: _Facts):
+    cal = calendar()
+    rail = np.repeat(np.repeat(np.arange(len(RAILS)), len(days)), counts.reshape(-1))
     day = np.repeat(np.tile(days, len(RAILS)), counts.reshape(-1))
     n = len(rail)
 
     # Country given rail (Bayes on the rail shares), then the client within the country.
+    cshare = clients.country_weight_share()
     p_country_given_rail = (cshare[:, None] * RAIL_BY_COUNTRY).T  # [rail, country]
     country = choose_rows(rng, p_country_given_rail, rail)
     client = clients.pick(rng, country, n)
@@ -163,13 +235,11 @@ def make_payments(
     )
     settled_at = created + (processing + np.nan_to_num(repair) * 60).astype(np.int64)
     failed_at = created + (np.nan_to_num(repair) * 60 + rng.random(n) * 3600).astype(np.int64)
-    status = np.array(["settled", "failed", "returned", "pending"], dtype=object)[outcome]
     pending = (created >= DATA_END_S - 2 * DAY) & (rng.random(n) < 0.5)
     pending |= (outcome == 0) & (settled_at >= DATA_END_S)
-    status[pending] = "pending"
-    settled_mask = (outcome != 0) | pending
-    exc = EXCEPTION_CODES[rng.integers(0, len(EXCEPTION_CODES), n)].astype(object)
-    exc[stp] = None
+    status_code = np.where(pending, 3, outcome)
+    settled_null = status_code != 0
+    exc_code = np.where(stp, len(EXCEPTION_CODES), rng.integers(0, len(EXCEPTION_CODES), n))
 
     # Value date: same day for real-time/high-value rails, else the next weekday.
     same_day = np.isin(rail, [RAILS.index(r) for r in ("RTP", "CHAPS", "FEDWIRE")])
@@ -189,16 +259,17 @@ def make_payments(
     amount = np.where(gpp, minor, major)
 
     legacy_ref = rng.random(n) < 0.3
-    pay_num = np.arange(1, n + 1)
+    pay_num = np.arange(first_id, first_id + n)
+    statuses = ["settled", "failed", "returned", "pending"]
+    exc_vocab = [*EXCEPTION_CODES.tolist(), None]
 
-    def build(idx: np.ndarray, status_col, settled_null) -> pa.Table:
+    def build(idx: np.ndarray, status_idx: np.ndarray, settled_null: np.ndarray) -> pa.Table:
         num = clients.number[client[idx]]
-        canon = format_ids("CL", num, 6)
-        ref = pa.array(
-            np.where(legacy_ref[idx], num.astype(str).astype(object),
-                     np.asarray(canon.to_numpy(zero_copy_only=False), dtype=object)),
-            type=pa.string(),
-        )  # fmt: skip
+        ref = pc.if_else(
+            pa.array(legacy_ref[idx]),
+            pc.cast(pa.array(num), pa.string()),
+            format_ids("CL", num, 6),
+        )
         return pa.table(
             {
                 "payment_id": format_ids("PM", pay_num[idx], 9),
@@ -206,15 +277,15 @@ def make_payments(
                 "created_at": ts(created[idx]),
                 "value_date": dates(vd[idx]),
                 "rail": messy_labels(rng, rail[idx], RAILS, RAIL_VARIANTS, 0.8),
-                "currency": pa.array(np.array(CURRENCIES)[ccy[idx]]),
+                "currency": dictionary_take(list(CURRENCIES), ccy[idx]),
                 "amount": pa.array(amount[idx]),
-                "source_feed": pa.array(np.where(gpp[idx], "GPP", "LEGACY")),
+                "source_feed": dictionary_take(["LEGACY", "GPP"], gpp[idx].astype(np.int64)),
                 "initiation_channel": messy_labels(
                     rng, init[idx], INITIATION_CHANNELS, INITIATION_VARIANTS, 0.6
                 ),
-                "stp_flag": pa.array(np.where(stp[idx], "Y", "N")),
-                "status": pa.array(status_col, type=pa.string()),
-                "exception_code": pa.array(exc[idx].tolist(), type=pa.string()),
+                "stp_flag": dictionary_take(["N", "Y"], stp[idx].astype(np.int64)),
+                "status": dictionary_take(statuses, status_idx),
+                "exception_code": dictionary_take(exc_vocab, exc_code[idx]),
                 "repair_minutes": pa.array(repair[idx], from_pandas=True),
                 "settled_at": ts(settled_at[idx], mask=settled_null),
             }
@@ -224,50 +295,30 @@ def make_payments(
     load = load_for_time(created)
     # ~1% first land as pending, then re-land with their final status later.
     re = np.flatnonzero((rng.random(n) < 0.01) & ~pending)
-    final_load = load.copy()
-    final_load[re] = relanded_load(rng, load[re])
-    final = add_load_columns(build(idx, status, settled_mask), final_load)
-    early = add_load_columns(
-        build(re, np.full(len(re), "pending", dtype=object), np.ones(len(re), dtype=bool)),
-        load[re],
-    )
-    table = pa.concat_tables([final, early])
+    final_load = relanded_load(rng, load[re])
+    keep = np.ones(n, dtype=bool)
+    keep[re] = False
+    regular = add_load_columns(build(idx[keep], status_code[keep], settled_null[keep]), load[keep])
+    early = add_load_columns(build(re, np.full(len(re), 3), np.ones(len(re), dtype=bool)), load[re])
+    relanded = {}
+    final_rows = add_load_columns(build(re, status_code[re], settled_null[re]), final_load)
+    for k in np.unique(final_load):
+        relanded[int(k)] = final_rows.filter(pa.array(final_load == k))
 
-    failed = outcome == 1
-    failed &= ~pending & (failed_at < DATA_END_S)
+    failed = (outcome == 1) & ~pending & (failed_at < DATA_END_S)
     real = ~clients.is_test[client]
-    stp_by_rail = {
-        r: float(stp[real & (rail == i)].mean()) if (real & (rail == i)).any() else None
-        for i, r in enumerate(RAILS)
-    }
-    out_incident = real & ~in_incident
-    facts = {
-        "payments": int(n),
-        "payments_non_test": int(real.sum()),
-        "stp_rate_by_rail": stp_by_rail,
-        "stp_rate_by_rail_outside_incidents": {
-            r: float(stp[out_incident & (rail == i)].mean())
-            if (out_incident & (rail == i)).any()
-            else None
-            for i, r in enumerate(RAILS)
-        },
-        "stp_rate_by_initiation_channel": {
-            c: float(stp[real & (init == i)].mean()) if (real & (init == i)).any() else None
-            for i, c in enumerate(INITIATION_CHANNELS)
-        },
-        "payments_in_incident_windows": int((real & in_incident).sum()),
-        "stp_rate_in_incident_windows": float(stp[real & in_incident].mean())
-        if (real & in_incident).any()
-        else None,
-        "digital_share_first_month": float(
-            digital[real & (created < DATA_START_S + 31 * DAY)].mean()
-        ),
-        "digital_share_last_month": float(
-            digital[real & (created >= DATA_END_S - 31 * DAY)].mean()
-        ),
-        "failed_payments": int((failed & real).sum()),
-        "amount_usd_total_non_test": float(
-            (major * fx.usd_per_unit(ccy, day))[real & ~pending].sum()
-        ),
-    }
-    return table, FailedPayments(client[failed], rail[failed], failed_at[failed]), facts
+    out = real & ~in_incident
+    facts.n += n
+    facts.n_real += int(real.sum())
+    facts.rail_n += np.bincount(rail[real], minlength=len(RAILS))
+    facts.rail_stp += np.bincount(rail[real & stp], minlength=len(RAILS))
+    facts.rail_out_n += np.bincount(rail[out], minlength=len(RAILS))
+    facts.rail_out_stp += np.bincount(rail[out & stp], minlength=len(RAILS))
+    facts.init_n += np.bincount(init[real], minlength=len(INITIATION_CHANNELS))
+    facts.init_stp += np.bincount(init[real & stp], minlength=len(INITIATION_CHANNELS))
+    facts.inc_n += int((real & in_incident).sum())
+    facts.inc_stp += int((real & in_incident & stp).sum())
+    facts.digital[int(month_index(created[:1])[0])] = (int(digital[real].sum()), int(real.sum()))
+    facts.failed += int((failed & real).sum())
+    facts.amount_usd += float((major * fx.usd_per_unit(ccy, day))[real].sum())
+    return regular, early, relanded, (client[failed], rail[failed], failed_at[failed])

@@ -135,7 +135,7 @@ def iter_request_months(
         real = ~clients.is_test[client]
         counters = {
             "rows": n,
-            "non_test": int(real.sum()),
+            "requests_non_test": int(real.sum()),
             "errors_5xx_non_test": int((real & (status >= 500)).sum()),
             "degraded_non_test": int((real & degraded).sum()),
         }
