@@ -1,0 +1,89 @@
+"""``opsmetrics sql "…" [--csv FILE]``: semantic SQL, dbt JDBC syntax or read-only SQL."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import tempfile
+
+import click
+
+
+@click.command("sql")
+@click.argument("statement", required=False)
+@click.option(
+    "--file", "-f", "file_", type=click.File("r"), help="read the SQL from a file ('-' = stdin)."
+)
+@click.option(
+    "--csv", "csv_path", type=click.Path(dir_okay=False), help="write the rows to a CSV file."
+)
+@click.option(
+    "--warehouse-dir", type=click.Path(file_okay=False), help="published warehouse folder."
+)
+@click.option("--project-dir", type=click.Path(file_okay=False), help="dbt project folder.")
+@click.option("--max-rows", default=50, show_default=True, help="rows printed to the terminal.")
+def sql(statement, file_, csv_path, warehouse_dir, project_dir, max_rows):
+    """Run SQL against the published warehouse (read-only).
+
+    \b
+    Semantic SQL:  opsmetrics sql "select metric_time__month, stp_rate from metrics group by all"
+    JDBC syntax:   opsmetrics sql "select * from {{ semantic_layer.metrics() }}"
+    Plain SQL:     opsmetrics sql "select rail, count(*) from fct_payments group by 1"
+    """
+    from analysis_py.errors import ConfigError
+    from analysis_py.sql import open_session, result_table
+    from analysis_py.sql.split import split_statements
+
+    text = file_.read() if file_ else statement
+    if not text or not text.strip():
+        raise ConfigError("no SQL given", hint='pass a statement: opsmetrics sql "select ..."')
+    stmts = split_statements(text)
+    session = open_session(warehouse_dir, project_dir=project_dir)
+    try:
+        table = None
+        for stmt in stmts:
+            table = result_table(session.execute(stmt))
+    finally:
+        session.close()
+        session.engine.close()
+    if table is None:
+        return
+    if csv_path:
+        _write_csv(table, csv_path)
+        click.echo(f"wrote {table.num_rows} rows to {csv_path}", err=True)
+        return
+    _print(table, max_rows)
+
+
+def _cell(v) -> str:
+    return "" if v is None else str(v)
+
+
+def _write_csv(table, path: str) -> None:
+    """Write atomically: a failed run leaves no half-written file."""
+    target = os.path.abspath(path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(table.column_names)
+            for row in table.to_pylist():
+                w.writerow([_cell(row[c]) for c in table.column_names])
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _print(table, max_rows: int) -> None:
+    names = table.column_names
+    rows = [[_cell(r[c]) for c in names] for r in table.slice(0, max_rows).to_pylist()]
+    widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
+    out = sys.stdout
+    out.write(" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)) + "\n")
+    out.write("-+-".join("-" * w for w in widths) + "\n")
+    for r in rows:
+        out.write(" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + "\n")
+    more = f", showing {max_rows}" if table.num_rows > max_rows else ""
+    out.write(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''}{more})\n")

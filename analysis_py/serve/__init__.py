@@ -1,0 +1,1 @@
+"""The Postgres wire-protocol server: protocol framing, SCRAM, types, the asyncio server."""

@@ -1,0 +1,167 @@
+"""Server configuration: listen address, limits, TLS, users, roles, grants, row policies.
+
+See ``config/serve.example.yml`` for an annotated example. Passwords are stored as SCRAM
+verifiers only (``opsmetrics serve --hash-password`` makes one); a plain ``password:`` is
+refused so that a config file never holds a usable secret.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from analysis_py.errors import ConfigError
+from analysis_py.serve.scram import make_verifier, parse_verifier
+from analysis_py.sql.governance import Grants, Role, RowPolicy
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    verifier: str
+    role: str
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 5433
+    database: str = "opsmetrics"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_connections: int = 64
+    statement_timeout: float = 60.0  # seconds; 0 = none
+    max_rows: int = 1_000_000  # per result; 0 = none
+    poll_interval: float = 1.0  # seconds between checks for a new published build
+    query_log: Path | None = None
+    threads: int | None = None
+    memory_limit: str | None = None
+    users: dict[str, User] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+
+    def users_by_role(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for u in self.users.values():
+            out.setdefault(u.role, []).append(u.name)
+        return out
+
+
+def _num(d: dict, key: str, default, cast, what: str):
+    v = d.get(key, default)
+    try:
+        return cast(v) if v is not None else None
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}.{key}: expected a number, got {v!r}") from None
+
+
+def load_config(path: str | Path | None = None, data: dict | None = None) -> ServeConfig:
+    """Read and validate a serve config (YAML file or already-parsed mapping)."""
+    if data is None:
+        if path is None:
+            raise ConfigError("no serve config given", hint="pass --config FILE or use --demo")
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(
+                f"serve config {p} does not exist", hint="copy config/serve.example.yml and edit it"
+            )
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+        base = p.parent
+    else:
+        base = Path.cwd()
+    if not isinstance(data, dict):
+        raise ConfigError("serve config must be a mapping")
+    unknown = set(data) - {"server", "users", "roles", "row_policies"}
+    if unknown:
+        raise ConfigError(
+            f"serve config: unknown sections {sorted(unknown)}",
+            hint="expected server, users, roles, row_policies",
+        )
+    srv = data.get("server") or {}
+    cfg = ServeConfig(
+        host=str(srv.get("host", "127.0.0.1")),
+        port=_num(srv, "port", 5433, int, "server"),
+        database=str(srv.get("database", "opsmetrics")),
+        max_connections=_num(srv, "max_connections", 64, int, "server"),
+        statement_timeout=_num(srv, "statement_timeout", 60, float, "server"),
+        max_rows=_num(srv, "max_rows", 1_000_000, int, "server"),
+        poll_interval=_num(srv, "poll_interval", 1.0, float, "server"),
+        threads=_num(srv, "threads", None, int, "server"),
+        memory_limit=srv.get("memory_limit"),
+    )
+    tls = srv.get("tls") or {}
+    if tls:
+        if not tls.get("cert") or not tls.get("key"):
+            raise ConfigError("server.tls needs both cert and key")
+        cfg.tls_cert = (base / os.path.expandvars(tls["cert"])).resolve()
+        cfg.tls_key = (base / os.path.expandvars(tls["key"])).resolve()
+    if srv.get("query_log"):
+        cfg.query_log = (base / os.path.expandvars(str(srv["query_log"]))).resolve()
+
+    policies: dict[str, RowPolicy] = {}
+    for name, spec in (data.get("row_policies") or {}).items():
+        if not isinstance(spec, dict) or "table" not in spec or "filter" not in spec:
+            raise ConfigError(f"row_policies.{name}: needs table and filter (and usually key)")
+        policies[name] = RowPolicy(name, spec["table"], spec["filter"], spec.get("key"))
+
+    for name, spec in (data.get("roles") or {}).items():
+        spec = spec or {}
+        unknown = set(spec) - {"marts", "metrics", "analysis", "pii", "row_policies", "description"}
+        if unknown:
+            raise ConfigError(f"roles.{name}: unknown keys {sorted(unknown)}")
+        missing = [p for p in spec.get("row_policies") or [] if p not in policies]
+        if missing:
+            raise ConfigError(f"roles.{name}: unknown row policies {missing}")
+        if not name.replace("_", "").isalnum():
+            raise ConfigError(f"role name {name!r}: use letters, digits and underscores")
+        cfg.roles[name] = Role(
+            name=name,
+            marts=Grants.parse(spec.get("marts", []), f"roles.{name}.marts"),
+            metrics=Grants.parse(spec.get("metrics", []), f"roles.{name}.metrics"),
+            analysis=Grants.parse(spec.get("analysis", []), f"roles.{name}.analysis"),
+            pii=Grants.parse(spec.get("pii", False), f"roles.{name}.pii"),
+            row_policies=tuple(policies[p] for p in spec.get("row_policies") or []),
+        )
+
+    for name, spec in (data.get("users") or {}).items():
+        spec = spec or {}
+        if "password" in spec and not str(spec["password"]).startswith("SCRAM-SHA-256$"):
+            raise ConfigError(
+                f"users.{name}.password must be a SCRAM-SHA-256 verifier, not a plain password",
+                hint="make one with: opsmetrics serve --hash-password (reads the password from stdin)",
+            )
+        verifier = spec.get("password") or spec.get("verifier")
+        if not verifier:
+            raise ConfigError(f"users.{name}: needs password (a SCRAM verifier)")
+        try:
+            parse_verifier(verifier)
+        except ValueError as exc:
+            raise ConfigError(f"users.{name}.password: {exc}") from None
+        role = spec.get("role")
+        if role not in cfg.roles:
+            raise ConfigError(f"users.{name}: role {role!r} is not defined under roles")
+        cfg.users[name] = User(name, verifier, role)
+    if not cfg.users:
+        raise ConfigError("serve config defines no users")
+    return cfg
+
+
+def demo_config(password: str | None, **server) -> ServeConfig:
+    """One user ``demo``: every public mart and metric, no PII."""
+    if not password:
+        raise ConfigError(
+            "OPSMETRICS_PASSWORD is not set",
+            hint="export OPSMETRICS_PASSWORD=... (the demo user's password) and run again",
+        )
+    return load_config(
+        data={
+            "server": server,
+            "roles": {"demo": {"marts": "*", "metrics": "*", "analysis": "*", "pii": False}},
+            "users": {"demo": {"password": make_verifier(password), "role": "demo"}},
+        }
+    )

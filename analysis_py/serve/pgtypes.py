@@ -1,0 +1,511 @@
+"""DuckDB ↔ PostgreSQL types: OIDs for RowDescription, value encoders, parameter decoders.
+
+Results travel two ways. Small results (the common BI case: a handful of rows) are
+encoded value by value from Python objects. Large results are encoded a record batch at a
+time with Arrow compute kernels, so streaming a wide mart costs no Python work per row:
+each column becomes a binary array of PostgreSQL text (or binary) representations and the
+DataRow messages are assembled column-wise (:func:`datarows_from_columns`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import math
+import re
+import struct
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass(frozen=True)
+class PgType:
+    oid: int
+    name: str
+    size: int  # typlen; -1 for varlena
+    typmod: int = -1
+
+
+BOOL = PgType(16, "bool", 1)
+BYTEA = PgType(17, "bytea", -1)
+CHAR = PgType(18, "char", 1)
+NAME = PgType(19, "name", 64)
+INT8 = PgType(20, "int8", 8)
+INT2 = PgType(21, "int2", 2)
+INT4 = PgType(23, "int4", 4)
+TEXT = PgType(25, "text", -1)
+OID = PgType(26, "oid", 4)
+JSON = PgType(114, "json", -1)
+FLOAT4 = PgType(700, "float4", 4)
+FLOAT8 = PgType(701, "float8", 8)
+UNKNOWN = PgType(705, "unknown", -2)
+VARCHAR = PgType(1043, "varchar", -1)
+DATE = PgType(1082, "date", 4)
+TIME = PgType(1083, "time", 8)
+TIMESTAMP = PgType(1114, "timestamp", 8)
+TIMESTAMPTZ = PgType(1184, "timestamptz", 8)
+INTERVAL = PgType(1186, "interval", 16)
+NUMERIC = PgType(1700, "numeric", -1)
+UUID = PgType(2950, "uuid", 16)
+INT4_ARRAY = PgType(1007, "_int4", -1)
+INT8_ARRAY = PgType(1016, "_int8", -1)
+TEXT_ARRAY = PgType(1009, "_text", -1)
+FLOAT8_ARRAY = PgType(1022, "_float8", -1)
+BOOL_ARRAY = PgType(1000, "_bool", -1)
+
+#: Every type the emulated pg_type lists: (oid, name, len, category, array oid, elem oid).
+PG_TYPE_ROWS: list[tuple[int, str, int, str, int, int]] = [
+    (16, "bool", 1, "B", 1000, 0),
+    (17, "bytea", -1, "U", 1001, 0),
+    (18, "char", 1, "Z", 1002, 0),
+    (19, "name", 64, "S", 1003, 0),
+    (20, "int8", 8, "N", 1016, 0),
+    (21, "int2", 2, "N", 1005, 0),
+    (22, "int2vector", -1, "A", 1006, 21),
+    (23, "int4", 4, "N", 1007, 0),
+    (24, "regproc", 4, "N", 1008, 0),
+    (25, "text", -1, "S", 1009, 0),
+    (26, "oid", 4, "N", 1028, 0),
+    (30, "oidvector", -1, "A", 1013, 26),
+    (114, "json", -1, "U", 199, 0),
+    (700, "float4", 4, "N", 1021, 0),
+    (701, "float8", 8, "N", 1022, 0),
+    (705, "unknown", -2, "X", 0, 0),
+    (1000, "_bool", -1, "A", 0, 16),
+    (1005, "_int2", -1, "A", 0, 21),
+    (1007, "_int4", -1, "A", 0, 23),
+    (1009, "_text", -1, "A", 0, 25),
+    (1015, "_varchar", -1, "A", 0, 1043),
+    (1016, "_int8", -1, "A", 0, 20),
+    (1021, "_float4", -1, "A", 0, 700),
+    (1022, "_float8", -1, "A", 0, 701),
+    (1028, "_oid", -1, "A", 0, 26),
+    (1042, "bpchar", -1, "S", 1014, 0),
+    (1043, "varchar", -1, "S", 1015, 0),
+    (1082, "date", 4, "D", 1182, 0),
+    (1083, "time", 8, "D", 1183, 0),
+    (1114, "timestamp", 8, "D", 1115, 0),
+    (1184, "timestamptz", 8, "D", 1185, 0),
+    (1186, "interval", 16, "T", 1187, 0),
+    (1700, "numeric", -1, "N", 1231, 0),
+    (2205, "regclass", 4, "N", 2210, 0),
+    (2206, "regtype", 4, "N", 2211, 0),
+    (2950, "uuid", 16, "U", 2951, 0),
+    (3802, "jsonb", -1, "U", 3807, 0),
+]
+PG_TYPE_NAMES = {oid: name for oid, name, *_ in PG_TYPE_ROWS}
+
+_SIMPLE: dict[str, PgType] = {
+    "boolean": BOOL,
+    "tinyint": INT2,
+    "smallint": INT2,
+    "utinyint": INT2,
+    "integer": INT4,
+    "usmallint": INT4,
+    "bigint": INT8,
+    "uinteger": INT8,
+    "ubigint": NUMERIC,
+    "hugeint": NUMERIC,
+    "uhugeint": NUMERIC,
+    "varint": NUMERIC,
+    "bignum": NUMERIC,
+    "float": FLOAT4,
+    "double": FLOAT8,
+    "varchar": TEXT,
+    "blob": BYTEA,
+    "date": DATE,
+    "time": TIME,
+    "timestamp": TIMESTAMP,
+    "timestamp_s": TIMESTAMP,
+    "timestamp_ms": TIMESTAMP,
+    "timestamp_ns": TIMESTAMP,
+    "timestamp with time zone": TIMESTAMPTZ,
+    "interval": INTERVAL,
+    "uuid": UUID,
+    "enum": TEXT,
+    "json": JSON,
+    "struct": JSON,
+    "map": JSON,
+    "union": TEXT,
+    "bit": TEXT,
+    "time with time zone": TIME,
+}
+_LIST_OF = {
+    INT4.oid: INT4_ARRAY,
+    INT8.oid: INT8_ARRAY,
+    FLOAT8.oid: FLOAT8_ARRAY,
+    BOOL.oid: BOOL_ARRAY,
+}
+_DEC = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+
+
+def pg_type_of(duck_type: Any) -> PgType:
+    """Map a DuckDB type (``DuckDBPyType`` or its string) to the PostgreSQL type a client sees."""
+    text = str(duck_type)
+    tid = getattr(duck_type, "id", None)
+    if tid is None:
+        up = text.upper()
+        if up.endswith("]"):
+            inner = up[: up.rfind("[")]
+            return _LIST_OF.get(pg_type_of(inner).oid, TEXT_ARRAY)
+        tid = re.split(r"[(\[]", text, maxsplit=1)[0].strip().lower()
+    if tid == "decimal":
+        m = _DEC.match(text)
+        if m:
+            return PgType(NUMERIC.oid, "numeric", -1, ((int(m[1]) << 16) | int(m[2])) + 4)
+        return NUMERIC
+    if tid in ("list", "array"):
+        child = getattr(duck_type, "child", None)
+        inner = pg_type_of(child) if child is not None else TEXT
+        return _LIST_OF.get(inner.oid, TEXT_ARRAY)
+    if text == "JSON":
+        return JSON
+    return _SIMPLE.get(tid, TEXT)
+
+
+# ---------------------------------------------------------------- Python value → text
+_PG_EPOCH_DATE = dt.date(2000, 1, 1)
+_PG_EPOCH = dt.datetime(2000, 1, 1)
+_PG_EPOCH_TZ = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def _float_text(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    r = repr(v)
+    return r[:-2] if r.endswith(".0") else r
+
+
+def _ts_text(v: dt.datetime) -> str:
+    if v.tzinfo is not None:
+        v = v.astimezone(dt.UTC)
+        return v.replace(tzinfo=None).isoformat(sep=" ") + "+00"
+    return v.isoformat(sep=" ")
+
+
+def _interval_text(v: dt.timedelta) -> str:
+    days, secs = v.days, v.seconds
+    h, rem = divmod(secs, 3600)
+    m, s = divmod(rem, 60)
+    frac = f".{v.microseconds:06d}".rstrip("0") if v.microseconds else ""
+    clock = f"{h:02d}:{m:02d}:{s:02d}{frac}"
+    if days:
+        return f"{days} day{'s' if abs(days) != 1 else ''} {clock}"
+    return clock
+
+
+def _array_item(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    s = text_value(v)
+    if s == "" or any(c in s for c in ',{}" \\') or s.upper() == "NULL":
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return s
+
+
+def text_value(v: Any) -> str:
+    """PostgreSQL's text output for a Python value fetched from DuckDB."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return _float_text(v)
+    if isinstance(v, decimal.Decimal):
+        return str(v) if v.is_finite() else "NaN"
+    if isinstance(v, dt.datetime):
+        return _ts_text(v)
+    if isinstance(v, dt.date | dt.time):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return _interval_text(v)
+    if isinstance(v, bytes | bytearray | memoryview):
+        return "\\x" + bytes(v).hex()
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, list | tuple):
+        return "{" + ",".join(_array_item(x) for x in v) + "}"
+    if isinstance(v, dict):
+        return json.dumps(v, default=str)
+    return str(v)
+
+
+def text_row(row: tuple) -> list[bytes | None]:
+    return [None if v is None else text_value(v).encode() for v in row]
+
+
+# ---------------------------------------------------------------- Python value → binary
+def _numeric_binary(v: decimal.Decimal) -> bytes:
+    if not v.is_finite():
+        return struct.pack("!hhHh", 0, 0, 0xC000, 0)
+    sign, digits, exp = v.as_tuple()
+    dscale = max(0, -exp)
+    frac_groups = -(-dscale // 4)
+    n = int("".join(map(str, digits)) or "0") * 10 ** (exp + 4 * frac_groups)
+    groups: list[int] = []
+    while n:
+        n, d = divmod(n, 10000)
+        groups.append(d)
+    groups.reverse()
+    weight = len(groups) - 1 - frac_groups
+    while groups and groups[-1] == 0:
+        groups.pop()
+    if not groups:
+        weight = 0
+    return struct.pack(
+        f"!hhHh{len(groups)}H", len(groups), weight, 0x4000 if sign else 0, dscale, *groups
+    )
+
+
+def binary_value(v: Any, pgtype: PgType) -> bytes:
+    """PostgreSQL's binary send format for the types clients ask binary for."""
+    oid = pgtype.oid
+    if oid == BOOL.oid:
+        return b"\x01" if v else b"\x00"
+    if oid == INT2.oid:
+        return struct.pack("!h", v)
+    if oid == INT4.oid:
+        return struct.pack("!i", v)
+    if oid == INT8.oid:
+        return struct.pack("!q", v)
+    if oid == FLOAT4.oid:
+        return struct.pack("!f", v)
+    if oid == FLOAT8.oid:
+        return struct.pack("!d", v)
+    if oid == NUMERIC.oid:
+        return _numeric_binary(decimal.Decimal(v) if not isinstance(v, decimal.Decimal) else v)
+    if oid == DATE.oid:
+        return struct.pack("!i", (v - _PG_EPOCH_DATE).days)
+    if oid in (TIMESTAMP.oid, TIMESTAMPTZ.oid):
+        base = _PG_EPOCH_TZ if v.tzinfo is not None else _PG_EPOCH
+        d = v - base
+        return struct.pack("!q", (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds)
+    if oid == TIME.oid:
+        return struct.pack(
+            "!q", ((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond
+        )
+    if oid == INTERVAL.oid:
+        return struct.pack("!qii", v.seconds * 1_000_000 + v.microseconds, v.days, 0)
+    if oid == UUID.oid:
+        return v.bytes if isinstance(v, uuid.UUID) else uuid.UUID(str(v)).bytes
+    if oid == BYTEA.oid:
+        return bytes(v)
+    return text_value(v).encode()
+
+
+# ---------------------------------------------------------------- Arrow column → bytes
+_TF = pa.array([b"f", b"t"], pa.binary())
+
+
+def _ts_string(col: pa.Array) -> pa.Array:
+    """Timestamps as PostgreSQL prints them: no fractional part unless there is one."""
+    t = col.type
+    if t.unit != "s":
+        ints = col.cast(pa.int64())
+        per_s = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
+        frac = pc.max(pc.abs(pc.subtract(ints, pc.multiply(pc.divide(ints, per_s), per_s))))
+        if not frac.is_valid or frac.as_py() == 0:
+            return col.cast(pa.timestamp("s", t.tz), safe=False).cast(pa.string())
+    return _strip_frac_zeros(col.cast(pa.string()))
+
+
+def _strip_frac_zeros(s: pa.Array) -> pa.Array:
+    s = pc.replace_substring_regex(s, r"\.0+$", "")
+    return pc.replace_substring_regex(s, r"(\.\d*[1-9])0+$", r"\1")
+
+
+def arrow_text(col: pa.Array) -> pa.Array:
+    """A column as a binary array of PostgreSQL text representations (nulls kept)."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return col.cast(pa.binary())
+    if pa.types.is_boolean(t):
+        return _TF.take(col.cast(pa.int8()))
+    if pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_date(t):
+        return col.cast(pa.string()).cast(pa.binary())
+    if pa.types.is_floating(t):
+        s = col.cast(pa.string())
+        s = pc.replace_substring_regex(s, r"\.0$", "")
+        s = pc.replace_substring(s, "inf", "Infinity")
+        s = pc.replace_substring(s, "nan", "NaN")
+        return s.cast(pa.binary())
+    if pa.types.is_timestamp(t):
+        if t.tz is not None:
+            naive = col.cast(pa.timestamp(t.unit, "UTC")).cast(pa.timestamp(t.unit))
+            s = _ts_string(naive)
+            return pc.binary_join_element_wise(s.cast(pa.binary()), b"+00", b"")
+        return _ts_string(col).cast(pa.binary())
+    if pa.types.is_time(t):
+        return _strip_frac_zeros(col.cast(pa.string())).cast(pa.binary())
+    return pa.array(
+        [None if v is None else text_value(v).encode() for v in col.to_pylist()], pa.binary()
+    )
+
+
+_NP_BIN = {INT2.oid: ">i2", INT4.oid: ">i4", INT8.oid: ">i8", FLOAT4.oid: ">f4", FLOAT8.oid: ">f8"}
+
+
+def arrow_binary(col: pa.Array, pgtype: PgType) -> pa.Array:
+    """A column as a binary array of PostgreSQL binary representations (nulls kept)."""
+    npfmt = _NP_BIN.get(pgtype.oid)
+    if npfmt is not None:
+        width = int(npfmt[-1])
+        filled = col.fill_null(0).to_numpy(zero_copy_only=False).astype(npfmt)
+        fsb = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(width), len(col), [None, pa.py_buffer(filled.tobytes())]
+        )
+        out = fsb.cast(pa.binary())
+        return pc.if_else(col.is_valid(), out, pa.scalar(None, pa.binary()))
+    return pa.array(
+        [None if v is None else binary_value(v, pgtype) for v in col.to_pylist()], pa.binary()
+    )
+
+
+def _fsb(np_bytes: np.ndarray, width: int, n: int) -> pa.Array:
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), n, [None, pa.py_buffer(np_bytes.tobytes())]
+    ).cast(pa.binary())
+
+
+def datarows_from_columns(cols: list[pa.Array]) -> bytes:
+    """Concatenated DataRow messages for binary-encoded columns of equal length.
+
+    Built column-wise with Arrow kernels: the message for row i is
+    ``'D' len ncols (collen colbytes)*``; the data buffer of the joined array is exactly
+    the bytes to send.
+    """
+    n = len(cols[0]) if cols else 0
+    if n == 0:
+        return b""
+    total = np.full(n, 4 + 2, dtype=np.int64)
+    parts: list[pa.Array] = []
+    for col in cols:
+        lens = pc.binary_length(col).to_numpy(zero_copy_only=False)
+        valid = col.is_valid().to_numpy(zero_copy_only=False)
+        lens = np.where(valid, lens, 0).astype(np.int64)
+        total += 4 + lens
+        prefix = np.where(valid, lens, -1).astype(">i4")
+        parts.append(_fsb(prefix, 4, n))
+        parts.append(col.fill_null(b""))
+    header = np.empty(n, dtype=[("t", "S1"), ("len", ">i4"), ("n", ">i2")])
+    header["t"] = b"D"
+    header["len"] = total
+    header["n"] = len(cols)
+    joined = pc.binary_join_element_wise(_fsb(header, 7, n), *parts, b"")
+    offsets = joined.buffers()[1]
+    data = joined.buffers()[2]
+    off = np.frombuffer(offsets, dtype=np.int32, count=n + 1, offset=joined.offset * 4)
+    return data.to_pybytes()[off[0] : off[-1]]
+
+
+# ---------------------------------------------------------------- parameters (Bind)
+def _parse_bool(s: str) -> bool:
+    v = s.strip().lower()
+    if v in ("t", "true", "yes", "y", "on", "1"):
+        return True
+    if v in ("f", "false", "no", "n", "off", "0"):
+        return False
+    raise ValueError(f"invalid input syntax for type boolean: {s!r}")
+
+
+def _parse_ts(s: str) -> dt.datetime:
+    s = s.strip().replace("T", " ", 1)
+    m = re.match(r"^(.*?)([+-]\d{2})(:?\d{2})?$", s)
+    if m and len(m[1]) > 10:  # a trailing offset after the time part
+        off = m[2] + ":" + (m[3] or "00").lstrip(":")
+        return dt.datetime.fromisoformat(m[1].strip() + off)
+    if s.endswith("Z"):
+        return dt.datetime.fromisoformat(s[:-1] + "+00:00")
+    return dt.datetime.fromisoformat(s)
+
+
+_TEXT_DECODERS: dict[int, Callable[[str], Any]] = {
+    BOOL.oid: _parse_bool,
+    INT2.oid: int,
+    INT4.oid: int,
+    INT8.oid: int,
+    OID.oid: int,
+    FLOAT4.oid: float,
+    FLOAT8.oid: float,
+    NUMERIC.oid: decimal.Decimal,
+    DATE.oid: lambda s: dt.date.fromisoformat(s.strip()),
+    TIMESTAMP.oid: lambda s: _parse_ts(s).replace(tzinfo=None),
+    TIMESTAMPTZ.oid: _parse_ts,
+    TIME.oid: lambda s: dt.time.fromisoformat(s.strip()),
+    UUID.oid: uuid.UUID,
+    BYTEA.oid: lambda s: bytes.fromhex(s[2:]) if s.startswith("\\x") else s.encode(),
+    JSON.oid: str,
+}
+
+
+def _numeric_from_binary(b: bytes) -> decimal.Decimal:
+    ndigits, weight, sign, dscale = struct.unpack_from("!hhHh", b)
+    if sign == 0xC000:
+        return decimal.Decimal("NaN")
+    digits = struct.unpack_from(f"!{ndigits}H", b, 8)
+    value = decimal.Decimal(0)
+    for i, d in enumerate(digits):
+        value += decimal.Decimal(d).scaleb(4 * (weight - i))
+    value = value.quantize(decimal.Decimal(1).scaleb(-dscale)) if dscale else value
+    return -value if sign == 0x4000 else value
+
+
+_BINARY_DECODERS: dict[int, Callable[[bytes], Any]] = {
+    BOOL.oid: lambda b: b != b"\x00",
+    INT2.oid: lambda b: struct.unpack("!h", b)[0],
+    INT4.oid: lambda b: struct.unpack("!i", b)[0],
+    OID.oid: lambda b: struct.unpack("!I", b)[0],
+    INT8.oid: lambda b: struct.unpack("!q", b)[0],
+    FLOAT4.oid: lambda b: struct.unpack("!f", b)[0],
+    FLOAT8.oid: lambda b: struct.unpack("!d", b)[0],
+    NUMERIC.oid: _numeric_from_binary,
+    DATE.oid: lambda b: _PG_EPOCH_DATE + dt.timedelta(days=struct.unpack("!i", b)[0]),
+    TIMESTAMP.oid: lambda b: _PG_EPOCH + dt.timedelta(microseconds=struct.unpack("!q", b)[0]),
+    TIMESTAMPTZ.oid: lambda b: _PG_EPOCH_TZ + dt.timedelta(microseconds=struct.unpack("!q", b)[0]),
+    TIME.oid: lambda b: (
+        dt.datetime.min + dt.timedelta(microseconds=struct.unpack("!q", b)[0])
+    ).time(),
+    UUID.oid: lambda b: uuid.UUID(bytes=b),
+    BYTEA.oid: bytes,
+    TEXT.oid: lambda b: b.decode(),
+    VARCHAR.oid: lambda b: b.decode(),
+    NAME.oid: lambda b: b.decode(),
+    UNKNOWN.oid: lambda b: b.decode(),
+    JSON.oid: lambda b: b.decode(),
+    3802: lambda b: b[1:].decode(),  # jsonb: version byte + text
+}
+
+
+def decode_param(raw: bytes | None, oid: int, fmt: int) -> Any:
+    """A Bind parameter as the Python value DuckDB binds (``ValueError`` when invalid)."""
+    if raw is None:
+        return None
+    if fmt == 1:
+        dec = _BINARY_DECODERS.get(oid)
+        if dec is None:
+            raise ValueError(f"binary format is not supported for parameter type oid {oid}")
+        try:
+            return dec(raw)
+        except (struct.error, UnicodeDecodeError) as exc:
+            raise ValueError(f"invalid binary value for type oid {oid}") from exc
+    text = raw.decode()
+    dec = _TEXT_DECODERS.get(oid)
+    if dec is None:
+        return text
+    try:
+        return dec(text)
+    except (ValueError, decimal.InvalidOperation) as exc:
+        raise ValueError(
+            f"invalid input syntax for type {PG_TYPE_NAMES.get(oid, oid)}: {text!r}"
+        ) from exc

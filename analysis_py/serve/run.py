@@ -1,0 +1,102 @@
+"""Start the server: in the foreground (the CLI) or in a background thread (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis_py.serve.config import ServeConfig
+from analysis_py.serve.server import PgServer
+from analysis_py.sql.engine import Engine, EngineOptions
+
+
+def make_engine(cfg: ServeConfig, warehouse_dir=None, project_dir=None) -> Engine:
+    from analysis_py.config import resolve_paths
+
+    paths = resolve_paths(project_dir=project_dir, warehouse_dir=warehouse_dir)
+    opts = EngineOptions(database=cfg.database, threads=cfg.threads, memory_limit=cfg.memory_limit)
+    return Engine(
+        paths.warehouse_dir,
+        cfg.roles,
+        opts,
+        project_dir=paths.project_dir,
+        users_by_role=cfg.users_by_role(),
+    ).start()
+
+
+def run_forever(cfg: ServeConfig, *, warehouse_dir=None, project_dir=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    engine = make_engine(cfg, warehouse_dir, project_dir)
+
+    async def main():
+        server = PgServer(engine, cfg)
+        host, port = await server.start()
+        logging.getLogger("opsmetrics.serve").info(
+            "serving %s on %s:%s (%s users, TLS %s); Ctrl-C stops",
+            engine.current.path.name if engine.current else "?",
+            host,
+            port,
+            len(cfg.users),
+            "on" if server.ssl_context else "off",
+        )
+        try:
+            await server.serve_forever()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+
+
+@dataclass
+class Running:
+    host: str
+    port: int
+    server: PgServer
+    engine: Engine
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        fut = asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop)
+        try:
+            fut.result(timeout=10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+            self.engine.close()
+
+
+def start_in_thread(
+    cfg: ServeConfig, warehouse_dir: str | Path, project_dir=None, engine: Engine | None = None
+) -> Running:
+    """A server on its own event loop thread (port 0 in the config = a free port)."""
+    engine = engine or make_engine(cfg, warehouse_dir, project_dir)
+    loop = asyncio.new_event_loop()
+    server = PgServer(engine, cfg)
+    ready = threading.Event()
+    box: dict = {}
+
+    def target():
+        asyncio.set_event_loop(loop)
+
+        async def boot():
+            box["addr"] = await server.start()
+            ready.set()
+
+        loop.run_until_complete(boot())
+        loop.run_forever()
+
+    t = threading.Thread(target=target, name="opsmetrics-serve", daemon=True)
+    t.start()
+    if not ready.wait(30):
+        raise RuntimeError("server did not start")
+    host, port = box["addr"]
+    return Running(host, port, server, engine, loop, t)

@@ -1,0 +1,694 @@
+"""The asyncio Postgres wire-protocol server (protocol 3.0).
+
+One coroutine per connection speaks the protocol; every DuckDB call (and the encoding of
+large batches) runs in a thread pool, so one slow query never stalls other clients.
+Startup: SSLRequest (TLS if configured, else 'N'), GSSENCRequest ('N'), CancelRequest,
+SCRAM-SHA-256; then the simple query protocol (multi-statement) and the extended one
+(Parse/Bind/Describe/Execute/Sync/Close/Flush, portals with row limits). Errors carry
+SQLSTATEs; a protocol violation closes only that connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hmac
+import json
+import logging
+import secrets
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from analysis_py.errors import OpsMetricsError
+from analysis_py.serve import pgtypes, wire
+from analysis_py.serve.config import ServeConfig
+from analysis_py.serve.scram import MECHANISM, ScramError, ScramExchange, parse_verifier
+from analysis_py.sql.engine import Engine
+from analysis_py.sql.guard import SQLStateError
+from analysis_py.sql.session import Result, Session
+from analysis_py.sql.split import split_statements
+
+log = logging.getLogger("opsmetrics.serve")
+
+STARTUP_TIMEOUT = 30.0
+BIG = 1 << 62
+
+
+@dataclass
+class Prepared:
+    name: str
+    text: str
+    param_oids: list[int]
+
+
+@dataclass
+class Portal:
+    name: str
+    result: Result
+    formats: list[int] = field(default_factory=list)
+    sent: int = 0
+    stmt_text: str = ""
+    started: float = 0.0
+
+
+class Disconnect(Exception):
+    pass
+
+
+class QueryLog:
+    """JSON lines: one per statement (user, role, SQL, kind, rows, ms, error)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._f = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(path, "a", buffering=1)
+
+    def write(self, **rec) -> None:
+        if self._f is None:
+            return
+        rec = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **rec}
+        line = json.dumps(rec, default=str)
+        with self._lock:
+            self._f.write(line + "\n")
+
+    def close(self) -> None:
+        if self._f:
+            self._f.close()
+
+
+class PgServer:
+    def __init__(self, engine: Engine, config: ServeConfig):
+        self.engine = engine
+        self.config = config
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(4, min(32, config.max_connections)), thread_name_prefix="opsmetrics-sql"
+        )
+        self.sessions: dict[int, tuple[int, Session]] = {}
+        self.active = 0
+        self.qlog = QueryLog(config.query_log)
+        self.ssl_context: ssl.SSLContext | None = None
+        if config.tls_cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+            self.ssl_context = ctx
+        self._server: asyncio.base_events.Server | None = None
+        self._poller: asyncio.Task | None = None
+        self._next_pid = 1000
+        self.verifiers = {u.name: parse_verifier(u.verifier) for u in config.users.values()}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> tuple[str, int]:
+        self._server = await asyncio.start_server(
+            self._handle, self.config.host, self.config.port, limit=wire.MAX_MESSAGE
+        )
+        self._poller = asyncio.create_task(self._poll())
+        sock = self._server.sockets[0].getsockname()
+        return sock[0], sock[1]
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def stop(self) -> None:
+        if self._poller:
+            self._poller.cancel()
+        if self._server:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+        for _secret, s in list(self.sessions.values()):
+            s.interrupt()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.qlog.close()
+
+    async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.poll_interval)
+            try:
+                await loop.run_in_executor(self.pool, self.engine.refresh)
+            except Exception as exc:  # keep serving the last good build
+                log.error("refresh failed: %s", exc)
+
+    # ------------------------------------------------------------------ connection
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session: Session | None = None
+        pid = 0
+        counted = False
+        try:
+            try:
+                startup = await asyncio.wait_for(self._startup(reader, writer), STARTUP_TIMEOUT)
+            except TimeoutError:
+                writer.write(wire.error_response("08P01", "startup timed out", severity="FATAL"))
+                return
+            if startup is None:
+                return
+            params, reader, writer = startup
+            if self.active >= self.config.max_connections:
+                writer.write(
+                    wire.error_response(
+                        "53300", "sorry, too many clients already", severity="FATAL"
+                    )
+                )
+                return
+            self.active += 1
+            counted = True
+            user = params.get("user", "")
+            try:
+                ok = await asyncio.wait_for(
+                    self._authenticate(reader, writer, user), STARTUP_TIMEOUT
+                )
+            except TimeoutError:
+                ok = False
+            if not ok:
+                return
+            db = params.get("database") or user
+            if db != self.config.database:
+                writer.write(
+                    wire.error_response(
+                        "3D000",
+                        f'database "{db}" does not exist',
+                        severity="FATAL",
+                        hint=f'this server serves the database "{self.config.database}"',
+                    )
+                )
+                return
+            pid = self._next_pid = self._next_pid + 1
+            secret = secrets.randbits(31)
+            role = self.config.roles[self.config.users[user].role]
+            session = Session(
+                self.engine,
+                user,
+                role,
+                pid=pid,
+                max_rows=self.config.max_rows,
+                application_name=params.get("application_name", ""),
+            )
+            self.sessions[pid] = (secret, session)
+            out = [wire.auth_ok()]
+            for k, v in self._parameter_status(session).items():
+                out.append(wire.parameter_status(k, v))
+            out.append(wire.backend_key_data(pid, secret))
+            out.append(wire.ready_for_query("I"))
+            writer.write(b"".join(out))
+            await writer.drain()
+            await _Conn(self, session, reader, writer).run()
+        except (asyncio.IncompleteReadError, ConnectionError, Disconnect):
+            pass
+        except wire.ProtocolError as exc:
+            with contextlib.suppress(Exception):
+                writer.write(wire.error_response("08P01", str(exc), severity="FATAL"))
+        except Exception as exc:  # never let one connection take the server down
+            log.exception("connection error")
+            with contextlib.suppress(Exception):
+                writer.write(
+                    wire.error_response("XX000", f"internal error: {exc}", severity="FATAL")
+                )
+        finally:
+            if counted:
+                self.active -= 1
+            if session is not None:
+                self.sessions.pop(pid, None)
+                session.interrupt()
+                with contextlib.suppress(Exception):
+                    session.close()
+            with contextlib.suppress(Exception):
+                await writer.drain()
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    def _parameter_status(self, session: Session) -> dict[str, str]:
+        s = session.settings
+        return {
+            "application_name": s.get("application_name", ""),
+            "client_encoding": "UTF8",
+            "DateStyle": "ISO, MDY",
+            "default_transaction_read_only": "on",
+            "in_hot_standby": "off",
+            "integer_datetimes": "on",
+            "IntervalStyle": "postgres",
+            "is_superuser": "off",
+            "server_encoding": "UTF8",
+            "server_version": s["server_version"],
+            "session_authorization": session.user,
+            "standard_conforming_strings": "on",
+            "TimeZone": "UTC",
+        }
+
+    async def _startup(self, reader, writer):
+        """Negotiate SSL/GSS and read the StartupMessage; None when the connection ends."""
+        for _ in range(3):
+            code, payload = await wire.read_startup(reader)
+            if code == wire.SSL_REQUEST:
+                if self.ssl_context is None:
+                    writer.write(b"N")
+                    await writer.drain()
+                    continue
+                writer.write(b"S")
+                await writer.drain()
+                await writer.start_tls(self.ssl_context)
+                continue
+            if code == wire.GSSENC_REQUEST:
+                writer.write(b"N")
+                await writer.drain()
+                continue
+            if code == wire.CANCEL_REQUEST:
+                if len(payload) == 8:
+                    pid, key = (
+                        int.from_bytes(payload[:4], "big"),
+                        int.from_bytes(payload[4:], "big"),
+                    )
+                    entry = self.sessions.get(pid)
+                    if entry and hmac.compare_digest(
+                        entry[0].to_bytes(4, "big"), key.to_bytes(4, "big")
+                    ):
+                        entry[1].interrupt()
+                return None
+            if code == wire.PROTOCOL_V3:
+                return wire.parse_startup_params(payload), reader, writer
+            major = code >> 16
+            writer.write(
+                wire.error_response(
+                    "0A000",
+                    f"unsupported frontend protocol {major}.{code & 0xFFFF}: server supports 3.0",
+                    severity="FATAL",
+                )
+            )
+            return None
+        raise wire.ProtocolError("too many startup negotiation messages")
+
+    async def _authenticate(self, reader, writer, user: str) -> bool:
+        if not user:
+            writer.write(
+                wire.error_response(
+                    "28000", "no PostgreSQL user name specified in startup packet", severity="FATAL"
+                )
+            )
+            return False
+        exchange = ScramExchange(self.verifiers.get(user))
+        writer.write(wire.auth_sasl([MECHANISM]))
+        await writer.drain()
+        failed = wire.error_response(
+            "28P01", f'password authentication failed for user "{user}"', severity="FATAL"
+        )
+        tag, payload = await wire.read_message(reader)
+        if tag != b"p":
+            raise wire.ProtocolError("expected SASLInitialResponse")
+        buf = wire.Buffer(payload)
+        mech = buf.cstr()
+        n = buf.int32()
+        data = buf.bytes(n) if n >= 0 else b""
+        if mech != MECHANISM:
+            writer.write(
+                wire.error_response("28000", f"unsupported SASL mechanism {mech}", severity="FATAL")
+            )
+            return False
+        try:
+            writer.write(wire.auth_sasl_continue(exchange.first(data)))
+            await writer.drain()
+            tag, payload = await wire.read_message(reader)
+            if tag != b"p":
+                raise wire.ProtocolError("expected SASLResponse")
+            final = exchange.final(payload)
+        except ScramError as exc:
+            log.info("authentication failed for %r: %s", user, exc)
+            writer.write(failed)
+            self.qlog.write(user=user, event="auth_failed")
+            return False
+        writer.write(wire.auth_sasl_final(final))
+        return True
+
+    # ------------------------------------------------------------------ execution helpers
+    async def run(self, session: Session, fn, *args):
+        """Run blocking work in the pool under the statement timeout."""
+        loop = asyncio.get_running_loop()
+        timeout = self.config.statement_timeout
+        st_s = _seconds(session.settings.get("statement_timeout", "0"))
+        if st_s > 0:
+            timeout = min(timeout, st_s) if timeout else st_s
+        handle = loop.call_later(timeout, session.interrupt) if timeout else None
+        try:
+            return await loop.run_in_executor(self.pool, fn, *args)
+        finally:
+            if handle:
+                handle.cancel()
+
+
+def _encode(chunk, columns, formats: list[int]) -> bytes:
+    fmts = _formats(formats, len(columns))
+    if isinstance(chunk, pa.RecordBatch):
+        cols = []
+        for i, col in enumerate(chunk.columns):
+            if fmts[i] == 1:
+                cols.append(pgtypes.arrow_binary(col, columns[i][1]))
+            else:
+                cols.append(pgtypes.arrow_text(col))
+        return pgtypes.datarows_from_columns(cols)
+    if not any(fmts):
+        return b"".join(wire.data_row(pgtypes.text_row(r)) for r in chunk)
+    out = []
+    for r in chunk:
+        vals = []
+        for i, v in enumerate(r):
+            if v is None:
+                vals.append(None)
+            elif fmts[i] == 1:
+                vals.append(pgtypes.binary_value(v, columns[i][1]))
+            else:
+                vals.append(pgtypes.text_value(v).encode())
+        out.append(wire.data_row(vals))
+    return b"".join(out)
+
+
+def _formats(formats: list[int], n: int) -> list[int]:
+    if not formats:
+        return [0] * n
+    if len(formats) == 1:
+        return formats * n
+    if len(formats) != n:
+        raise SQLStateError(
+            f"bind message has {len(formats)} result formats but query has {n} columns",
+            sqlstate="08P01",
+        )
+    return formats
+
+
+def _row_description(columns, formats: list[int]) -> bytes:
+    fmts = _formats(formats, len(columns))
+    return wire.row_description(
+        (name, t.oid, t.size, t.typmod, fmts[i]) for i, (name, t) in enumerate(columns)
+    )
+
+
+def _tag(result: Result, count: int) -> str:
+    if result.tag == "SELECT":
+        return f"SELECT {count}"
+    if result.tag == "SHOW" or result.tag == "EXPLAIN":
+        return "SHOW" if result.tag == "SHOW" else "EXPLAIN"
+    return result.tag
+
+
+def _error_bytes(exc: BaseException) -> tuple[bytes, str, str]:
+    if isinstance(exc, SQLStateError):
+        return (
+            wire.error_response(exc.sqlstate, exc.message, hint=exc.hint),
+            exc.sqlstate,
+            exc.message,
+        )
+    if isinstance(exc, OpsMetricsError):
+        return wire.error_response("42000", exc.message, hint=exc.hint), "42000", exc.message
+    if isinstance(exc, ValueError):
+        return wire.error_response("22P02", str(exc)), "22P02", str(exc)
+    log.exception("unexpected error", exc_info=exc)
+    return wire.error_response("XX000", f"internal error: {exc}"), "XX000", str(exc)
+
+
+class _Conn:
+    """Protocol state for one authenticated connection."""
+
+    def __init__(self, server: PgServer, session: Session, reader, writer):
+        self.server = server
+        self.session = session
+        self.reader = reader
+        self.writer = writer
+        self.prepared: dict[str, Prepared] = {}
+        self.portals: dict[str, Portal] = {}
+        self.skip_to_sync = False
+
+    async def run(self) -> None:
+        while True:
+            tag, payload = await wire.read_message(self.reader)
+            if self.skip_to_sync and tag not in (b"S", b"X"):
+                continue
+            if tag == b"Q":
+                await self.simple_query(wire.Buffer(payload).cstr())
+            elif tag == b"P":
+                await self.guarded(self.parse, payload)
+            elif tag == b"B":
+                await self.guarded(self.bind, payload)
+            elif tag == b"D":
+                await self.guarded(self.describe, payload)
+            elif tag == b"E":
+                await self.guarded(self.execute, payload)
+            elif tag == b"S":
+                self.skip_to_sync = False
+                await self.sync()
+            elif tag == b"H":
+                await self.writer.drain()
+            elif tag == b"C":
+                await self.guarded(self.close, payload)
+            elif tag == b"X":
+                raise Disconnect()
+            elif tag in (b"d", b"c", b"f"):
+                self.writer.write(wire.error_response("0A000", "COPY is not supported"))
+            else:
+                raise wire.ProtocolError(f"invalid frontend message type {tag!r}")
+
+    async def guarded(self, fn, payload: bytes) -> None:
+        try:
+            await fn(wire.Buffer(payload))
+        except wire.ProtocolError:
+            raise
+        except Exception as exc:
+            self.session.on_error()
+            data, _state, _msg = _error_bytes(exc)
+            self.writer.write(data)
+            self.skip_to_sync = True
+
+    # ------------------------------------------------------------------ simple query
+    async def simple_query(self, sql: str) -> None:
+        stmts = split_statements(sql)
+        if not stmts:
+            self.writer.write(wire.empty_query())
+        for stmt in stmts:
+            t0 = time.perf_counter()
+            count = 0
+            try:
+                result = await self.server.run(self.session, self.session.execute, stmt, None)
+                self._notices(result)
+                if result.columns is not None:
+                    self.writer.write(_row_description(result.columns, []))
+                    count, _ = await self.send_rows(result, [], BIG)
+                if result.tag == "EMPTY":
+                    self.writer.write(wire.empty_query())
+                else:
+                    self.writer.write(wire.command_complete(_tag(result, count)))
+                self._log(stmt, result.kind, count, t0)
+            except Exception as exc:
+                self.session.on_error()
+                data, state, msg = _error_bytes(exc)
+                self.writer.write(data)
+                self._log(stmt, "error", 0, t0, error=f"{state} {msg}")
+                break
+        self.writer.write(wire.ready_for_query(self.session.status))
+        await self.writer.drain()
+
+    def _notices(self, result: Result) -> None:
+        for n in result.notices:
+            self.writer.write(wire.notice_response(n, severity="WARNING", code="25001"))
+        for k, v in result.parameter_changes.items():
+            self.writer.write(wire.parameter_status(k, v))
+
+    def _log(self, sql: str, kind: str, rows: int, t0: float, error: str | None = None) -> None:
+        self.server.qlog.write(
+            user=self.session.user,
+            role=self.session.role.name,
+            app=self.session.settings.get("application_name", ""),
+            kind=kind,
+            sql=sql[:10000],
+            rows=rows,
+            ms=round((time.perf_counter() - t0) * 1000, 3),
+            **({"error": error} if error else {}),
+        )
+
+    async def send_rows(self, result: Result, formats: list[int], limit: int) -> tuple[int, bool]:
+        """Send up to ``limit`` rows; (rows sent, more rows remain)."""
+        src = result.source
+        cols = result.columns or []
+        sent = 0
+        loop = asyncio.get_running_loop()
+        while src is not None and not src.done and sent < limit:
+            chunk = await self.server.run(self.session, src.fetch, limit - sent)
+            if chunk is None:
+                break
+            n = len(chunk)
+            if n == 0:
+                continue
+            if n > 1000:
+                data = await loop.run_in_executor(self.server.pool, _encode, chunk, cols, formats)
+            else:
+                data = _encode(chunk, cols, formats)
+            self.writer.write(data)
+            sent += n
+            if self.writer.transport.get_write_buffer_size() > (1 << 20):
+                await self.writer.drain()
+        if src is not None and getattr(src, "truncated", False):
+            self.writer.write(
+                wire.notice_response(
+                    f"result truncated to {self.server.config.max_rows} rows (server row limit)",
+                    severity="WARNING",
+                    code="01000",
+                )
+            )
+        more = src is not None and not src.done
+        return sent, more
+
+    # ------------------------------------------------------------------ extended protocol
+    async def parse(self, buf: wire.Buffer) -> None:
+        name = buf.cstr()
+        text = buf.cstr()
+        n = buf.int16()
+        oids = [buf.int32() for _ in range(max(0, n))]
+        if name and name in self.prepared:
+            raise SQLStateError(f'prepared statement "{name}" already exists', sqlstate="42P05")
+        stmts = split_statements(text)
+        if len(stmts) > 1:
+            raise SQLStateError(
+                "cannot insert multiple commands into a prepared statement", sqlstate="42601"
+            )
+        self.prepared[name] = Prepared(name, stmts[0] if stmts else "", oids)
+        self.writer.write(wire.parse_complete())
+
+    async def bind(self, buf: wire.Buffer) -> None:
+        portal = buf.cstr()
+        stmt_name = buf.cstr()
+        nf = buf.int16()
+        pformats = [buf.int16() for _ in range(max(0, nf))]
+        np_ = buf.int16()
+        raw: list[bytes | None] = []
+        for _ in range(max(0, np_)):
+            ln = buf.int32()
+            raw.append(None if ln < 0 else buf.bytes(ln))
+        nr = buf.int16()
+        rformats = [buf.int16() for _ in range(max(0, nr))]
+        stmt = self.prepared.get(stmt_name)
+        if stmt is None:
+            raise SQLStateError(
+                f'prepared statement "{stmt_name}" does not exist', sqlstate="26000"
+            )
+        if portal and portal in self.portals:
+            raise SQLStateError(f'portal "{portal}" already exists', sqlstate="42P03")
+        if len(pformats) not in (0, 1, len(raw)):
+            raise wire.ProtocolError("bind message has an invalid number of parameter formats")
+        params = []
+        for i, value in enumerate(raw):
+            fmt = pformats[0] if len(pformats) == 1 else (pformats[i] if pformats else 0)
+            oid = stmt.param_oids[i] if i < len(stmt.param_oids) else 0
+            params.append(pgtypes.decode_param(value, oid, fmt))
+        self._close_portal(portal)
+        t0 = time.perf_counter()
+        result = await self.server.run(
+            self.session, self.session.execute, stmt.text, params or None
+        )
+        self._notices(result)
+        self.portals[portal] = Portal(portal, result, rformats, stmt_text=stmt.text, started=t0)
+        self.writer.write(wire.bind_complete())
+
+    async def describe(self, buf: wire.Buffer) -> None:
+        kind = buf.bytes(1)
+        name = buf.cstr()
+        if kind == b"S":
+            stmt = self.prepared.get(name)
+            if stmt is None:
+                raise SQLStateError(f'prepared statement "{name}" does not exist', sqlstate="26000")
+            n = _count_params(stmt.text)
+            oids = list(stmt.param_oids) + [0] * max(0, n - len(stmt.param_oids))
+            oids = [o if o else pgtypes.TEXT.oid for o in oids]
+            self.writer.write(wire.parameter_description(oids))
+            cols = await self.server.run(self.session, self.session.describe, stmt.text, n)
+            self.writer.write(_row_description(cols, []) if cols is not None else wire.no_data())
+        elif kind == b"P":
+            portal = self.portals.get(name) or self.session.portals.get(name)
+            if portal is None:
+                raise SQLStateError(f'portal "{name}" does not exist', sqlstate="34000")
+            cols = portal.result.columns
+            self.writer.write(
+                _row_description(cols, portal.formats) if cols is not None else wire.no_data()
+            )
+        else:
+            raise wire.ProtocolError("invalid Describe kind")
+
+    async def execute(self, buf: wire.Buffer) -> None:
+        name = buf.cstr()
+        max_rows = buf.int32()
+        portal = self.portals.get(name)
+        if portal is None:
+            sp = self.session.portals.get(name)  # a cursor DECLAREd in SQL
+            if sp is None:
+                raise SQLStateError(f'portal "{name}" does not exist', sqlstate="34000")
+            portal = Portal(name, sp.result, sp.formats)
+            self.portals[name] = portal
+        result = portal.result
+        if result.tag == "EMPTY":
+            self.writer.write(wire.empty_query())
+            return
+        if result.columns is None:
+            self.writer.write(wire.command_complete(result.tag))
+            self._log(portal.stmt_text, result.kind, 0, portal.started or time.perf_counter())
+            return
+        limit = max_rows if max_rows > 0 else BIG
+        sent, more = await self.send_rows(result, portal.formats, limit)
+        portal.sent += sent
+        if more or (max_rows > 0 and sent == max_rows and result.source and not result.source.done):
+            self.writer.write(wire.portal_suspended())
+        else:
+            self.writer.write(wire.command_complete(_tag(result, portal.sent)))
+            self._log(
+                portal.stmt_text, result.kind, portal.sent, portal.started or time.perf_counter()
+            )
+
+    async def close(self, buf: wire.Buffer) -> None:
+        kind = buf.bytes(1)
+        name = buf.cstr()
+        if kind == b"S":
+            self.prepared.pop(name, None)
+        elif kind == b"P":
+            self._close_portal(name)
+            self.session.close_portal(name)
+        else:
+            raise wire.ProtocolError("invalid Close kind")
+        self.writer.write(wire.close_complete())
+
+    def _close_portal(self, name: str) -> None:
+        p = self.portals.pop(name, None)
+        if p and p.result.source:
+            p.result.source.close()
+
+    async def sync(self) -> None:
+        if self.session.status == "I":
+            for name in list(self.portals):
+                if name not in self.session.portals:
+                    self._close_portal(name)
+        else:
+            self._close_portal("")
+        self.writer.write(wire.ready_for_query(self.session.status))
+        await self.writer.drain()
+
+
+def _seconds(value: str) -> float:
+    """A Postgres duration setting (plain number = milliseconds) in seconds."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\s*", str(value))
+    if not m:
+        return 0.0
+    scale = {None: 0.001, "ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def _count_params(text: str) -> int:
+    import re
+
+    nums = [int(m) for m in re.findall(r"\$(\d+)", text)]
+    return max(nums) if nums else 0

@@ -1,0 +1,539 @@
+"""The governed, read-only DuckDB instance behind ``opsmetrics sql`` and ``opsmetrics serve``.
+
+One in-memory DuckDB instance, locked down (no file access outside the warehouse folder,
+no extension loading, configuration locked). The published build is attached READ_ONLY
+under a generation alias (``gen_1``, ``gen_2``, ...) and each role gets its own in-memory
+database (``role_<name>``) whose views read that generation through masking and row
+policies, plus a materialised ``pg_catalog`` of exactly what the role may see.
+
+When a new build is published (the ``opsmetrics.duckdb`` symlink or ``current.json``
+changes) :meth:`Engine.refresh` attaches it as the next generation, repoints every role's
+views in one transaction per role (a query sees the old or the new build, never a mix),
+and detaches the old generation once no query holds a lease on it. A build that fails to
+attach is logged and the last good one keeps serving. ``dbt build`` never waits on us:
+a read-only attach of an immutable build file takes no lock that a writer needs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from analysis_py.errors import DataNotFoundError
+from analysis_py.serve.pgtypes import pg_type_of
+from analysis_py.sql import pgcatalog
+from analysis_py.sql.governance import MartInfo, Role, view_sql
+from analysis_py.sql.pgcatalog import CatalogSpec, CatColumn, CatRelation
+
+log = logging.getLogger("opsmetrics.sql")
+
+_MART = re.compile(r"^(fct|dim)_|^metricflow_time_spine$")
+METRIC_TIME_GRAINS = ("day", "week", "month", "quarter", "year")
+
+DEFAULT_SETTINGS = {
+    "server_version": "15.0",
+    "server_version_num": "150000",
+    "server_encoding": "UTF8",
+    "client_encoding": "UTF8",
+    "datestyle": "ISO, MDY",
+    "intervalstyle": "postgres",
+    "timezone": "UTC",
+    "integer_datetimes": "on",
+    "standard_conforming_strings": "on",
+    "is_superuser": "off",
+    "application_name": "",
+    "search_path": '"$user", main',
+    "transaction_isolation": "read committed",
+    "default_transaction_isolation": "read committed",
+    "default_transaction_read_only": "on",
+    "transaction_read_only": "on",
+    "extra_float_digits": "1",
+    "max_identifier_length": "63",
+    "lc_collate": "C.UTF-8",
+    "lc_ctype": "C.UTF-8",
+    "lc_messages": "C.UTF-8",
+    "lc_monetary": "C.UTF-8",
+    "lc_numeric": "C.UTF-8",
+    "lc_time": "C.UTF-8",
+    "statement_timeout": "0",
+    "bytea_output": "hex",
+    "default_transaction_deferrable": "off",
+    "max_connections": "100",
+    "block_size": "8192",
+    "session_authorization": "",
+}
+
+
+@dataclass
+class Generation:
+    alias: str
+    path: Path  # resolved build file
+    target_dir: Path | None
+    marts: dict[str, MartInfo]
+    leases: int = 0
+    retired: bool = False
+
+
+@dataclass
+class EngineOptions:
+    database: str = "opsmetrics"
+    threads: int | None = None
+    memory_limit: str | None = None
+    #: extra ``(name, schema, comment)`` the catalog shows; metrics/analysis are added
+    schemas: tuple[str, ...] = ("main",)
+    semantic: bool = True
+
+
+@dataclass
+class SemanticInfo:
+    layer: object
+    metrics: dict[str, dict]  # name -> {description, dimensions: [(name, kind)]}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Engine:
+    """A locked-down DuckDB instance serving the published warehouse to a set of roles."""
+
+    def __init__(
+        self,
+        warehouse_dir: str | Path,
+        roles: dict[str, Role],
+        options: EngineOptions | None = None,
+        *,
+        project_dir: str | Path | None = None,
+        users_by_role: dict[str, list[str]] | None = None,
+    ):
+        self.warehouse_dir = Path(warehouse_dir).expanduser().resolve()
+        self.roles = dict(roles)
+        self.options = options or EngineOptions()
+        self.project_dir = Path(project_dir) if project_dir else None
+        self._lock = threading.RLock()
+        self._swap_lock = threading.Lock()
+        self._gen_no = 0
+        self.current: Generation | None = None
+        self._old: list[Generation] = []
+        self.semantic: SemanticInfo | None = None
+        self.analysis_tables: list[tuple[str, list[tuple[str, str]]]] = []
+        self.listeners: list[Callable[[Generation], None]] = []
+        self.users_by_role = users_by_role or {}
+        self.con = self._open()
+
+    # ------------------------------------------------------------------ setup
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        if not self.warehouse_dir.is_dir():
+            raise DataNotFoundError(
+                f"warehouse folder {self.warehouse_dir} does not exist",
+                hint="run `opsmetrics build` first, or set OPSMETRICS_WAREHOUSE_DIR",
+            )
+        con = duckdb.connect(":memory:")
+        opts = self.options
+        settings = [
+            "SET TimeZone = 'UTC'",
+            "SET python_enable_replacements = false",
+            "SET autoinstall_known_extensions = false",
+            "SET autoload_known_extensions = false",
+        ]
+        if opts.threads:
+            settings.append(f"SET threads = {int(opts.threads)}")
+        if opts.memory_limit:
+            settings.append(f"SET memory_limit = '{opts.memory_limit}'")
+        for s in settings:
+            con.execute(s)
+        allowed = sorted({str(self.warehouse_dir), os.path.realpath(self.warehouse_dir)})
+        con.execute("SET allowed_directories = [" + ", ".join(f"'{d}/'" for d in allowed) + "]")
+        con.execute("SET enable_external_access = false")
+        return con
+
+    def start(self) -> Engine:
+        """Attach the published build, create role databases, lock the configuration."""
+        found = self.published()
+        if found is None:
+            raise DataNotFoundError(
+                f"no published warehouse in {self.warehouse_dir}",
+                hint="run `opsmetrics build` (or `make run`) first, or set OPSMETRICS_WAREHOUSE_DIR",
+            )
+        for role in self.roles.values():
+            self.con.execute(f"ATTACH ':memory:' AS {_q(role.db_name)}")
+            for schema in ("main", "metrics", "analysis", "_sem"):
+                self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(role.db_name)}.{schema}")
+            pgcatalog.create_catalog(self.con, role.db_name)
+        self._register_analysis()
+        self.con.execute("SET lock_configuration = true")
+        self._swap_to(*found)
+        return self
+
+    def _register_analysis(self) -> None:
+        """Views over analysis results (Parquet in the warehouse folder), if that module exists."""
+        try:
+            from analysis_py.analyses.store import register_views
+        except ImportError:
+            return
+        self.con.execute("ATTACH ':memory:' AS _analysis")
+        cur = self.con.cursor()
+        try:
+            cur.execute("USE _analysis")
+            register_views(cur, self.warehouse_dir)
+            rows = cur.execute(
+                "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+                "WHERE database_name = '_analysis' AND schema_name = 'analysis' "
+                "ORDER BY table_name, column_index"
+            ).fetchall()
+        except Exception as exc:  # analysis results are optional for serving
+            log.warning("analysis views not available: %s", exc)
+            return
+        finally:
+            cur.close()
+        tables: dict[str, list[tuple[str, str]]] = {}
+        for t, c, d in rows:
+            tables.setdefault(t, []).append((c, d))
+        self.analysis_tables = sorted(tables.items())
+
+    # ------------------------------------------------------------------ generations
+    def published(self) -> tuple[Path, Path | None] | None:
+        """(build file, its dbt target folder) currently published, resolved."""
+        link = self.warehouse_dir / "opsmetrics.duckdb"
+        path: Path | None = None
+        target: Path | None = None
+        info_file = self.warehouse_dir / "current.json"
+        if info_file.is_file():
+            try:
+                info = json.loads(info_file.read_text())
+                path = Path(info["duckdb_path"])
+                target = Path(info["target_path"]) if info.get("target_path") else None
+            except (ValueError, KeyError, OSError):
+                path = None
+        if link.exists() and (path is None or link.is_symlink()):
+            path = Path(os.path.realpath(link))
+            guess = path.with_suffix(".target")
+            target = guess if guess.is_dir() else target
+        if path is None or not path.is_file():
+            return None
+        if target is None:
+            for cand in (self.warehouse_dir / "target", (self.project_dir or Path()) / "target"):
+                if cand.is_dir():
+                    target = Path(os.path.realpath(cand))
+                    break
+        return Path(os.path.realpath(path)), target
+
+    def refresh(self) -> bool:
+        """Swap to a newly published build if there is one; True when swapped."""
+        found = self.published()
+        if found is None or (self.current and found[0] == self.current.path):
+            self._reap()
+            return False
+        try:
+            self._swap_to(*found)
+        except Exception as exc:
+            log.error(
+                "could not serve new build %s, keeping %s: %s",
+                found[0],
+                self.current.path if self.current else None,
+                exc,
+            )
+            return False
+        return True
+
+    def _swap_to(self, path: Path, target: Path | None) -> None:
+        with self._swap_lock:
+            self._gen_no += 1
+            alias = f"gen_{self._gen_no}"
+            self.con.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
+            try:
+                marts = self._marts(alias, target)
+                if self.options.semantic:
+                    self._load_semantic(target)
+                gen = Generation(alias, path, target, marts)
+                for role in self.roles.values():
+                    self._build_role(role, gen)
+            except Exception:
+                self.con.execute(f"DETACH {alias}")
+                raise
+            with self._lock:
+                old = self.current
+                self.current = gen
+                if old is not None:
+                    old.retired = True
+                    self._old.append(old)
+            log.info("serving %s as %s", path.name, alias)
+            for fn in self.listeners:
+                fn(gen)
+            self._reap()
+
+    def _reap(self) -> None:
+        with self._lock:
+            done = [g for g in self._old if g.leases == 0]
+            self._old = [g for g in self._old if g.leases > 0]
+        for g in done:
+            try:
+                self.con.execute(f"DETACH {g.alias}")
+            except duckdb.Error as exc:  # pragma: no cover - logged, retried never needed
+                log.warning("detach %s failed: %s", g.alias, exc)
+
+    @contextmanager
+    def lease(self):
+        """Hold the current generation attached while a query runs."""
+        with self._lock:
+            gen = self.current
+            if gen is not None:
+                gen.leases += 1
+        try:
+            yield gen
+        finally:
+            if gen is not None:
+                with self._lock:
+                    gen.leases -= 1
+                    reap = gen.retired and gen.leases == 0
+                if reap:
+                    self._reap()
+
+    def acquire(self) -> Generation | None:
+        with self._lock:
+            gen = self.current
+            if gen is not None:
+                gen.leases += 1
+            return gen
+
+    def release(self, gen: Generation | None) -> None:
+        if gen is None:
+            return
+        with self._lock:
+            gen.leases -= 1
+            reap = gen.retired and gen.leases == 0
+        if reap:
+            self._reap()
+
+    # ------------------------------------------------------------------ objects
+    def _marts(self, alias: str, target: Path | None) -> dict[str, MartInfo]:
+        rows = self.con.execute(
+            "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
+            f"WHERE database_name = '{alias}' ORDER BY schema_name, table_name, column_index"
+        ).fetchall()
+        cols: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for s, t, c, d in rows:
+            cols.setdefault((s, t), []).append((c, d))
+        manifest = _read_manifest(target)
+        out: dict[str, MartInfo] = {}
+        if manifest:
+            for node in manifest.get("nodes", {}).values():
+                if node.get("resource_type") != "model" or node.get("access") != "public":
+                    continue
+                name = node.get("alias") or node["name"]
+                schema = node.get("schema") or "main"
+                key = (schema, name) if (schema, name) in cols else ("main", name)
+                if key not in cols:
+                    continue
+                ncols = node.get("columns") or {}
+                pii = frozenset(
+                    c
+                    for c, spec in ncols.items()
+                    if (spec.get("meta") or {}).get("pii")
+                    or (spec.get("config", {}).get("meta") or {}).get("pii")
+                )
+                out[name] = MartInfo(
+                    name=name,
+                    schema=key[0],
+                    columns=tuple(cols[key]),
+                    pii=pii,
+                    description=node.get("description") or None,
+                    column_docs={
+                        c: s.get("description") for c, s in ncols.items() if s.get("description")
+                    },
+                    primary_key=_primary_key(node),
+                )
+        if not out:  # no manifest: every fct_/dim_ table in the build is a public mart
+            for (s, t), cl in cols.items():
+                if _MART.search(t) and t not in out:
+                    out[t] = MartInfo(name=t, schema=s, columns=tuple(cl))
+        return out
+
+    def _load_semantic(self, target: Path | None) -> None:
+        path = target / "semantic_manifest.json" if target else None
+        if path is None or not path.is_file():
+            self.semantic = None
+            return
+        try:
+            from analysis_py.semantic.layer import SemanticLayer
+        except ImportError:
+            self.semantic = None
+            return
+
+        def resolver(rel: dict) -> str:
+            return f"_sem.{_q(rel.get('alias') or rel.get('relation_name'))}"
+
+        try:
+            layer = SemanticLayer(str(path), connection=None, relation_resolver=resolver)
+            metrics: dict[str, dict] = {}
+            for m in layer.metrics():
+                try:
+                    dims = layer.dimensions(metrics=[m["name"]])
+                except Exception:
+                    dims = []
+                metrics[m["name"]] = {
+                    "description": m.get("description"),
+                    "dimensions": dims,
+                    "type": m.get("type"),
+                }
+            self.semantic = SemanticInfo(layer, metrics)
+        except Exception as exc:
+            log.warning("semantic layer not available: %s", exc)
+            self.semantic = None
+
+    def metric_columns(self, name: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) of the ``metrics.<name>`` table BI tools see."""
+        info = self.semantic.metrics[name] if self.semantic else {"dimensions": []}
+        cols = [(f"metric_time__{g}", "DATE") for g in METRIC_TIME_GRAINS]
+        seen = {c for c, _ in cols}
+        for d in info["dimensions"]:
+            dname = d["name"] if isinstance(d, dict) else str(d)
+            dtype = (d.get("type") if isinstance(d, dict) else "") or ""
+            if dname in seen or dname.startswith("metric_time"):
+                continue
+            seen.add(dname)
+            if "time" in str(dtype).lower():
+                cols.append((dname, "TIMESTAMP"))
+                for g in METRIC_TIME_GRAINS:
+                    cols.append((f"{dname}__{g}", "DATE"))
+            else:
+                cols.append((dname, "VARCHAR"))
+        cols.append((name, "DOUBLE"))
+        return cols
+
+    def _build_role(self, role: Role, gen: Generation) -> None:
+        db = _q(role.db_name)
+        con = self.con.cursor()
+        try:
+            con.execute("BEGIN")
+            existing = con.execute(
+                "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? "
+                "AND NOT internal",
+                [role.db_name],
+            ).fetchall()
+            relations: list[CatRelation] = []
+            keep: set[tuple[str, str]] = set()
+            for mart in gen.marts.values():
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {db}._sem.{_q(mart.name)} AS "
+                    + view_sql(mart, gen.alias, role, gen.marts)
+                )
+                keep.add(("_sem", mart.name))
+                if not role.marts.allows(mart.name):
+                    continue
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {db}.main.{_q(mart.name)} AS "
+                    f"SELECT * FROM {db}._sem.{_q(mart.name)}"
+                )
+                keep.add(("main", mart.name))
+                relations.append(
+                    CatRelation(
+                        "main",
+                        mart.name,
+                        "r",
+                        tuple(
+                            CatColumn(c, pg_type_of(d), False, mart.column_docs.get(c))
+                            for c, d in mart.columns
+                        ),
+                        mart.description,
+                        mart.primary_key,
+                    )
+                )
+            for tname, tcols in self.analysis_tables:
+                if not role.analysis.allows(tname):
+                    continue
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {db}.analysis.{_q(tname)} AS "
+                    f"SELECT * FROM _analysis.analysis.{_q(tname)}"
+                )
+                keep.add(("analysis", tname))
+                relations.append(
+                    CatRelation(
+                        "analysis", tname, "r", tuple(CatColumn(c, pg_type_of(d)) for c, d in tcols)
+                    )
+                )
+            if self.semantic:
+                for mname, info in sorted(self.semantic.metrics.items()):
+                    if not role.metrics.allows(mname):
+                        continue
+                    relations.append(
+                        CatRelation(
+                            "metrics",
+                            mname,
+                            "v",
+                            tuple(
+                                CatColumn(c, pg_type_of(d)) for c, d in self.metric_columns(mname)
+                            ),
+                            info.get("description"),
+                        )
+                    )
+            for schema, view in existing:
+                if (schema, view) not in keep and not schema.startswith("_pg"):
+                    con.execute(f"DROP VIEW IF EXISTS {db}.{_q(schema)}.{_q(view)}")
+            schemas = [("main", "Public marts of the published warehouse")]
+            if self.semantic:
+                schemas.append(("metrics", "Semantic-layer metrics: one table per metric"))
+            if self.analysis_tables:
+                schemas.append(("analysis", "Analysis results"))
+            spec = CatalogSpec(
+                self.options.database,
+                schemas,
+                relations,
+                users=sorted({pgcatalog.OWNER, *self.user_names(role)}),
+            )
+            pgcatalog.fill_catalog(
+                con, role.db_name, pgcatalog.catalog_rows(spec, DEFAULT_SETTINGS)
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+    def user_names(self, role: Role) -> list[str]:
+        return self.users_by_role.get(role.name, [])
+
+    # ------------------------------------------------------------------ connections
+    def cursor(self, role: Role) -> duckdb.DuckDBPyConnection:
+        cur = self.con.cursor()
+        cur.execute(f"USE {_q(role.db_name)}")
+        return cur
+
+    def close(self) -> None:
+        with suppress(duckdb.Error):
+            self.con.close()
+
+
+def _read_manifest(target: Path | None) -> dict | None:
+    if target is None:
+        return None
+    path = target / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+
+
+def _primary_key(node: dict) -> tuple[str, ...]:
+    for c in node.get("constraints") or []:
+        if c.get("type") == "primary_key" and c.get("columns"):
+            return tuple(c["columns"])
+    pk = []
+    for cname, spec in (node.get("columns") or {}).items():
+        for c in spec.get("constraints") or []:
+            if c.get("type") == "primary_key":
+                pk.append(cname)
+    return tuple(pk)

@@ -1,0 +1,226 @@
+"""The read-only allow-list for pass-through SQL.
+
+DuckDB's lock-down (no external access outside the warehouse folder, locked
+configuration) is the second wall; this is the first: a statement must be a query
+(SELECT / set operation / VALUES, optionally WITH), may only name objects of the
+connected database (no other catalog, no hidden ``_`` schemas, no file paths as table
+names), and may not call functions that read files, list DuckDB internals or touch
+settings. Everything else is refused with SQLSTATE 42501 (or 25006 for writes), before
+DuckDB sees it.
+
+>>> import sqlglot
+>>> check_query(sqlglot.parse_one("select * from fct_cases", read="postgres"), "opsmetrics")
+>>> check_query(sqlglot.parse_one("select * from read_csv('/etc/passwd')", read="postgres"),
+...             "opsmetrics")
+Traceback (most recent call last):
+...
+analysis_py.sql.guard.Forbidden: function read_csv is not allowed
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from analysis_py.errors import SQLInterfaceError
+
+
+class SQLStateError(SQLInterfaceError):
+    """A statement-level error with the SQLSTATE a Postgres client should receive."""
+
+    sqlstate = "42000"
+
+    def __init__(self, message: str, *, hint: str | None = None, sqlstate: str | None = None):
+        super().__init__(message, hint=hint)
+        if sqlstate:
+            self.sqlstate = sqlstate
+
+
+class Forbidden(SQLStateError):
+    sqlstate = "42501"  # insufficient_privilege
+
+
+class ReadOnly(SQLStateError):
+    sqlstate = "25006"  # read_only_sql_transaction
+
+
+class Unsupported(SQLStateError):
+    sqlstate = "0A000"  # feature_not_supported
+
+
+class SyntaxErr(SQLStateError):
+    sqlstate = "42601"
+
+
+_WRITE_NODES = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+    exp.Copy,
+    exp.LoadData,
+)
+_OTHER_FORBIDDEN = (
+    exp.Command,
+    exp.Pragma,
+    exp.Set,
+    exp.Use,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Describe,
+    exp.Cache,
+    exp.Uncache,
+    exp.Refresh,
+)
+
+#: Table functions a query may call in FROM.
+ALLOWED_TABLE_FUNCTIONS = frozenset(
+    {
+        "generate_series",
+        "unnest",
+        "range",
+        "explodinggenerateseries",
+        "exploding_generate_series",
+        "generate_subscripts",
+        "explode",
+    }
+)
+
+#: Function names (or prefixes ending in ``_``) that read files, reveal DuckDB internals
+#: or change state.
+_DENY_PREFIXES = (
+    "read_",
+    "duckdb_",
+    "pragma_",
+    "parquet_",
+    "sniff_",
+    "sqlite_",
+    "postgres_",
+    "mysql_",
+    "iceberg_",
+    "delta_",
+    "glob",
+    "http",
+    "json_execute",
+    "arrow_",
+    "icu_",
+)
+_DENY = frozenset(
+    {
+        "query",
+        "query_table",
+        "getenv",
+        "getvariable",
+        "current_setting_raw",
+        "which_secret",
+        "load",
+        "install",
+        "checkpoint",
+        "force_checkpoint",
+        "export_database",
+        "import_database",
+        "enable_profiling",
+        "disable_profiling",
+        "enable_logging",
+        "disable_logging",
+        "truncate_duckdb_logs",
+        "test_all_types",
+        "test_vector_types",
+        "summary",
+        "readcsv",
+        "readparquet",
+        "readjson",
+        "sql_auto_complete",
+        "from_substrait",
+        "get_substrait",
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_dir",
+        "pg_stat_file",
+        "lo_import",
+        "lo_export",
+        "dblink",
+        "pg_sleep",
+        "set_config",
+        "repeat_row",
+        "load_extension",
+        "iceberg_scan",
+        "delta_scan",
+        "parquet_scan",
+        "csv_scan",
+        "json_scan",
+        "glob",
+    }
+)
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+def function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql_name().lower()
+
+
+def _check_function(name: str) -> None:
+    if name in _DENY or name.startswith(_DENY_PREFIXES):
+        raise Forbidden(
+            f"function {name} is not allowed",
+            hint="only read-only queries over the granted marts, metrics and catalog are allowed",
+        )
+
+
+def check_query(tree: exp.Expression, database: str) -> None:
+    """Raise :class:`Forbidden`/:class:`ReadOnly` unless ``tree`` is an allowed query."""
+    root = tree
+    if isinstance(root, exp.Subquery):
+        root = root.unnest()
+    if isinstance(root, _WRITE_NODES):
+        raise ReadOnly(f"cannot execute {root.key.upper()} in a read-only session")
+    if not isinstance(root, exp.Select | exp.SetOperation | exp.Values | exp.Subquery):
+        what = root.key.upper() if root.key != "alias" else "this statement"
+        if isinstance(root, exp.Command):
+            what = str(root.this).upper()
+        raise Forbidden(
+            f"{what} is not allowed: only SELECT, WITH, EXPLAIN, SHOW and session "
+            "statements (SET, BEGIN, COMMIT, ...) are accepted"
+        )
+    ctes = {c.alias_or_name.lower() for c in root.find_all(exp.CTE)}
+    for node in root.walk():
+        if isinstance(node, _WRITE_NODES):
+            raise ReadOnly(f"cannot execute {node.key.upper()} in a read-only session")
+        if isinstance(node, _OTHER_FORBIDDEN):
+            raise Forbidden(f"{node.key.upper()} is not allowed inside a query")
+        if isinstance(node, exp.Select) and node.args.get("into"):
+            raise ReadOnly("SELECT INTO creates a table and is not allowed in a read-only session")
+        if isinstance(node, exp.Table):
+            _check_table(node, database, ctes)
+        elif isinstance(node, exp.Func):
+            _check_function(function_name(node))
+
+
+def _check_table(node: exp.Table, database: str, ctes: set[str]) -> None:
+    this = node.this
+    if isinstance(this, exp.Func):
+        name = function_name(this)
+        _check_function(name)
+        if name not in ALLOWED_TABLE_FUNCTIONS:
+            raise Forbidden(f"table function {name} is not allowed")
+        return
+    if not isinstance(this, exp.Identifier):
+        raise Forbidden(f"{node.sql('postgres')} is not an allowed table reference")
+    name = this.name
+    if node.catalog and node.catalog.lower() != database.lower():
+        raise Forbidden(
+            f'database "{node.catalog}" is not accessible; this server serves "{database}"'
+        )
+    if not node.db and name.lower() in ctes:
+        return
+    for part in (node.db, name):
+        if part and (not _IDENT.match(part) or part.startswith("_")):
+            raise Forbidden(f'"{part}" is not an allowed object name')

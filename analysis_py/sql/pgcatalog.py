@@ -1,0 +1,1288 @@
+"""A PostgreSQL system catalog for one role, materialised as small DuckDB tables.
+
+BI tools and drivers discover objects through ``pg_catalog`` and ``information_schema``.
+DuckDB's own emulation lists every attached database (every generation, every role), so
+each role database gets its own tables in a hidden schema ``_pg`` (and ``_is`` for
+``information_schema``), filled from the objects that role may see; client SQL is
+rewritten to read them (:mod:`analysis_py.sql.rewrite`). OIDs are derived from object
+names, so they stay the same across warehouse generations and BI caches stay valid.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from analysis_py.serve.pgtypes import PG_TYPE_ROWS, PgType
+
+PG_CATALOG_NS = 11
+INFORMATION_SCHEMA_NS = 13183
+OWNER_OID = 10
+OWNER = "opsmetrics"
+DB_OID = 16385
+SCHEMA_KIND = {"metrics": "v"}
+
+
+@dataclass(frozen=True)
+class CatColumn:
+    name: str
+    pgtype: PgType
+    notnull: bool = False
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class CatRelation:
+    """A table or view a role can see, as clients should see it."""
+
+    schema: str
+    name: str
+    kind: str  # 'r' table, 'v' view
+    columns: tuple[CatColumn, ...]
+    comment: str | None = None
+    primary_key: tuple[str, ...] = ()
+
+
+@dataclass
+class CatalogSpec:
+    database: str
+    schemas: list[tuple[str, str | None]]  # (name, comment)
+    relations: list[CatRelation]
+    users: list[str] = field(default_factory=lambda: [OWNER])
+    search_path: tuple[str, ...] = ("main",)
+
+
+def stable_oid(kind: str, *names: str) -> int:
+    """A deterministic OID ≥ 65536 for a named object."""
+    return 65536 + (zlib.crc32(("\x1f".join((kind, *names))).encode()) & 0x3FFFFFFF)
+
+
+# ---------------------------------------------------------------- table definitions
+# name -> [(column, DuckDB type, default)]; rows give a subset, the rest take the default.
+_B, _I, _L, _T, _F = "BOOLEAN", "INTEGER", "BIGINT", "VARCHAR", "DOUBLE"
+
+PG_TABLES: dict[str, list[tuple[str, str, object]]] = {
+    "pg_namespace": [
+        ("oid", _L, None),
+        ("nspname", _T, None),
+        ("nspowner", _L, OWNER_OID),
+        ("nspacl", "VARCHAR[]", None),
+    ],
+    "pg_class": [
+        ("oid", _L, None),
+        ("relname", _T, None),
+        ("relnamespace", _L, None),
+        ("reltype", _L, 0),
+        ("reloftype", _L, 0),
+        ("relowner", _L, OWNER_OID),
+        ("relam", _L, 2),
+        ("relfilenode", _L, 0),
+        ("reltablespace", _L, 0),
+        ("relpages", _I, 0),
+        ("reltuples", "REAL", -1),
+        ("relallvisible", _I, 0),
+        ("reltoastrelid", _L, 0),
+        ("relhasindex", _B, False),
+        ("relisshared", _B, False),
+        ("relpersistence", _T, "p"),
+        ("relkind", _T, "r"),
+        ("relnatts", "SMALLINT", 0),
+        ("relchecks", "SMALLINT", 0),
+        ("relhasrules", _B, False),
+        ("relhastriggers", _B, False),
+        ("relhassubclass", _B, False),
+        ("relrowsecurity", _B, False),
+        ("relforcerowsecurity", _B, False),
+        ("relispopulated", _B, True),
+        ("relreplident", _T, "d"),
+        ("relispartition", _B, False),
+        ("relrewrite", _L, 0),
+        ("relfrozenxid", _L, 0),
+        ("relminmxid", _L, 0),
+        ("relacl", "VARCHAR[]", None),
+        ("reloptions", "VARCHAR[]", None),
+        ("relpartbound", _T, None),
+    ],
+    "pg_attribute": [
+        ("attrelid", _L, None),
+        ("attname", _T, None),
+        ("atttypid", _L, None),
+        ("attstattarget", _I, -1),
+        ("attlen", "SMALLINT", -1),
+        ("attnum", "SMALLINT", None),
+        ("attndims", _I, 0),
+        ("attcacheoff", _I, -1),
+        ("atttypmod", _I, -1),
+        ("attbyval", _B, False),
+        ("attalign", _T, "i"),
+        ("attstorage", _T, "x"),
+        ("attcompression", _T, ""),
+        ("attnotnull", _B, False),
+        ("atthasdef", _B, False),
+        ("atthasmissing", _B, False),
+        ("attidentity", _T, ""),
+        ("attgenerated", _T, ""),
+        ("attisdropped", _B, False),
+        ("attislocal", _B, True),
+        ("attinhcount", _I, 0),
+        ("attcollation", _L, 0),
+        ("attacl", "VARCHAR[]", None),
+        ("attoptions", "VARCHAR[]", None),
+        ("attfdwoptions", "VARCHAR[]", None),
+        ("attmissingval", _T, None),
+    ],
+    "pg_type": [
+        ("oid", _L, None),
+        ("typname", _T, None),
+        ("typnamespace", _L, PG_CATALOG_NS),
+        ("typowner", _L, OWNER_OID),
+        ("typlen", "SMALLINT", -1),
+        ("typbyval", _B, False),
+        ("typtype", _T, "b"),
+        ("typcategory", _T, "U"),
+        ("typispreferred", _B, False),
+        ("typisdefined", _B, True),
+        ("typdelim", _T, ","),
+        ("typrelid", _L, 0),
+        ("typsubscript", _T, "-"),
+        ("typelem", _L, 0),
+        ("typarray", _L, 0),
+        ("typinput", _T, None),
+        ("typoutput", _T, None),
+        ("typreceive", _T, None),
+        ("typsend", _T, None),
+        ("typmodin", _T, "-"),
+        ("typmodout", _T, "-"),
+        ("typanalyze", _T, "-"),
+        ("typalign", _T, "i"),
+        ("typstorage", _T, "p"),
+        ("typnotnull", _B, False),
+        ("typbasetype", _L, 0),
+        ("typtypmod", _I, -1),
+        ("typndims", _I, 0),
+        ("typcollation", _L, 0),
+        ("typdefaultbin", _T, None),
+        ("typdefault", _T, None),
+        ("typacl", "VARCHAR[]", None),
+    ],
+    "pg_index": [
+        ("indexrelid", _L, None),
+        ("indrelid", _L, None),
+        ("indnatts", "SMALLINT", 0),
+        ("indnkeyatts", "SMALLINT", 0),
+        ("indisunique", _B, True),
+        ("indisprimary", _B, True),
+        ("indisexclusion", _B, False),
+        ("indimmediate", _B, True),
+        ("indisclustered", _B, False),
+        ("indisvalid", _B, True),
+        ("indcheckxmin", _B, False),
+        ("indisready", _B, True),
+        ("indislive", _B, True),
+        ("indisreplident", _B, False),
+        ("indkey", "SMALLINT[]", None),
+        ("indcollation", "BIGINT[]", None),
+        ("indclass", "BIGINT[]", None),
+        ("indoption", "SMALLINT[]", None),
+        ("indexprs", _T, None),
+        ("indpred", _T, None),
+    ],
+    "pg_constraint": [
+        ("oid", _L, None),
+        ("conname", _T, None),
+        ("connamespace", _L, None),
+        ("contype", _T, "p"),
+        ("condeferrable", _B, False),
+        ("condeferred", _B, False),
+        ("convalidated", _B, True),
+        ("conrelid", _L, 0),
+        ("contypid", _L, 0),
+        ("conindid", _L, 0),
+        ("conparentid", _L, 0),
+        ("confrelid", _L, 0),
+        ("confupdtype", _T, " "),
+        ("confdeltype", _T, " "),
+        ("confmatchtype", _T, " "),
+        ("conislocal", _B, True),
+        ("coninhcount", _I, 0),
+        ("connoinherit", _B, True),
+        ("conkey", "SMALLINT[]", None),
+        ("confkey", "SMALLINT[]", None),
+        ("conpfeqop", "BIGINT[]", None),
+        ("conppeqop", "BIGINT[]", None),
+        ("conffeqop", "BIGINT[]", None),
+        ("confdelsetcols", "SMALLINT[]", None),
+        ("conexclop", "BIGINT[]", None),
+        ("conbin", _T, None),
+    ],
+    "pg_description": [
+        ("objoid", _L, None),
+        ("classoid", _L, 1259),
+        ("objsubid", _I, 0),
+        ("description", _T, None),
+    ],
+    "pg_attrdef": [
+        ("oid", _L, None),
+        ("adrelid", _L, None),
+        ("adnum", "SMALLINT", None),
+        ("adbin", _T, None),
+    ],
+    "pg_database": [
+        ("oid", _L, DB_OID),
+        ("datname", _T, None),
+        ("datdba", _L, OWNER_OID),
+        ("encoding", _I, 6),
+        ("datlocprovider", _T, "c"),
+        ("datistemplate", _B, False),
+        ("datallowconn", _B, True),
+        ("datconnlimit", _I, -1),
+        ("datfrozenxid", _L, 0),
+        ("datminmxid", _L, 1),
+        ("dattablespace", _L, 1663),
+        ("datcollate", _T, "C.UTF-8"),
+        ("datctype", _T, "C.UTF-8"),
+        ("daticulocale", _T, None),
+        ("datcollversion", _T, None),
+        ("datacl", "VARCHAR[]", None),
+    ],
+    "pg_roles": [
+        ("rolname", _T, None),
+        ("rolsuper", _B, False),
+        ("rolinherit", _B, True),
+        ("rolcreaterole", _B, False),
+        ("rolcreatedb", _B, False),
+        ("rolcanlogin", _B, True),
+        ("rolreplication", _B, False),
+        ("rolconnlimit", _I, -1),
+        ("rolpassword", _T, "********"),
+        ("rolvaliduntil", "TIMESTAMPTZ", None),
+        ("rolbypassrls", _B, False),
+        ("rolconfig", "VARCHAR[]", None),
+        ("oid", _L, None),
+    ],
+    "pg_user": [
+        ("usename", _T, None),
+        ("usesysid", _L, None),
+        ("usecreatedb", _B, False),
+        ("usesuper", _B, False),
+        ("userepl", _B, False),
+        ("usebypassrls", _B, False),
+        ("passwd", _T, "********"),
+        ("valuntil", "TIMESTAMPTZ", None),
+        ("useconfig", "VARCHAR[]", None),
+    ],
+    "pg_am": [("oid", _L, None), ("amname", _T, None), ("amhandler", _T, "-"), ("amtype", _T, "t")],
+    "pg_proc": [
+        ("oid", _L, None),
+        ("proname", _T, None),
+        ("pronamespace", _L, PG_CATALOG_NS),
+        ("proowner", _L, OWNER_OID),
+        ("prolang", _L, 12),
+        ("procost", _F, 1.0),
+        ("prorows", _F, 0.0),
+        ("provariadic", _L, 0),
+        ("prosupport", _T, "-"),
+        ("prokind", _T, "f"),
+        ("prosecdef", _B, False),
+        ("proleakproof", _B, False),
+        ("proisstrict", _B, True),
+        ("proretset", _B, False),
+        ("provolatile", _T, "s"),
+        ("proparallel", _T, "s"),
+        ("pronargs", "SMALLINT", 0),
+        ("pronargdefaults", "SMALLINT", 0),
+        ("prorettype", _L, 25),
+        ("proargtypes", _T, ""),
+        ("proallargtypes", "BIGINT[]", None),
+        ("proargmodes", "VARCHAR[]", None),
+        ("proargnames", "VARCHAR[]", None),
+        ("proargdefaults", _T, None),
+        ("protrftypes", "BIGINT[]", None),
+        ("prosrc", _T, ""),
+        ("probin", _T, None),
+        ("prosqlbody", _T, None),
+        ("proconfig", "VARCHAR[]", None),
+        ("proacl", "VARCHAR[]", None),
+    ],
+    "pg_settings": [
+        ("name", _T, None),
+        ("setting", _T, None),
+        ("unit", _T, None),
+        ("category", _T, "Client Connection Defaults"),
+        ("short_desc", _T, ""),
+        ("extra_desc", _T, None),
+        ("context", _T, "user"),
+        ("vartype", _T, "string"),
+        ("source", _T, "default"),
+        ("min_val", _T, None),
+        ("max_val", _T, None),
+        ("enumvals", "VARCHAR[]", None),
+        ("boot_val", _T, None),
+        ("reset_val", _T, None),
+        ("sourcefile", _T, None),
+        ("sourceline", _I, None),
+        ("pending_restart", _B, False),
+    ],
+    "pg_tables": [
+        ("schemaname", _T, None),
+        ("tablename", _T, None),
+        ("tableowner", _T, OWNER),
+        ("tablespace", _T, None),
+        ("hasindexes", _B, False),
+        ("hasrules", _B, False),
+        ("hastriggers", _B, False),
+        ("rowsecurity", _B, False),
+    ],
+    "pg_views": [
+        ("schemaname", _T, None),
+        ("viewname", _T, None),
+        ("viewowner", _T, OWNER),
+        ("definition", _T, None),
+    ],
+    "pg_matviews": [
+        ("schemaname", _T, None),
+        ("matviewname", _T, None),
+        ("matviewowner", _T, None),
+        ("tablespace", _T, None),
+        ("hasindexes", _B, None),
+        ("ispopulated", _B, None),
+        ("definition", _T, None),
+    ],
+    "pg_indexes": [
+        ("schemaname", _T, None),
+        ("tablename", _T, None),
+        ("indexname", _T, None),
+        ("tablespace", _T, None),
+        ("indexdef", _T, None),
+    ],
+    "pg_inherits": [
+        ("inhrelid", _L, None),
+        ("inhparent", _L, None),
+        ("inhseqno", _I, None),
+        ("inhdetachpending", _B, None),
+    ],
+    "pg_collation": [
+        ("oid", _L, None),
+        ("collname", _T, None),
+        ("collnamespace", _L, 11),
+        ("collowner", _L, 10),
+        ("collprovider", _T, "d"),
+        ("collisdeterministic", _B, True),
+        ("collencoding", _I, -1),
+        ("collcollate", _T, None),
+        ("collctype", _T, None),
+    ],
+    "pg_tablespace": [
+        ("oid", _L, None),
+        ("spcname", _T, None),
+        ("spcowner", _L, 10),
+        ("spcacl", "VARCHAR[]", None),
+        ("spcoptions", "VARCHAR[]", None),
+    ],
+    "pg_extension": [
+        ("oid", _L, None),
+        ("extname", _T, None),
+        ("extowner", _L, 10),
+        ("extnamespace", _L, 11),
+        ("extrelocatable", _B, False),
+        ("extversion", _T, "1.0"),
+        ("extconfig", "BIGINT[]", None),
+        ("extcondition", "VARCHAR[]", None),
+    ],
+    "pg_language": [
+        ("oid", _L, None),
+        ("lanname", _T, None),
+        ("lanowner", _L, 10),
+        ("lanispl", _B, False),
+        ("lanpltrusted", _B, False),
+    ],
+    "pg_enum": [
+        ("oid", _L, None),
+        ("enumtypid", _L, None),
+        ("enumsortorder", _F, None),
+        ("enumlabel", _T, None),
+    ],
+    "pg_range": [("rngtypid", _L, None), ("rngsubtype", _L, None), ("rngmultitypid", _L, None)],
+    "pg_sequence": [("seqrelid", _L, None), ("seqtypid", _L, None)],
+    "pg_sequences": [("schemaname", _T, None), ("sequencename", _T, None)],
+    "pg_depend": [
+        ("classid", _L, None),
+        ("objid", _L, None),
+        ("objsubid", _I, None),
+        ("refclassid", _L, None),
+        ("refobjid", _L, None),
+        ("refobjsubid", _I, None),
+        ("deptype", _T, None),
+    ],
+    "pg_rewrite": [
+        ("oid", _L, None),
+        ("rulename", _T, None),
+        ("ev_class", _L, None),
+        ("ev_type", _T, None),
+        ("ev_enabled", _T, None),
+        ("is_instead", _B, None),
+        ("ev_qual", _T, None),
+        ("ev_action", _T, None),
+    ],
+    "pg_trigger": [
+        ("oid", _L, None),
+        ("tgrelid", _L, None),
+        ("tgparentid", _L, None),
+        ("tgname", _T, None),
+        ("tgfoid", _L, None),
+        ("tgtype", _I, None),
+        ("tgenabled", _T, None),
+        ("tgisinternal", _B, None),
+        ("tgconstraint", _L, None),
+    ],
+    "pg_policy": [
+        ("oid", _L, None),
+        ("polname", _T, None),
+        ("polrelid", _L, None),
+        ("polcmd", _T, None),
+        ("polpermissive", _B, None),
+        ("polroles", "BIGINT[]", None),
+        ("polqual", _T, None),
+        ("polwithcheck", _T, None),
+    ],
+    "pg_statistic_ext": [
+        ("oid", _L, None),
+        ("stxrelid", _L, None),
+        ("stxname", _T, None),
+        ("stxnamespace", _L, None),
+        ("stxowner", _L, None),
+        ("stxstattarget", _I, None),
+        ("stxkeys", "SMALLINT[]", None),
+        ("stxkind", "VARCHAR[]", None),
+    ],
+    "pg_publication": [
+        ("oid", _L, None),
+        ("pubname", _T, None),
+        ("pubowner", _L, None),
+        ("puballtables", _B, None),
+        ("pubinsert", _B, None),
+        ("pubupdate", _B, None),
+        ("pubdelete", _B, None),
+        ("pubtruncate", _B, None),
+        ("pubviaroot", _B, None),
+    ],
+    "pg_publication_rel": [
+        ("oid", _L, None),
+        ("prpubid", _L, None),
+        ("prrelid", _L, None),
+        ("prqual", _T, None),
+        ("prattrs", "SMALLINT[]", None),
+    ],
+    "pg_publication_namespace": [("oid", _L, None), ("pnpubid", _L, None), ("pnnspid", _L, None)],
+    "pg_publication_tables": [
+        ("pubname", _T, None),
+        ("schemaname", _T, None),
+        ("tablename", _T, None),
+    ],
+    "pg_foreign_table": [
+        ("ftrelid", _L, None),
+        ("ftserver", _L, None),
+        ("ftoptions", "VARCHAR[]", None),
+    ],
+    "pg_foreign_server": [("oid", _L, None), ("srvname", _T, None)],
+    "pg_partitioned_table": [
+        ("partrelid", _L, None),
+        ("partstrat", _T, None),
+        ("partnatts", "SMALLINT", None),
+    ],
+    "pg_shdescription": [("objoid", _L, None), ("classoid", _L, None), ("description", _T, None)],
+    "pg_cast": [
+        ("oid", _L, None),
+        ("castsource", _L, None),
+        ("casttarget", _L, None),
+        ("castfunc", _L, None),
+        ("castcontext", _T, None),
+        ("castmethod", _T, None),
+    ],
+    "pg_operator": [
+        ("oid", _L, None),
+        ("oprname", _T, None),
+        ("oprnamespace", _L, None),
+        ("oprleft", _L, None),
+        ("oprright", _L, None),
+        ("oprresult", _L, None),
+    ],
+    "pg_opclass": [
+        ("oid", _L, None),
+        ("opcmethod", _L, None),
+        ("opcname", _T, None),
+        ("opcnamespace", _L, None),
+        ("opcdefault", _B, None),
+    ],
+    "pg_locks": [
+        ("locktype", _T, None),
+        ("database", _L, None),
+        ("relation", _L, None),
+        ("pid", _I, None),
+        ("mode", _T, None),
+        ("granted", _B, None),
+    ],
+    "pg_stat_activity": [
+        ("datid", _L, None),
+        ("datname", _T, None),
+        ("pid", _I, None),
+        ("usesysid", _L, None),
+        ("usename", _T, None),
+        ("application_name", _T, None),
+        ("client_addr", _T, None),
+        ("backend_start", "TIMESTAMPTZ", None),
+        ("state", _T, None),
+        ("query", _T, None),
+    ],
+    "pg_timezone_names": [
+        ("name", _T, None),
+        ("abbrev", _T, None),
+        ("utc_offset", "INTERVAL", None),
+        ("is_dst", _B, None),
+    ],
+    "pg_auth_members": [
+        ("roleid", _L, None),
+        ("member", _L, None),
+        ("grantor", _L, None),
+        ("admin_option", _B, None),
+    ],
+    "pg_event_trigger": [("oid", _L, None), ("evtname", _T, None)],
+    "pg_available_extensions": [
+        ("name", _T, None),
+        ("default_version", _T, None),
+        ("installed_version", _T, None),
+        ("comment", _T, None),
+    ],
+    "pg_stat_user_tables": [
+        ("relid", _L, None),
+        ("schemaname", _T, None),
+        ("relname", _T, None),
+        ("n_live_tup", _L, None),
+    ],
+    "pg_statio_user_tables": [("relid", _L, None), ("schemaname", _T, None), ("relname", _T, None)],
+}
+
+_Y = "YES"
+IS_TABLES: dict[str, list[tuple[str, str, object]]] = {
+    "schemata": [
+        ("catalog_name", _T, None),
+        ("schema_name", _T, None),
+        ("schema_owner", _T, OWNER),
+        ("default_character_set_catalog", _T, None),
+        ("default_character_set_schema", _T, None),
+        ("default_character_set_name", _T, None),
+        ("sql_path", _T, None),
+    ],
+    "tables": [
+        ("table_catalog", _T, None),
+        ("table_schema", _T, None),
+        ("table_name", _T, None),
+        ("table_type", _T, None),
+        ("self_referencing_column_name", _T, None),
+        ("reference_generation", _T, None),
+        ("user_defined_type_catalog", _T, None),
+        ("user_defined_type_schema", _T, None),
+        ("user_defined_type_name", _T, None),
+        ("is_insertable_into", _T, "NO"),
+        ("is_typed", _T, "NO"),
+        ("commit_action", _T, None),
+    ],
+    "columns": [
+        ("table_catalog", _T, None),
+        ("table_schema", _T, None),
+        ("table_name", _T, None),
+        ("column_name", _T, None),
+        ("ordinal_position", _I, None),
+        ("column_default", _T, None),
+        ("is_nullable", _T, _Y),
+        ("data_type", _T, None),
+        ("character_maximum_length", _I, None),
+        ("character_octet_length", _I, None),
+        ("numeric_precision", _I, None),
+        ("numeric_precision_radix", _I, None),
+        ("numeric_scale", _I, None),
+        ("datetime_precision", _I, None),
+        ("interval_type", _T, None),
+        ("interval_precision", _I, None),
+        ("character_set_catalog", _T, None),
+        ("character_set_schema", _T, None),
+        ("character_set_name", _T, None),
+        ("collation_catalog", _T, None),
+        ("collation_schema", _T, None),
+        ("collation_name", _T, None),
+        ("domain_catalog", _T, None),
+        ("domain_schema", _T, None),
+        ("domain_name", _T, None),
+        ("udt_catalog", _T, None),
+        ("udt_schema", _T, "pg_catalog"),
+        ("udt_name", _T, None),
+        ("scope_catalog", _T, None),
+        ("scope_schema", _T, None),
+        ("scope_name", _T, None),
+        ("maximum_cardinality", _I, None),
+        ("dtd_identifier", _T, None),
+        ("is_self_referencing", _T, "NO"),
+        ("is_identity", _T, "NO"),
+        ("identity_generation", _T, None),
+        ("identity_start", _T, None),
+        ("identity_increment", _T, None),
+        ("identity_maximum", _T, None),
+        ("identity_minimum", _T, None),
+        ("identity_cycle", _T, "NO"),
+        ("is_generated", _T, "NEVER"),
+        ("generation_expression", _T, None),
+        ("is_updatable", _T, "NO"),
+    ],
+    "views": [
+        ("table_catalog", _T, None),
+        ("table_schema", _T, None),
+        ("table_name", _T, None),
+        ("view_definition", _T, None),
+        ("check_option", _T, "NONE"),
+        ("is_updatable", _T, "NO"),
+        ("is_insertable_into", _T, "NO"),
+        ("is_trigger_updatable", _T, "NO"),
+        ("is_trigger_deletable", _T, "NO"),
+        ("is_trigger_insertable_into", _T, "NO"),
+    ],
+    "table_constraints": [
+        ("constraint_catalog", _T, None),
+        ("constraint_schema", _T, None),
+        ("constraint_name", _T, None),
+        ("table_catalog", _T, None),
+        ("table_schema", _T, None),
+        ("table_name", _T, None),
+        ("constraint_type", _T, None),
+        ("is_deferrable", _T, "NO"),
+        ("initially_deferred", _T, "NO"),
+        ("enforced", _T, _Y),
+        ("nulls_distinct", _T, None),
+    ],
+    "key_column_usage": [
+        ("constraint_catalog", _T, None),
+        ("constraint_schema", _T, None),
+        ("constraint_name", _T, None),
+        ("table_catalog", _T, None),
+        ("table_schema", _T, None),
+        ("table_name", _T, None),
+        ("column_name", _T, None),
+        ("ordinal_position", _I, None),
+        ("position_in_unique_constraint", _I, None),
+    ],
+    "constraint_column_usage": [
+        ("table_catalog", _T, None),
+        ("table_schema", _T, None),
+        ("table_name", _T, None),
+        ("column_name", _T, None),
+        ("constraint_catalog", _T, None),
+        ("constraint_schema", _T, None),
+        ("constraint_name", _T, None),
+    ],
+    "referential_constraints": [
+        ("constraint_catalog", _T, None),
+        ("constraint_schema", _T, None),
+        ("constraint_name", _T, None),
+        ("unique_constraint_catalog", _T, None),
+        ("unique_constraint_schema", _T, None),
+        ("unique_constraint_name", _T, None),
+        ("match_option", _T, None),
+        ("update_rule", _T, None),
+        ("delete_rule", _T, None),
+    ],
+    "check_constraints": [
+        ("constraint_catalog", _T, None),
+        ("constraint_schema", _T, None),
+        ("constraint_name", _T, None),
+        ("check_clause", _T, None),
+    ],
+    "routines": [
+        ("specific_catalog", _T, None),
+        ("specific_schema", _T, None),
+        ("specific_name", _T, None),
+        ("routine_catalog", _T, None),
+        ("routine_schema", _T, None),
+        ("routine_name", _T, None),
+        ("routine_type", _T, None),
+        ("data_type", _T, None),
+    ],
+    "parameters": [
+        ("specific_schema", _T, None),
+        ("specific_name", _T, None),
+        ("ordinal_position", _I, None),
+        ("parameter_name", _T, None),
+        ("data_type", _T, None),
+    ],
+    "sequences": [
+        ("sequence_catalog", _T, None),
+        ("sequence_schema", _T, None),
+        ("sequence_name", _T, None),
+        ("data_type", _T, None),
+    ],
+    "triggers": [
+        ("trigger_catalog", _T, None),
+        ("trigger_schema", _T, None),
+        ("trigger_name", _T, None),
+        ("event_object_table", _T, None),
+    ],
+    "table_privileges": [
+        ("grantor", _T, OWNER),
+        ("grantee", _T, None),
+        ("table_catalog", _T, None),
+        ("table_schema", _T, None),
+        ("table_name", _T, None),
+        ("privilege_type", _T, "SELECT"),
+        ("is_grantable", _T, "NO"),
+        ("with_hierarchy", _T, "NO"),
+    ],
+    "role_table_grants": [
+        ("grantor", _T, OWNER),
+        ("grantee", _T, None),
+        ("table_catalog", _T, None),
+        ("table_schema", _T, None),
+        ("table_name", _T, None),
+        ("privilege_type", _T, "SELECT"),
+        ("is_grantable", _T, "NO"),
+        ("with_hierarchy", _T, "NO"),
+    ],
+    "column_privileges": [
+        ("grantor", _T, OWNER),
+        ("grantee", _T, None),
+        ("table_catalog", _T, None),
+        ("table_schema", _T, None),
+        ("table_name", _T, None),
+        ("column_name", _T, None),
+        ("privilege_type", _T, "SELECT"),
+        ("is_grantable", _T, "NO"),
+    ],
+    "enabled_roles": [("role_name", _T, None)],
+    "applicable_roles": [
+        ("grantee", _T, None),
+        ("role_name", _T, None),
+        ("is_grantable", _T, "NO"),
+    ],
+    "domains": [
+        ("domain_catalog", _T, None),
+        ("domain_schema", _T, None),
+        ("domain_name", _T, None),
+        ("data_type", _T, None),
+    ],
+    "character_sets": [
+        ("character_set_catalog", _T, None),
+        ("character_set_schema", _T, None),
+        ("character_set_name", _T, "UTF8"),
+        ("character_repertoire", _T, "UCS"),
+        ("form_of_use", _T, "UTF8"),
+        ("default_collate_catalog", _T, None),
+        ("default_collate_schema", _T, None),
+        ("default_collate_name", _T, None),
+    ],
+}
+
+# ---------------------------------------------------------------- functions (macros)
+_FORMAT_TYPE_CASES = "\n".join(
+    f"    WHEN {oid} THEN '{name}'"
+    for oid, name in [
+        (16, "boolean"),
+        (17, "bytea"),
+        (18, '"char"'),
+        (19, "name"),
+        (20, "bigint"),
+        (21, "smallint"),
+        (23, "integer"),
+        (25, "text"),
+        (26, "oid"),
+        (114, "json"),
+        (700, "real"),
+        (701, "double precision"),
+        (1000, "boolean[]"),
+        (1005, "smallint[]"),
+        (1007, "integer[]"),
+        (1009, "text[]"),
+        (1015, "character varying[]"),
+        (1016, "bigint[]"),
+        (1021, "real[]"),
+        (1022, "double precision[]"),
+        (1042, "character"),
+        (1043, "character varying"),
+        (1082, "date"),
+        (1083, "time without time zone"),
+        (1114, "timestamp without time zone"),
+        (1184, "timestamp with time zone"),
+        (1186, "interval"),
+        (2205, "regclass"),
+        (2206, "regtype"),
+        (2950, "uuid"),
+        (3802, "jsonb"),
+        (705, "unknown"),
+    ]
+)
+
+
+def macro_sql(db: str) -> list[str]:
+    """``CREATE MACRO`` statements for the catalog functions clients call, in ``db._pg``."""
+    p = f'"{db}"._pg'
+    return [
+        f"""CREATE OR REPLACE MACRO {p}.format_type(t, m) AS CASE
+    WHEN t IS NULL THEN NULL
+    WHEN t = 1700 AND m IS NOT NULL AND m > 4 THEN
+      'numeric(' || ((m - 4) >> 16) || ',' || ((m - 4) & 65535) || ')'
+    WHEN t = 1043 AND m IS NOT NULL AND m > 4 THEN 'character varying(' || (m - 4) || ')'
+    ELSE CASE t
+{_FORMAT_TYPE_CASES}
+    ELSE '???' END END""",
+        f"CREATE OR REPLACE MACRO {p}.pg_table_is_visible(o) AS o IN "
+        f"(SELECT c.oid FROM {p}.pg_class c JOIN {p}._visible v ON c.relnamespace = v.oid)",
+        f"CREATE OR REPLACE MACRO {p}.pg_type_is_visible(o) AS true",
+        f"CREATE OR REPLACE MACRO {p}.pg_function_is_visible(o) AS true",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_userbyid(o) AS '{OWNER}'",
+        f"CREATE OR REPLACE MACRO {p}.obj_description(o) AS (SELECT first(description) FROM "
+        f"{p}.pg_description d WHERE d.objoid = o AND d.objsubid = 0), "
+        f"(o, c) AS (SELECT first(description) FROM {p}.pg_description d "
+        f"WHERE d.objoid = o AND d.objsubid = 0)",
+        f"CREATE OR REPLACE MACRO {p}.col_description(o, n) AS (SELECT first(description) FROM "
+        f"{p}.pg_description d WHERE d.objoid = o AND d.objsubid = n)",
+        f"CREATE OR REPLACE MACRO {p}.shobj_description(o, c) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_expr(e, r) AS NULL::VARCHAR, "
+        f"(e, r, p) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_constraintdef(o) AS (SELECT first(def) FROM "
+        f"{p}._condef WHERE oid = o), (o, pretty) AS (SELECT first(def) FROM {p}._condef "
+        f"WHERE oid = o)",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_indexdef(o) AS (SELECT first(i.indexdef) FROM "
+        f"{p}.pg_indexes i JOIN {p}.pg_class c ON c.relname = i.indexname WHERE c.oid = o), "
+        f"(o, c, p) AS (SELECT first(i.indexdef) FROM {p}.pg_indexes i JOIN {p}.pg_class x "
+        f"ON x.relname = i.indexname WHERE x.oid = o)",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_viewdef(o) AS NULL::VARCHAR, (o, p) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_partkeydef(o) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_serial_sequence(t, c) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_function_identity_arguments(o) AS ''",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_function_arguments(o) AS ''",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_function_result(o) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_triggerdef(o) AS NULL::VARCHAR, "
+        f"(o, p) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_ruledef(o) AS NULL::VARCHAR, (o, p) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {p}.pg_get_statisticsobjdef_columns(o) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {p}.pg_relation_is_publishable(o) AS false",
+        f"CREATE OR REPLACE MACRO {p}.pg_relation_size(o) AS 0::BIGINT, (o, f) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {p}.pg_total_relation_size(o) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {p}.pg_table_size(o) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {p}.pg_indexes_size(o) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {p}.pg_database_size(o) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {p}.pg_encoding_to_char(e) AS 'UTF8'",
+        f"CREATE OR REPLACE MACRO {p}.pg_char_to_encoding(e) AS 6",
+        f"CREATE OR REPLACE MACRO {p}.pg_is_in_recovery() AS false",
+        f"CREATE OR REPLACE MACRO {p}.txid_current() AS 1::BIGINT",
+        f"CREATE OR REPLACE MACRO {p}.inet_server_addr() AS '127.0.0.1'",
+        f"CREATE OR REPLACE MACRO {p}.inet_server_port() AS 5433",
+        f"CREATE OR REPLACE MACRO {p}.pg_has_role(a, b) AS true, (a, b, c) AS true",
+        *[
+            f"CREATE OR REPLACE MACRO {p}.{fn}(a) AS true, (a, b) AS true, (a, b, c) AS true"
+            for fn in (
+                "has_table_privilege",
+                "has_schema_privilege",
+                "has_database_privilege",
+                "has_column_privilege",
+                "has_any_column_privilege",
+                "has_function_privilege",
+                "has_sequence_privilege",
+                "has_type_privilege",
+            )
+        ],
+        f"CREATE OR REPLACE MACRO {p}.current_schemas(implicit) AS CASE WHEN implicit "
+        f"THEN ['pg_catalog', 'main'] ELSE ['main'] END",
+        f"CREATE OR REPLACE MACRO {p}.quote_ident(s) AS CASE WHEN regexp_full_match(s, "
+        f"'[a-z_][a-z0-9_$]*') THEN s ELSE '\"' || replace(s, '\"', '\"\"') || '\"' END",
+        f"CREATE OR REPLACE MACRO {p}.regclass_oid(n) AS (SELECT first(c.oid) FROM "
+        f"{p}.pg_class c JOIN {p}.pg_namespace s ON c.relnamespace = s.oid WHERE "
+        f"c.relname = n OR s.nspname || '.' || c.relname = n "
+        f"OR '\"' || s.nspname || '\".\"' || c.relname || '\"' = n)",
+        f"CREATE OR REPLACE MACRO {p}.to_regclass(n) AS {p}.regclass_oid(n)",
+        f"CREATE OR REPLACE MACRO {p}.regclass_name(o) AS coalesce((SELECT first(relname) FROM "
+        f"{p}.pg_class WHERE oid = o), CAST(o AS VARCHAR))",
+        f"CREATE OR REPLACE MACRO {p}.regnamespace_name(o) AS (SELECT first(nspname) FROM "
+        f"{p}.pg_namespace WHERE oid = o)",
+        f"CREATE OR REPLACE MACRO {p}.regtype_name(o) AS {p}.format_type(o, NULL)",
+        f"CREATE OR REPLACE MACRO {p}.regtype_oid(n) AS (SELECT first(oid) FROM {p}.pg_type "
+        f"WHERE typname = n OR {p}.format_type(oid, NULL) = n)",
+        f"CREATE OR REPLACE MACRO {p}.regproc_name(o) AS CAST(o AS VARCHAR)",
+    ]
+
+
+#: Functions rewritten to ``_pg.<name>`` (the rest of ``pg_catalog.*`` maps to DuckDB's).
+MACROS = frozenset(
+    [
+        "format_type",
+        "pg_table_is_visible",
+        "pg_type_is_visible",
+        "pg_function_is_visible",
+        "pg_get_userbyid",
+        "obj_description",
+        "col_description",
+        "shobj_description",
+        "pg_get_expr",
+        "pg_get_constraintdef",
+        "pg_get_indexdef",
+        "pg_get_viewdef",
+        "pg_get_partkeydef",
+        "pg_get_serial_sequence",
+        "pg_get_function_identity_arguments",
+        "pg_get_function_arguments",
+        "pg_get_function_result",
+        "pg_get_triggerdef",
+        "pg_get_ruledef",
+        "pg_get_statisticsobjdef_columns",
+        "pg_relation_is_publishable",
+        "pg_relation_size",
+        "pg_total_relation_size",
+        "pg_table_size",
+        "pg_indexes_size",
+        "pg_database_size",
+        "pg_encoding_to_char",
+        "pg_char_to_encoding",
+        "pg_is_in_recovery",
+        "txid_current",
+        "inet_server_addr",
+        "inet_server_port",
+        "pg_has_role",
+        "has_table_privilege",
+        "has_schema_privilege",
+        "has_database_privilege",
+        "has_column_privilege",
+        "has_any_column_privilege",
+        "has_function_privilege",
+        "has_sequence_privilege",
+        "has_type_privilege",
+        "current_schemas",
+        "quote_ident",
+        "to_regclass",
+    ]
+)
+
+
+# ---------------------------------------------------------------- rows
+def _type_rows() -> list[dict]:
+    rows = []
+    for oid, name, length, cat, arr, elem in PG_TYPE_ROWS:
+        rows.append(
+            {
+                "oid": oid,
+                "typname": name,
+                "typlen": length,
+                "typbyval": 0 < length <= 8,
+                "typcategory": cat,
+                "typelem": elem,
+                "typarray": arr,
+                "typinput": f"{name}in",
+                "typoutput": f"{name}out",
+                "typreceive": f"{name}recv",
+                "typsend": f"{name}send",
+                "typsubscript": "array_subscript_handler" if elem else "-",
+                "typcollation": 100 if cat == "S" else 0,
+            }
+        )
+    return rows
+
+
+def _is_type(t: PgType) -> tuple[str, dict]:
+    names = {
+        16: "boolean",
+        20: "bigint",
+        21: "smallint",
+        23: "integer",
+        25: "text",
+        700: "real",
+        701: "double precision",
+        1043: "character varying",
+        1082: "date",
+        1083: "time without time zone",
+        1114: "timestamp without time zone",
+        1184: "timestamp with time zone",
+        1186: "interval",
+        1700: "numeric",
+        17: "bytea",
+        2950: "uuid",
+        114: "json",
+    }
+    extra: dict = {}
+    if t.oid == 1700 and t.typmod > 4:
+        extra = {
+            "numeric_precision": (t.typmod - 4) >> 16,
+            "numeric_scale": (t.typmod - 4) & 0xFFFF,
+            "numeric_precision_radix": 10,
+        }
+    elif t.oid in (20, 21, 23):
+        extra = {
+            "numeric_precision": {20: 64, 21: 16, 23: 32}[t.oid],
+            "numeric_scale": 0,
+            "numeric_precision_radix": 2,
+        }
+    elif t.oid in (700, 701):
+        extra = {"numeric_precision": 24 if t.oid == 700 else 53, "numeric_precision_radix": 2}
+    elif t.oid in (1114, 1184, 1083):
+        extra = {"datetime_precision": 6}
+    elif t.oid == 1082:
+        extra = {"datetime_precision": 0}
+    return names.get(t.oid, "ARRAY" if t.name.startswith("_") else "USER-DEFINED"), extra
+
+
+def catalog_rows(spec: CatalogSpec, settings: dict[str, str]) -> dict[str, list[dict]]:
+    """Rows for every catalog table, for one role."""
+    db = spec.database
+    rows: dict[str, list[dict]] = {name: [] for name in (*PG_TABLES, *IS_TABLES, *_EXTRA_TABLES)}
+    ns_oid = {"pg_catalog": PG_CATALOG_NS, "information_schema": INFORMATION_SCHEMA_NS}
+    rows["pg_namespace"] += [
+        {"oid": PG_CATALOG_NS, "nspname": "pg_catalog"},
+        {"oid": INFORMATION_SCHEMA_NS, "nspname": "information_schema"},
+    ]
+    for name, comment in spec.schemas:
+        oid = stable_oid("n", name)
+        ns_oid[name] = oid
+        rows["pg_namespace"].append({"oid": oid, "nspname": name})
+        rows["schemata"].append({"catalog_name": db, "schema_name": name})
+        if comment:
+            rows["pg_description"].append({"objoid": oid, "classoid": 2615, "description": comment})
+    for s in ("pg_catalog", "information_schema"):
+        rows["schemata"].append({"catalog_name": db, "schema_name": s})
+    rows["pg_type"] = _type_rows()
+    rows["pg_database"] = [{"datname": db}]
+    rows["pg_am"] = [{"oid": 2, "amname": "heap"}, {"oid": 403, "amname": "btree", "amtype": "i"}]
+    rows["pg_collation"] = [{"oid": 100, "collname": "default"}, {"oid": 950, "collname": "C"}]
+    rows["pg_tablespace"] = [
+        {"oid": 1663, "spcname": "pg_default"},
+        {"oid": 1664, "spcname": "pg_global"},
+    ]
+    rows["pg_extension"] = [{"oid": 13500, "extname": "plpgsql"}]
+    rows["pg_language"] = [
+        {"oid": 12, "lanname": "internal"},
+        {"oid": 13, "lanname": "c"},
+        {"oid": 14, "lanname": "sql"},
+        {"oid": 13501, "lanname": "plpgsql"},
+    ]
+    rows["pg_timezone_names"] = [{"name": "UTC", "abbrev": "UTC", "is_dst": False}]
+    for u in spec.users:
+        oid = OWNER_OID if u == OWNER else stable_oid("u", u)
+        rows["pg_roles"].append({"rolname": u, "oid": oid})
+        rows["pg_user"].append({"usename": u, "usesysid": oid})
+        rows["enabled_roles"].append({"role_name": u})
+    rows["pg_settings"] = [
+        {"name": k, "setting": v, "reset_val": v, "boot_val": v}
+        for k, v in sorted(settings.items())
+    ]
+    for rel in spec.relations:
+        oid = stable_oid("r", rel.schema, rel.name)
+        nsp = ns_oid[rel.schema]
+        rows["pg_class"].append(
+            {
+                "oid": oid,
+                "relname": rel.name,
+                "relnamespace": nsp,
+                "relkind": rel.kind,
+                "relnatts": len(rel.columns),
+                "relhasindex": bool(rel.primary_key),
+                "relam": 2 if rel.kind == "r" else 0,
+                "relfilenode": oid if rel.kind == "r" else 0,
+            }
+        )
+        table_type = "BASE TABLE" if rel.kind == "r" else "VIEW"
+        rows["tables"].append(
+            {
+                "table_catalog": db,
+                "table_schema": rel.schema,
+                "table_name": rel.name,
+                "table_type": table_type,
+            }
+        )
+        if rel.kind == "r":
+            rows["pg_tables"].append(
+                {
+                    "schemaname": rel.schema,
+                    "tablename": rel.name,
+                    "hasindexes": bool(rel.primary_key),
+                }
+            )
+        else:
+            rows["pg_views"].append(
+                {"schemaname": rel.schema, "viewname": rel.name, "definition": ""}
+            )
+            rows["views"].append(
+                {
+                    "table_catalog": db,
+                    "table_schema": rel.schema,
+                    "table_name": rel.name,
+                    "view_definition": "",
+                }
+            )
+        for u in spec.users:
+            rows["table_privileges"].append(
+                {
+                    "grantee": u,
+                    "table_catalog": db,
+                    "table_schema": rel.schema,
+                    "table_name": rel.name,
+                }
+            )
+            rows["role_table_grants"].append(
+                {
+                    "grantee": u,
+                    "table_catalog": db,
+                    "table_schema": rel.schema,
+                    "table_name": rel.name,
+                }
+            )
+        if rel.comment:
+            rows["pg_description"].append({"objoid": oid, "description": rel.comment})
+        for num, col in enumerate(rel.columns, start=1):
+            t = col.pgtype
+            rows["pg_attribute"].append(
+                {
+                    "attrelid": oid,
+                    "attname": col.name,
+                    "atttypid": t.oid,
+                    "attlen": t.size,
+                    "attnum": num,
+                    "atttypmod": t.typmod,
+                    "attnotnull": col.notnull,
+                    "attbyval": 0 < t.size <= 8,
+                    "attcollation": 100 if t.oid in (25, 1043) else 0,
+                }
+            )
+            if col.comment:
+                rows["pg_description"].append(
+                    {"objoid": oid, "objsubid": num, "description": col.comment}
+                )
+            data_type, extra = _is_type(t)
+            rows["columns"].append(
+                {
+                    "table_catalog": db,
+                    "table_schema": rel.schema,
+                    "table_name": rel.name,
+                    "column_name": col.name,
+                    "ordinal_position": num,
+                    "is_nullable": "NO" if col.notnull else "YES",
+                    "data_type": data_type,
+                    "udt_catalog": db,
+                    "udt_name": t.name,
+                    "dtd_identifier": str(num),
+                    **extra,
+                }
+            )
+        if rel.primary_key:
+            idx = [i + 1 for i, c in enumerate(rel.columns) if c.name in rel.primary_key]
+            conname = f"{rel.name}_pkey"
+            con_oid = stable_oid("c", rel.schema, conname)
+            idx_oid = stable_oid("i", rel.schema, conname)
+            rows["pg_constraint"].append(
+                {
+                    "oid": con_oid,
+                    "conname": conname,
+                    "connamespace": nsp,
+                    "contype": "p",
+                    "conrelid": oid,
+                    "conindid": idx_oid,
+                    "conkey": idx,
+                }
+            )
+            rows["_condef"].append(
+                {"oid": con_oid, "def": f"PRIMARY KEY ({', '.join(rel.primary_key)})"}
+            )
+            rows["pg_class"].append(
+                {
+                    "oid": idx_oid,
+                    "relname": conname,
+                    "relnamespace": nsp,
+                    "relkind": "i",
+                    "relam": 403,
+                    "relnatts": len(idx),
+                }
+            )
+            rows["pg_index"].append(
+                {
+                    "indexrelid": idx_oid,
+                    "indrelid": oid,
+                    "indnatts": len(idx),
+                    "indnkeyatts": len(idx),
+                    "indkey": idx,
+                    "indoption": [0] * len(idx),
+                }
+            )
+            rows["pg_indexes"].append(
+                {
+                    "schemaname": rel.schema,
+                    "tablename": rel.name,
+                    "indexname": conname,
+                    "indexdef": f"CREATE UNIQUE INDEX {conname} ON {rel.schema}.{rel.name} "
+                    f"USING btree ({', '.join(rel.primary_key)})",
+                }
+            )
+            rows["table_constraints"].append(
+                {
+                    "constraint_catalog": db,
+                    "constraint_schema": rel.schema,
+                    "constraint_name": conname,
+                    "table_catalog": db,
+                    "table_schema": rel.schema,
+                    "table_name": rel.name,
+                    "constraint_type": "PRIMARY KEY",
+                }
+            )
+            for pos, c in enumerate(rel.primary_key, start=1):
+                rows["key_column_usage"].append(
+                    {
+                        "constraint_catalog": db,
+                        "constraint_schema": rel.schema,
+                        "constraint_name": conname,
+                        "table_catalog": db,
+                        "table_schema": rel.schema,
+                        "table_name": rel.name,
+                        "column_name": c,
+                        "ordinal_position": pos,
+                    }
+                )
+    rows["_visible"] = [
+        {"oid": ns_oid[s]} for s in ("pg_catalog", *spec.search_path) if s in ns_oid
+    ]
+    return rows
+
+
+_EXTRA_TABLES = {
+    "_condef": [("oid", _L, None), ("def", _T, None)],
+    "_visible": [("oid", _L, None)],
+}
+
+
+def _all_tables() -> Iterable[tuple[str, str, list[tuple[str, str, object]]]]:
+    for name, cols in PG_TABLES.items():
+        yield "_pg", name, cols
+    for name, cols in _EXTRA_TABLES.items():
+        yield "_pg", name, cols
+    for name, cols in IS_TABLES.items():
+        yield "_is", name, cols
+
+
+def create_catalog(con, db: str) -> None:
+    """Create the empty catalog tables and functions in database ``db`` (once)."""
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{db}"._pg')
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{db}"._is')
+    for schema, name, cols in _all_tables():
+        ddl = ", ".join(f'"{c}" {t}' for c, t, _ in cols)
+        con.execute(f'CREATE TABLE IF NOT EXISTS "{db}".{schema}."{name}" ({ddl})')
+    for stmt in macro_sql(db):
+        con.execute(stmt)
+
+
+def fill_catalog(con, db: str, rows: dict[str, list[dict]]) -> None:
+    """Replace the catalog rows (inside the caller's transaction)."""
+    for schema, name, cols in _all_tables():
+        con.execute(f'DELETE FROM "{db}".{schema}."{name}"')
+        data = rows.get(name) or []
+        if not data:
+            continue
+        names = [c for c, _, _ in cols]
+        defaults = {c: d for c, _, d in cols}
+        values = [tuple(r.get(c, defaults[c]) for c in names) for r in data]
+        marks = ", ".join("?" for _ in names)
+        con.executemany(f'INSERT INTO "{db}".{schema}."{name}" VALUES ({marks})', values)
+
+
+CATALOG_TABLES = frozenset(PG_TABLES)
+IS_TABLE_NAMES = frozenset(IS_TABLES)

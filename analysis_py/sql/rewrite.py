@@ -1,0 +1,269 @@
+"""PostgreSQL-dialect client SQL → DuckDB SQL over one role's objects and catalog.
+
+sqlglot transpiles the dialect (``::`` casts, ``~`` regex, ``E''`` strings, ...); this
+module adds what a Postgres *server* would resolve: ``pg_catalog``/``information_schema``
+names point at the role's materialised catalog (``_pg``/``_is``), catalog functions at
+its macros, ``regclass``/``regtype`` casts at name↔OID lookups, and session functions
+(``current_user``, ``version()``, ``current_setting``) at the session's values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+
+from analysis_py.sql.guard import SyntaxErr, Unsupported, function_name
+from analysis_py.sql.pgcatalog import CATALOG_TABLES, IS_TABLE_NAMES, MACROS
+
+_PRE = [
+    (re.compile(r"OPERATOR\s*\(\s*(?:pg_catalog\s*\.\s*)?([~!<>=*+\-/|&^#@%]+)\s*\)", re.I), r"\1"),
+    (re.compile(r"::\s*pg_catalog\s*\.\s*", re.I), "::"),
+    (re.compile(r"\bAS\s+pg_catalog\s*\.\s*(?=\w)", re.I), "AS "),
+    (re.compile(r"\s+COLLATE\s+(?:pg_catalog\s*\.\s*)?\"?(?:default|C|POSIX)\"?", re.I), ""),
+]
+
+
+@dataclass
+class SessionContext:
+    user: str
+    database: str
+    pid: int = 0
+    settings: dict[str, str] = field(default_factory=dict)
+    server_version: str = "15.0"
+    search_path: tuple[str, ...] = ("main",)
+
+    def version(self) -> str:
+        import duckdb
+
+        return (
+            f"PostgreSQL {self.server_version} (opsmetrics; DuckDB {duckdb.__version__}) "
+            "on x86_64-pc-linux-gnu, compiled by gcc, 64-bit"
+        )
+
+
+def preprocess(sql: str) -> str:
+    for pattern, repl in _PRE:
+        sql = pattern.sub(repl, sql)
+    return sql
+
+
+def parse(sql: str) -> exp.Expression:
+    """One statement in the Postgres dialect (raises :class:`SyntaxErr`)."""
+    try:
+        trees = sqlglot.parse(preprocess(sql), read="postgres")
+    except sqlglot.errors.ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        msg = first.get("description") or str(exc).splitlines()[0]
+        raise SyntaxErr(f"syntax error: {msg}") from None
+    except sqlglot.errors.TokenError as exc:
+        raise SyntaxErr(f"syntax error: {exc}") from None
+    trees = [t for t in trees if t is not None]
+    if len(trees) != 1:
+        raise SyntaxErr("expected exactly one statement")
+    return trees[0]
+
+
+def _lit(v: object) -> exp.Expression:
+    if v is None:
+        return exp.Null()
+    if isinstance(v, bool):
+        return exp.Boolean(this=v)
+    if isinstance(v, int):
+        return exp.Literal.number(v)
+    return exp.Literal.string(str(v))
+
+
+def _pg_call(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Dot(
+        this=exp.to_identifier("_pg"), expression=exp.Anonymous(this=name, expressions=list(args))
+    )
+
+
+def _cast_kind(node: exp.Cast) -> str:
+    to = node.args.get("to")
+    if isinstance(to, exp.ObjectIdentifier):
+        return to.name.lower()
+    if isinstance(to, exp.DataType):
+        if to.this == exp.DataType.Type.USERDEFINED:
+            kind = to.args.get("kind")
+            if isinstance(kind, exp.Dot):
+                return kind.expression.name.lower()
+            if isinstance(kind, exp.Expression):
+                return kind.name.lower()
+            return str(kind or "").lower().split(".")[-1].strip('"')
+        return to.this.value.lower()
+    return ""
+
+
+_TEXTY = {"text", "varchar", "char", "name", "nvarchar", "bpchar"}
+_TO_VARCHAR = {
+    "name",
+    '"char"',
+    "char",
+    "int2vector",
+    "oidvector",
+    "sql_identifier",
+    "information_schema.sql_identifier",
+    "character_data",
+    "yes_or_no",
+    "cardinal_number",
+    "information_schema.cardinal_number",
+    "regproc",
+    "aclitem",
+    "pg_node_tree",
+}
+
+
+def _rewrite_cast(node: exp.Cast) -> exp.Expression | None:
+    kind = _cast_kind(node)
+    inner = node.this
+    if isinstance(inner, exp.Cast) and kind in _TEXTY | {"name"}:
+        ik = _cast_kind(inner)
+        fn = {
+            "regclass": "regclass_name",
+            "regtype": "regtype_name",
+            "regnamespace": "regnamespace_name",
+            "regproc": "regproc_name",
+        }.get(ik)
+        if fn:
+            arg = inner.this
+            if isinstance(arg, exp.Literal) and arg.is_string:
+                arg = _pg_call(f"{ik}_oid", arg) if ik in ("regclass", "regtype") else arg
+            return _pg_call(fn, arg)
+    if kind in ("regclass", "regtype"):
+        if isinstance(inner, exp.Literal) and inner.is_string:
+            return _pg_call(f"{kind}_oid", inner)
+        if isinstance(node.parent, exp.Select | exp.Alias) and node.parent is not None:
+            return _pg_call(f"{kind}_name", inner)
+        return exp.cast(inner, "BIGINT")
+    if kind in ("regnamespace", "regproc", "regprocedure", "regoper", "regrole"):
+        if isinstance(inner, exp.Literal):
+            return exp.Null()
+        return exp.cast(inner, "BIGINT")
+    if kind in ("oid", "xid", "cid", "tid"):
+        return exp.cast(inner, "BIGINT")
+    if kind in _TO_VARCHAR:
+        return exp.cast(inner, "VARCHAR")
+    to = node.args.get("to")
+    if isinstance(to, exp.DataType) and to.this == exp.DataType.Type.USERDEFINED:
+        try:
+            built = exp.DataType.build(kind, dialect="postgres")
+        except Exception:
+            return None
+        if built.this != exp.DataType.Type.USERDEFINED:
+            return exp.Cast(this=inner, to=built)
+    return None
+
+
+def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
+    """Rewrite one parsed client statement in place for execution in the role database."""
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
+            if (node.db or "").lower() == "pg_catalog":
+                node.set("db", None)
+            return node
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
+            name = node.name.lower()
+            db = (node.db or "").lower()
+            if node.catalog and node.catalog.lower() == ctx.database.lower():
+                node.set("catalog", None)
+            if db == "pg_catalog" or (not db and name in CATALOG_TABLES and name not in ctes):
+                if name not in CATALOG_TABLES:
+                    raise Unsupported(
+                        f'relation "pg_catalog.{name}" is not emulated', sqlstate="42P01"
+                    )
+                node.set("db", exp.to_identifier("_pg"))
+            elif db == "information_schema":
+                if name not in IS_TABLE_NAMES:
+                    raise Unsupported(
+                        f'relation "information_schema.{name}" is not emulated', sqlstate="42P01"
+                    )
+                node.set("db", exp.to_identifier("_is"))
+            elif db == "public":
+                node.set("db", exp.to_identifier("main"))
+            return node
+        if (
+            isinstance(node, exp.Dot)
+            and isinstance(node.this, exp.Identifier)
+            and node.this.name.lower() == "pg_catalog"
+            and isinstance(node.expression, exp.Func)
+        ):
+            return visit(node.expression.copy())
+        if isinstance(node, exp.Cast):
+            out = _rewrite_cast(node)
+            if out is not None:
+                return out
+            return node
+        if isinstance(node, exp.CurrentDatabase):
+            return _lit(ctx.database)
+        if isinstance(node, exp.CurrentUser | exp.SessionUser):
+            return _lit(ctx.user)
+        if isinstance(node, exp.CurrentVersion):
+            return _lit(ctx.version())
+        if isinstance(node, exp.CurrentSchema):
+            return _lit(ctx.search_path[0] if ctx.search_path else "main")
+        if (
+            isinstance(node, exp.Column)
+            and not node.table
+            and not node.this.quoted
+            and node.name.lower() in ("user", "current_role")
+            and not isinstance(node.parent, exp.Dot)
+        ):
+            return _lit(ctx.user)
+        if isinstance(node, exp.Func) and not isinstance(node.parent, exp.Dot):
+            name = function_name(node)
+            if name == "version":
+                return _lit(ctx.version())
+            if name == "current_setting" and node.expressions:
+                arg = node.expressions[0]
+                key = arg.name.lower() if isinstance(arg, exp.Literal) else None
+                if key is None:
+                    raise Unsupported("current_setting() needs a literal setting name")
+                return _lit(ctx.settings.get(key, ""))
+            if name == "pg_backend_pid":
+                return _lit(ctx.pid)
+            if name in ("pg_postmaster_start_time", "pg_conf_load_time"):
+                return exp.cast(_lit("2025-01-01 00:00:00+00"), "TIMESTAMPTZ")
+            if name in MACROS and isinstance(node, exp.Anonymous):
+                return _pg_call(name, *node.expressions)
+            if name == "array_lower" and len(node.expressions) == 2:
+                return exp.Literal.number(1)
+            if name == "array_upper" and len(node.expressions) == 2:
+                return exp.Anonymous(this="len", expressions=[node.expressions[0]])
+        return node
+
+    return _transform(tree, visit)
+
+
+def _transform(tree: exp.Expression, fn) -> exp.Expression:
+    """Top-down transform that visits a replaced node's children (casts nest)."""
+    new = fn(tree)
+    if new is not tree:
+        return _transform(new, fn) if not isinstance(new, exp.Literal | exp.Null) else new
+    for key, value in list(tree.args.items()):
+        if isinstance(value, exp.Expression):
+            child = _transform(value, fn)
+            if child is not value:
+                tree.set(key, child)
+        elif isinstance(value, list):
+            changed = False
+            out = []
+            for v in value:
+                if isinstance(v, exp.Expression):
+                    c = _transform(v, fn)
+                    changed |= c is not v
+                    out.append(c)
+                else:
+                    out.append(v)
+            if changed:
+                tree.set(key, out)
+    return tree
+
+
+def to_duckdb(tree: exp.Expression) -> str:
+    return tree.sql(dialect="duckdb")

@@ -1,0 +1,778 @@
+"""One client's session: statement dispatch, emulated session statements, cursors.
+
+A statement is, in order: an emulated session statement (``SET``, ``SHOW``, ``BEGIN``,
+``SAVEPOINT``, ``DECLARE``/``FETCH``/``CLOSE`` ...), a dbt Semantic Layer JDBC call
+(``{{ semantic_layer.query(...) }}``), semantic SQL over ``metrics`` (compiled by the
+semantic layer), or a read-only query passed through the guard and the dialect rewrite to
+DuckDB. Results come back as a :class:`Result` whose rows are pulled in batches, so a
+protocol layer can stream them and honour row limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from analysis_py.errors import FilterError, QueryError, SemanticError
+from analysis_py.serve.pgtypes import TEXT, PgType, pg_type_of
+from analysis_py.sql import guard, rewrite
+from analysis_py.sql.engine import DEFAULT_SETTINGS, Engine, Generation
+from analysis_py.sql.governance import Role
+from analysis_py.sql.guard import Forbidden, SQLStateError, Unsupported
+
+SMALL_FETCH = 200
+ARROW_BATCH = 65536
+
+#: Settings a Postgres server reports to the client with ParameterStatus when they change.
+REPORTED = {
+    "application_name": "application_name",
+    "client_encoding": "client_encoding",
+    "datestyle": "DateStyle",
+    "intervalstyle": "IntervalStyle",
+    "timezone": "TimeZone",
+    "integer_datetimes": "integer_datetimes",
+    "standard_conforming_strings": "standard_conforming_strings",
+    "is_superuser": "is_superuser",
+    "server_encoding": "server_encoding",
+    "server_version": "server_version",
+    "session_authorization": "session_authorization",
+    "default_transaction_read_only": "default_transaction_read_only",
+    "in_hot_standby": "in_hot_standby",
+}
+
+
+# ---------------------------------------------------------------- errors
+_DUCK_STATES = [
+    (duckdb.InterruptException, "57014"),
+    (duckdb.PermissionException, "42501"),
+    (duckdb.ParserException, "42601"),
+    (duckdb.ConversionException, "22P02"),
+    (duckdb.OutOfRangeException, "22003"),
+    (duckdb.BinderException, "42703"),
+    (duckdb.CatalogException, "42P01"),
+    (duckdb.InvalidInputException, "22023"),
+    (duckdb.NotImplementedException, "0A000"),
+    (duckdb.OutOfMemoryException, "53200"),
+    (duckdb.TransactionException, "40001"),
+]
+
+
+def duck_error(exc: duckdb.Error) -> SQLStateError:
+    """A DuckDB exception as a client-facing error with a fitting SQLSTATE."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    first = re.sub(r"^[A-Za-z ]+ Error: ", "", first)
+    state = "XX000"
+    for cls, code in _DUCK_STATES:
+        if isinstance(exc, cls):
+            state = code
+            break
+    if state == "42P01" and re.search(r"Function|Macro", first):
+        state = "42883"
+    if state == "42703" and "does not exist" not in first and "not found" not in first:
+        state = "42804" if "type" in first.lower() else "42703"
+    if isinstance(exc, duckdb.InterruptException):
+        first = "canceling statement due to statement timeout or user request"
+    # never leak internal database aliases
+    first = re.sub(r"\b(role_\w+|gen_\d+|_sem|_pg|_is)\.", "", first)
+    return SQLStateError(first, sqlstate=state)
+
+
+def semantic_error(exc: SemanticError) -> SQLStateError:
+    state = "42P01" if isinstance(exc, QueryError) and "unknown" in exc.message else "42000"
+    if isinstance(exc, FilterError):
+        state = "42601"
+    return SQLStateError(exc.message, hint=exc.hint, sqlstate=state)
+
+
+# ---------------------------------------------------------------- results
+class RowSource:
+    columns: list[tuple[str, PgType]]
+    done: bool = False
+
+    def fetch(self, n: int) -> list[tuple] | pa.RecordBatch | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.done = True
+
+
+class ListSource(RowSource):
+    def __init__(self, columns: list[tuple[str, PgType]], rows: Sequence[tuple]):
+        self.columns = columns
+        self.rows = list(rows)
+        self.pos = 0
+        self.done = not self.rows
+
+    def fetch(self, n: int):
+        if self.done:
+            return None
+        out = self.rows[self.pos : self.pos + n]
+        self.pos += len(out)
+        self.done = self.pos >= len(self.rows)
+        return out
+
+
+class DuckSource(RowSource):
+    """Rows from a DuckDB cursor: a small first fetch in Python, then Arrow batches."""
+
+    def __init__(self, session: Session, cur, gen: Generation | None, columns, max_rows: int):
+        self.session = session
+        self.cur = cur
+        self.gen = gen
+        self.columns = columns
+        self.left = max_rows if max_rows > 0 else 1 << 62
+        self.truncated = False
+        self._reader = None
+        self._pending: pa.RecordBatch | None = None
+        self._first = True
+        self.done = False
+
+    def fetch(self, n: int):
+        if self.done:
+            return None
+        want = min(n, self.left)
+        try:
+            if self._first:
+                self._first = False
+                k = min(want, SMALL_FETCH)
+                rows = self.cur.fetchmany(k)
+                self.left -= len(rows)
+                if len(rows) < k:
+                    self.close()
+                elif self.left <= 0:
+                    self._limit_reached()
+                return rows
+            if self._pending is None or len(self._pending) == 0:
+                if self._reader is None:
+                    self._reader = self.cur.to_arrow_reader(ARROW_BATCH)
+                try:
+                    self._pending = self._reader.read_next_batch()
+                except StopIteration:
+                    self.close()
+                    return None
+            batch = self._pending.slice(0, want)
+            self._pending = self._pending.slice(len(batch))
+            self.left -= len(batch)
+            if self.left <= 0:
+                self._limit_reached()
+            return batch
+        except duckdb.Error as exc:
+            self.close()
+            raise duck_error(exc) from None
+
+    def _limit_reached(self) -> None:
+        try:
+            more = (
+                self.cur.fetchmany(1)
+                if self._reader is None
+                else (len(self._pending or []) > 0 or self._reader.read_next_batch() is not None)
+            )
+        except (StopIteration, duckdb.Error):
+            more = False
+        self.truncated = bool(more)
+        self.close()
+
+    def close(self) -> None:
+        if self.done and self.cur is None:
+            return
+        self.done = True
+        cur, self.cur = self.cur, None
+        self._reader = None
+        self._pending = None
+        if cur is not None:
+            self.session._give_back(cur)
+        gen, self.gen = self.gen, None
+        self.session.engine.release(gen)
+
+
+@dataclass
+class Result:
+    tag: str
+    columns: list[tuple[str, PgType]] | None = None
+    source: RowSource | None = None
+    notices: list[str] = field(default_factory=list)
+    parameter_changes: dict[str, str] = field(default_factory=dict)
+    kind: str = "command"  # command | query | semantic | catalog
+
+
+@dataclass
+class Portal:
+    name: str
+    result: Result
+    formats: list[int] = field(default_factory=list)
+    holdable: bool = False
+    sent: int = 0
+    sql_cursor: bool = False
+
+
+_BEGIN = re.compile(r"^(begin|start\s+transaction)\b", re.I)
+_COMMIT = re.compile(r"^(commit|end)(\s+(work|transaction))?\s*(and\s+no\s+chain)?$", re.I)
+_ROLLBACK_TO = re.compile(r"^rollback(\s+(work|transaction))?\s+to\b", re.I)
+_ROLLBACK = re.compile(r"^(rollback|abort)(\s+(work|transaction))?\s*(and\s+no\s+chain)?$", re.I)
+_SAVEPOINT = re.compile(r"^savepoint\s+\S+$", re.I)
+_RELEASE = re.compile(r"^release(\s+savepoint)?\s+\S+$", re.I)
+_SET = re.compile(
+    r"^set\s+(?:(session|local)\s+)?(?:(time\s+zone)|([\w.]+)\s*(?:to|=))\s*(.+?)\s*$", re.I | re.S
+)
+_SET_OTHER = re.compile(
+    r"^set\s+(session\s+characteristics|transaction|names|role|session\s+authorization)\b", re.I
+)
+_RESET = re.compile(r"^reset\s+([\w.]+)$", re.I)
+_SHOW = re.compile(r"^show\s+(.+?)$", re.I | re.S)
+_DISCARD = re.compile(r"^discard\s+(all|plans|sequences|temp|temporary)$", re.I)
+_DEALLOCATE = re.compile(r"^deallocate\s+(?:prepare\s+)?(\S+)$", re.I)
+_LISTEN = re.compile(r"^(listen|unlisten|notify)\b", re.I)
+_DECLARE = re.compile(
+    r"^declare\s+(\"[^\"]+\"|\w+)\s+(binary\s+)?((?:a|in)?sensitive\s+)?(no\s+)?(scroll\s+)?"
+    r"cursor\s+(?:(with|without)\s+hold\s+)?for\s+(.+)$",
+    re.I | re.S,
+)
+_FETCH = re.compile(
+    r"^(fetch|move)\s+(?:(next|prior|first|last|all|forward\s+all|forward\s+\d+|forward|"
+    r"backward\s+all|backward\s+\d+|backward|absolute\s+-?\d+|relative\s+-?\d+|-?\d+)\s+)?"
+    r"(?:from\s+|in\s+)?(\"[^\"]+\"|\w+)$",
+    re.I,
+)
+_CLOSE = re.compile(r"^close\s+(\"[^\"]+\"|\w+)$", re.I)
+_EXPLAIN = re.compile(
+    r"^explain\s+(?:\(([^)]*)\)\s+)?((?:analy[sz]e\s+|verbose\s+)*)(.+)$", re.I | re.S
+)
+_JDBC = re.compile(r"\{\{\s*semantic_layer\s*\.", re.I)
+
+
+def _unquote_ident(s: str) -> str:
+    return s[1:-1].replace('""', '"') if s.startswith('"') else s.lower()
+
+
+def _unquote_value(v: str) -> str:
+    v = v.strip()
+    if v.upper() == "DEFAULT":
+        return ""
+    parts = re.findall(r"'((?:[^']|'')*)'|([^,\s]+)", v)
+    vals = [a.replace("''", "'") if a or not b else b for a, b in parts]
+    return ", ".join(vals) if len(vals) > 1 else (vals[0] if vals else v)
+
+
+class Session:
+    """Per-client state over a shared :class:`Engine`."""
+
+    _plan_cache: OrderedDict = OrderedDict()
+    _plan_lock = threading.Lock()
+
+    def __init__(
+        self,
+        engine: Engine,
+        user: str,
+        role: Role,
+        *,
+        pid: int = 0,
+        max_rows: int = 0,
+        application_name: str = "",
+    ):
+        self.engine = engine
+        self.user = user
+        self.role = role
+        self.max_rows = max_rows
+        self.settings = dict(DEFAULT_SETTINGS)
+        self.settings["application_name"] = application_name
+        self.settings["session_authorization"] = user
+        self.ctx = rewrite.SessionContext(user, engine.options.database, pid, self.settings)
+        self.status = "I"  # I idle, T in transaction, E failed transaction
+        self.portals: dict[str, Portal] = {}
+        self.prepared: dict[str, Any] = {}
+        self._free: list = []
+        self._active: set = set()
+        self._active_lock = threading.Lock()
+        self.savepoints: list[str] = []
+
+    # ------------------------------------------------------------------ cursors
+    def _take_cursor(self):
+        cur = self._free.pop() if self._free else self.engine.cursor(self.role)
+        with self._active_lock:
+            self._active.add(cur)
+        return cur
+
+    def _give_back(self, cur) -> None:
+        with self._active_lock:
+            self._active.discard(cur)
+        if len(self._free) < 4:
+            self._free.append(cur)
+        else:
+            cur.close()
+
+    def interrupt(self) -> None:
+        """Cancel whatever this session runs (CancelRequest, statement timeout)."""
+        with self._active_lock:
+            active = list(self._active)
+        for cur in active:
+            with contextlib.suppress(duckdb.Error):
+                cur.interrupt()
+
+    def close(self) -> None:
+        for p in list(self.portals.values()):
+            if p.result.source:
+                p.result.source.close()
+        self.portals.clear()
+        for cur in self._free:
+            cur.close()
+        self._free.clear()
+
+    # ------------------------------------------------------------------ transactions
+    def on_error(self) -> None:
+        if self.status == "T":
+            self.status = "E"
+
+    def end_transaction(self) -> None:
+        self.status = "I"
+        self.savepoints.clear()
+        for name, p in list(self.portals.items()):
+            if p.sql_cursor and not p.holdable:
+                if p.result.source:
+                    p.result.source.close()
+                del self.portals[name]
+
+    # ------------------------------------------------------------------ dispatch
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        """Run one statement (already split) and return its result."""
+        text = sql.strip().rstrip(";").strip()
+        if not text:
+            return Result("EMPTY")
+        low = text[:40].lower()
+        if self.status == "E" and not (
+            _ROLLBACK.match(text) or _ROLLBACK_TO.match(text) or _COMMIT.match(text)
+        ):
+            raise SQLStateError(
+                "current transaction is aborted, commands ignored until end of transaction block",
+                sqlstate="25P02",
+            )
+        if low.startswith(
+            (
+                "begin",
+                "start",
+                "commit",
+                "end",
+                "rollback",
+                "abort",
+                "savepoint",
+                "release",
+                "set",
+                "reset",
+                "show",
+                "discard",
+                "deallocate",
+                "listen",
+                "unlisten",
+                "notify",
+                "declare",
+                "fetch",
+                "move",
+                "close",
+                "explain",
+            )
+        ):
+            r = self._session_statement(text, params)
+            if r is not None:
+                return r
+        if _JDBC.search(text):
+            return self._jdbc(text)
+        return self._query(text, params)
+
+    def _session_statement(self, text: str, params) -> Result | None:
+        if _BEGIN.match(text):
+            notices = []
+            if self.status != "I":
+                notices.append("there is already a transaction in progress")
+            self.status = "T" if self.status == "I" else self.status
+            return Result("BEGIN", notices=notices)
+        if _COMMIT.match(text):
+            tag = "ROLLBACK" if self.status == "E" else "COMMIT"
+            notices = [] if self.status != "I" else ["there is no transaction in progress"]
+            self.end_transaction()
+            return Result(tag, notices=notices)
+        if _ROLLBACK_TO.match(text):
+            if self.status == "I":
+                raise SQLStateError(
+                    "ROLLBACK TO SAVEPOINT can only be used in transaction blocks", sqlstate="25P01"
+                )
+            self.status = "T"
+            return Result("ROLLBACK")
+        if _ROLLBACK.match(text):
+            notices = [] if self.status != "I" else ["there is no transaction in progress"]
+            self.end_transaction()
+            return Result("ROLLBACK", notices=notices)
+        if _SAVEPOINT.match(text):
+            if self.status == "I":
+                raise SQLStateError(
+                    "SAVEPOINT can only be used in transaction blocks", sqlstate="25P01"
+                )
+            self.savepoints.append(text.split()[-1])
+            return Result("SAVEPOINT")
+        if _RELEASE.match(text):
+            return Result("RELEASE")
+        if m := _SET.match(text):
+            name = "timezone" if m.group(2) else m.group(3).lower()
+            value = _unquote_value(m.group(4))
+            return self.set(name, value, local=(m.group(1) or "").lower() == "local")
+        if _SET_OTHER.match(text):
+            return Result("SET")
+        if m := _RESET.match(text):
+            name = m.group(1).lower()
+            if name == "all":
+                self.settings.update(DEFAULT_SETTINGS)
+                return Result("RESET")
+            return self.set(name, DEFAULT_SETTINGS.get(name, ""), tag="RESET")
+        if m := _SHOW.match(text):
+            return self.show(m.group(1).strip())
+        if m := _DISCARD.match(text):
+            if m.group(1).lower() == "all":
+                self.close()
+                self.prepared.clear()
+                self.settings.update(DEFAULT_SETTINGS)
+            return Result(f"DISCARD {m.group(1).upper()}")
+        if m := _DEALLOCATE.match(text):
+            name = _unquote_ident(m.group(1))
+            if name == "all":
+                self.prepared.clear()
+                return Result("DEALLOCATE ALL")
+            self.prepared.pop(name, None)
+            return Result("DEALLOCATE")
+        if m := _LISTEN.match(text):
+            return Result(m.group(1).upper())
+        if m := _DECLARE.match(text):
+            return self.declare(
+                _unquote_ident(m.group(1)),
+                m.group(7),
+                params,
+                holdable=(m.group(6) or "").lower() == "with",
+            )
+        if m := _FETCH.match(text):
+            return self.fetch_sql(
+                m.group(1).lower(), (m.group(2) or "").lower(), _unquote_ident(m.group(3))
+            )
+        if m := _CLOSE.match(text):
+            name = _unquote_ident(m.group(1))
+            if name == "all":
+                for p in [p for p in self.portals.values() if p.sql_cursor]:
+                    self.close_portal(p.name)
+                return Result("CLOSE CURSOR ALL")
+            if name not in self.portals:
+                raise SQLStateError(f'cursor "{name}" does not exist', sqlstate="34000")
+            self.close_portal(name)
+            return Result("CLOSE CURSOR")
+        if m := _EXPLAIN.match(text):
+            return self.explain(
+                m.group(3),
+                params,
+                analyze="analy" in (m.group(2) or "").lower()
+                or "analy" in (m.group(1) or "").lower(),
+            )
+        return None
+
+    # ------------------------------------------------------------------ SET / SHOW
+    def set(self, name: str, value: str, *, local: bool = False, tag: str = "SET") -> Result:
+        if name == "client_encoding" and value.upper().replace("-", "") not in ("UTF8", "UNICODE"):
+            raise SQLStateError(
+                f"client_encoding {value} is not supported; use UTF8", sqlstate="22023"
+            )
+        if name in ("transaction_read_only", "default_transaction_read_only") and value.lower() in (
+            "off",
+            "false",
+            "0",
+        ):
+            raise SQLStateError("this server is read-only", sqlstate="25006")
+        if name == "search_path":
+            paths = [p.strip().strip('"') for p in value.split(",")]
+            paths = ["main" if p == "public" else p for p in paths if p and p != "$user"]
+            self.ctx.search_path = tuple(paths) or ("main",)
+        self.settings[name] = value
+        changes = {REPORTED[name]: value} if name in REPORTED else {}
+        return Result(tag, parameter_changes=changes)
+
+    def show(self, what: str) -> Result:
+        key = what.lower().strip().strip('"')
+        key = {"transaction isolation level": "transaction_isolation", "time zone": "timezone"}.get(
+            key, key
+        )
+        if key == "all":
+            rows = [(k, v, "") for k, v in sorted(self.settings.items())]
+            cols = [("name", TEXT), ("setting", TEXT), ("description", TEXT)]
+            return Result("SHOW", cols, ListSource(cols, rows), kind="query")
+        if key == "tables":
+            return self._query(
+                "select table_schema as schema, table_name as name, table_type as type "
+                "from information_schema.tables where table_schema not in "
+                "('pg_catalog','information_schema') order by 1, 2",
+                None,
+            )
+        if key not in self.settings:
+            raise SQLStateError(f'unrecognized configuration parameter "{what}"', sqlstate="42704")
+        cols = [(key, TEXT)]
+        return Result("SHOW", cols, ListSource(cols, [(self.settings[key],)]), kind="query")
+
+    # ------------------------------------------------------------------ cursors (SQL)
+    def declare(self, name: str, query: str, params, *, holdable: bool) -> Result:
+        if self.status == "I" and not holdable:
+            raise SQLStateError(
+                "DECLARE CURSOR can only be used in transaction blocks", sqlstate="25P01"
+            )
+        if name in self.portals:
+            raise SQLStateError(f'cursor "{name}" already exists', sqlstate="42P03")
+        result = self._query(query.strip(), params)
+        self.portals[name] = Portal(name, result, holdable=holdable, sql_cursor=True)
+        return Result("DECLARE CURSOR")
+
+    def fetch_sql(self, verb: str, direction: str, name: str) -> Result:
+        portal = self.portals.get(name)
+        if portal is None:
+            raise SQLStateError(f'cursor "{name}" does not exist', sqlstate="34000")
+        d = direction.split()
+        if not d or d[0] in ("next",):
+            n = 1
+        elif d[0] in ("all",) or d[-1] == "all":
+            n = 1 << 62
+        elif d[0] == "forward":
+            n = int(d[1]) if len(d) > 1 else 1
+        elif d[0].lstrip("-").isdigit():
+            n = int(d[0])
+        else:
+            raise Unsupported(
+                f"FETCH {direction.upper()} is not supported (cursors are forward-only)"
+            )
+        src = portal.result.source
+        rows: list[tuple] = []
+        batches: list[pa.RecordBatch] = []
+        got = 0
+        while src is not None and not src.done and got < n:
+            chunk = src.fetch(n - got)
+            if chunk is None:
+                break
+            if isinstance(chunk, pa.RecordBatch):
+                batches.append(chunk)
+            else:
+                rows.extend(chunk)
+            got += len(chunk)
+        if verb == "move":
+            return Result(f"MOVE {got}")
+        cols = portal.result.columns or []
+        if batches:
+            tail = [tuple(r.values()) for b in batches for r in b.to_pylist()]
+            rows.extend(tail)
+        return Result(f"FETCH {got}", cols, ListSource(cols, rows), kind="query")
+
+    def close_portal(self, name: str) -> None:
+        p = self.portals.pop(name, None)
+        if p and p.result.source:
+            p.result.source.close()
+
+    # ------------------------------------------------------------------ EXPLAIN
+    def explain(self, query: str, params, *, analyze: bool) -> Result:
+        duck_sql, _kind = self._plan(query, params)
+        cur = self._take_cursor()
+        try:
+            rows = cur.execute(
+                ("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + duck_sql,
+                list(params) if params else None,
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise duck_error(exc) from None
+        finally:
+            self._give_back(cur)
+        lines = [(line,) for _k, v in rows for line in str(v).splitlines()]
+        cols = [("QUERY PLAN", TEXT)]
+        return Result("EXPLAIN", cols, ListSource(cols, lines), kind="query")
+
+    # ------------------------------------------------------------------ queries
+    def _plan(self, text: str, params) -> tuple[str, str]:
+        """(DuckDB SQL, kind) for a query; cached per role and user."""
+        key = (self.role.name, self.user, text)
+        cacheable = not re.search(
+            r"current_setting|set_config|pg_backend_pid|application_name", text, re.I
+        )
+        if cacheable:
+            with self._plan_lock:
+                hit = self._plan_cache.get(key)
+                if hit is not None:
+                    self._plan_cache.move_to_end(key)
+                    return hit
+        tree = rewrite.parse(text)
+        from analysis_py.sql import semantic as sem
+
+        if sem.references_metrics(tree):
+            plan = (self._semantic_sql(tree, params), "semantic")
+            cacheable = cacheable and not params
+        else:
+            guard.check_query(tree, self.ctx.database)
+            tree = rewrite.rewrite(tree, self.ctx)
+            kind = (
+                "catalog"
+                if any((t.db or "").lower() in ("_pg", "_is") for t in tree.find_all(exp.Table))
+                else "query"
+            )
+            plan = (rewrite.to_duckdb(tree), kind)
+        if cacheable:
+            with self._plan_lock:
+                self._plan_cache[key] = plan
+                if len(self._plan_cache) > 1024:
+                    self._plan_cache.popitem(last=False)
+        return plan
+
+    def _query(self, text: str, params) -> Result:
+        duck_sql, kind = self._plan(text, params)
+        if kind == "semantic":
+            params = None
+        return self.run_duckdb(duck_sql, params, kind=kind)
+
+    def run_duckdb(self, sql: str, params=None, *, kind: str = "query") -> Result:
+        gen = self.engine.acquire()
+        cur = self._take_cursor()
+        try:
+            cur.execute(sql, list(params) if params else None)
+            desc = cur.description
+        except duckdb.Error as exc:
+            self._give_back(cur)
+            self.engine.release(gen)
+            raise duck_error(exc) from None
+        except BaseException:
+            self._give_back(cur)
+            self.engine.release(gen)
+            raise
+        if desc is None:
+            self._give_back(cur)
+            self.engine.release(gen)
+            return Result("SELECT 0", kind=kind)
+        cols = [(d[0], pg_type_of(d[1])) for d in desc]
+        return Result("SELECT", cols, DuckSource(self, cur, gen, cols, self.max_rows), kind=kind)
+
+    def describe(self, text: str, n_params: int) -> list[tuple[str, PgType]] | None:
+        """Result columns of a statement without running it (for Describe)."""
+        stripped = text.strip().rstrip(";").strip()
+        if not stripped:
+            return None
+        low = stripped[:12].lower()
+        if low.startswith("show"):
+            m = _SHOW.match(stripped)
+            key = m.group(1).strip().lower() if m else "setting"
+            if key == "all":
+                return [("name", TEXT), ("setting", TEXT), ("description", TEXT)]
+            return [(key, TEXT)]
+        if low.startswith("explain"):
+            return [("QUERY PLAN", TEXT)]
+        if low.startswith(
+            (
+                "set",
+                "begin",
+                "commit",
+                "rollback",
+                "start",
+                "end",
+                "savepoint",
+                "release",
+                "reset",
+                "discard",
+                "deallocate",
+                "declare",
+                "close",
+                "listen",
+                "unlisten",
+                "move",
+                "abort",
+            )
+        ):
+            return None
+        if low.startswith("fetch"):
+            m = _FETCH.match(stripped)
+            p = self.portals.get(_unquote_ident(m.group(3))) if m else None
+            return p.result.columns if p else None
+        if _JDBC.search(stripped):
+            r = self._jdbc(stripped)
+            if r.source:
+                r.source.close()
+            return r.columns
+        duck_sql, _kind = self._plan(stripped, None)
+        cur = self._take_cursor()
+        try:
+            rel = cur.sql(
+                f"SELECT * FROM ({duck_sql}) AS _describe LIMIT 0",
+                params=[None] * n_params if n_params else None,
+            )
+            return [(c, pg_type_of(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
+        except duckdb.Error as exc:
+            raise duck_error(exc) from None
+        finally:
+            self._give_back(cur)
+
+    # ------------------------------------------------------------------ semantic
+    def _layer(self):
+        sem = self.engine.semantic
+        if sem is None:
+            raise Unsupported(
+                "the semantic layer is not available on this server (no semantic_manifest.json "
+                "in the published build)",
+                sqlstate="42P01",
+            )
+        return sem
+
+    def _semantic_sql(self, tree: exp.Expression, params) -> str:
+        from analysis_py.sql import semantic as sem
+
+        info = self._layer()
+        if params:
+            tree = sem.bind_params(tree, params)
+        query = sem.translate(tree, known_metrics=set(info.metrics))
+        for m in query.metrics:
+            if not self.role.metrics.allows(m):
+                raise Forbidden(f'permission denied for metric "{m}"')
+        try:
+            compiled = info.layer.compile(**query.kwargs())
+        except SemanticError as exc:
+            raise semantic_error(exc) from None
+        return query.wrap(compiled.expression.sql(dialect="duckdb"), list(compiled.columns))
+
+    def _jdbc(self, text: str) -> Result:
+        from analysis_py.sql import jdbc
+
+        info = self._layer()
+        call = jdbc.parse_call(text)
+        if call.method == "query":
+            for m in call.kwargs.get("metrics") or []:
+                if not self.role.metrics.allows(m):
+                    raise Forbidden(f'permission denied for metric "{m}"')
+            try:
+                compiled = info.layer.compile(**call.query_kwargs())
+            except SemanticError as exc:
+                raise semantic_error(exc) from None
+            sql = call.wrap(compiled.expression.sql(dialect="duckdb"))
+            return self.run_duckdb(sql, kind="semantic")
+        cols, rows = jdbc.metadata(call, info, self.role)
+        pcols = [(c, TEXT) for c in cols]
+        return Result("SELECT", pcols, ListSource(pcols, rows), kind="semantic")
+
+
+def execute_all(session: Session, sql: str) -> list[Result]:
+    """Run every statement of a script (used by the CLI)."""
+    from analysis_py.sql.split import split_statements
+
+    return [session.execute(s) for s in split_statements(sql)]
+
+
+def now_ms() -> float:
+    return time.perf_counter() * 1000.0
+
+
+def jdbc_detect(text: str) -> bool:
+    return bool(_JDBC.search(text))
+
+
+__all__ = ["Result", "Session", "duck_error", "sqlglot"]
