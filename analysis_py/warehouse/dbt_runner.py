@@ -112,7 +112,10 @@ def run_dbt(
             elif (name.startswith("Log") and name.endswith("Result")) or name == "SkippingDetails":
                 node = data.get("node_info", {})
                 uid = str(node.get("unique_id", "") or data.get("unique_id", ""))
-                status = str(data.get("status", "skipped" if name == "SkippingDetails" else "")).lower()
+                status = str(data.get("status") or "").lower()
+                if not status:
+                    status = "skipped" if name == "SkippingDetails" else "noop"
+                total = max(total, int(data.get("total") or 0))
                 done += 1
                 run.results.append(
                     NodeResult(
