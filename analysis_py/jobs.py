@@ -73,7 +73,7 @@ def sample_tables(paths: Paths) -> str:
         ).fetchall()
         lines = ["Governed tables (published warehouse):"]
         for name, _ in rows:
-            n = con.execute(f'select count(*) from main."{name}"').fetchone()[0]
+            n = con.execute(f'select count(*) from main."{name}"').fetchall()[0][0]
             lines.append(f"  {name:<28} {n:>12,} rows")
         if any(name == "fct_cases" for name, _ in rows):
             lines.append("")
