@@ -147,7 +147,7 @@ def validate_manifest(manifest: Manifest, connection=None) -> list[Problem]:
                 "select table_schema, table_name from information_schema.tables"
             ).fetchall():
                 tables.add((schema.lower(), name.lower()))
-        except Exception:  # noqa: BLE001 - metadata is best effort
+        except Exception:
             tables = set()
         if tables:
             rels = [(f"semantic_model '{s.name}'", s.relation) for s in m.semantic_models.values()]

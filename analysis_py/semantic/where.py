@@ -173,6 +173,7 @@ def parse_filter(text: str, dialect: str = "duckdb") -> ParsedFilter:
     if isinstance(tree, exp.Select | exp.Create | exp.Insert | exp.Delete | exp.Update | exp.Drop):
         raise _refuse(text, f"a {tree.key.upper()} statement is not a filter")
     for node in tree.walk():
+        node.comments = None  # comments never reach the generated SQL
         if isinstance(node, exp.Column):
             if not node.name.startswith(PLACEHOLDER) or node.table:
                 raise _refuse(
