@@ -3,6 +3,8 @@ from the semantic models of its measures (the listing behind ``opsmetrics list d
 
 from __future__ import annotations
 
+import contextlib
+
 from analysis_py.errors import QueryError
 from analysis_py.semantic.manifest import GRAIN_RANK
 
@@ -47,10 +49,8 @@ def dimensions_for(layer, metrics=None) -> list[dict]:
         found: dict[str, dict] = {}
         for _m, ms in comp._leaf_measures([metric]):
             atd_grain = "day"
-            try:
+            with contextlib.suppress(QueryError):
                 _sm, _d, atd_grain = comp.atd(ms)
-            except QueryError:
-                pass
             found["metric_time"] = {
                 "name": "metric_time",
                 "type": "time",
