@@ -6,7 +6,6 @@ import zlib
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from analysis_py.generate.calendar import DATA_END_S, DATA_START, DAY
 
@@ -22,10 +21,20 @@ def table_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def format_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    """``prefix`` + zero-padded ``numbers`` (``CS00000001``), vectorised in Arrow."""
-    s = pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string())
-    s = pc.utf8_lpad(s, width=width, padding="0")
-    return pc.binary_join_element_wise(prefix, s, "")
+    """``prefix`` + zero-padded ``numbers`` (``CS00000001``), built straight into an Arrow
+    string buffer: every id has the same length, so offsets are arithmetic."""
+    num = np.asarray(numbers, dtype=np.int64)
+    if len(num) and (num.min() < 0 or num.max() >= 10**width):
+        raise ValueError(f"ids do not fit in {width} digits")
+    n, k = len(num), len(prefix) + width
+    chars = np.empty((n, k), dtype=np.uint8)
+    chars[:, : len(prefix)] = np.frombuffer(prefix.encode(), dtype=np.uint8)
+    rest = num.copy()
+    for j in range(k - 1, len(prefix) - 1, -1):  # loop over digit positions
+        chars[:, j] = 48 + rest % 10
+        rest //= 10
+    offsets = np.arange(0, (n + 1) * k, k, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars.tobytes()))
 
 
 def ts(seconds: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:

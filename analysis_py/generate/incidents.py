@@ -78,8 +78,12 @@ class ImpactWindows:
     def _mark(self, t: np.ndarray, test) -> np.ndarray:
         # Windows are short: binary-search each one in the sorted times instead of
         # scanning every row once per window.
-        order = np.argsort(t, kind="stable")
-        st = t[order]
+        if len(t) < 2 or bool((t[1:] >= t[:-1]).all()):
+            order = np.arange(len(t))
+            st = t
+        else:
+            order = np.argsort(t, kind="stable")
+            st = t[order]
         out = np.zeros(len(t), dtype=bool)
         for i in range(len(self.start)):  # loop over SEV1/SEV2 windows
             a, b = np.searchsorted(st, [self.start[i], self.end[i]], side="left")

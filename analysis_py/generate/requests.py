@@ -69,9 +69,10 @@ def iter_request_months(
     """Yield (load id, table, counters) for each month; memory stays at one month."""
     rng = table_rng(seed, "requests")
     days, lam = _expected(effects, scale, cells)
-    counts = rng.poisson(lam)  # [surface, day]
     months = month_index(days * DAY)
-    cdf = np.cumsum(clients.weight)
+    share = clients.weight / clients.weight.sum()
+    n_cl = len(clients)
+    client_ids = format_ids("CL", clients.number, 6)
     user_vocab = None
     next_id = 1
     surface_windows = [
@@ -79,14 +80,16 @@ def iter_request_months(
     ]
     for m in np.unique(months):  # loop over months
         sel = months == m
-        c = counts[:, sel]
         d = days[sel]
-        surface = np.repeat(np.repeat(np.arange(len(SURFACES)), len(d)), c.reshape(-1))
-        day = np.repeat(np.tile(d, len(SURFACES)), c.reshape(-1))
+        # Poisson per (surface, day, client) cell: splitting a Poisson count by client
+        # weight is the same distribution as drawing clients, and cheaper than a search.
+        c = rng.poisson(lam[:, sel][:, :, None] * share[None, None, :]).reshape(-1)
+        cells = np.flatnonzero(c)
+        reps = c[cells]
+        surface = np.repeat(cells // (len(d) * n_cl), reps)
+        day = d[np.repeat((cells // n_cl) % len(d), reps)]
+        client = np.repeat(cells % n_cl, reps)
         n = len(day)
-        client = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right").clip(
-            0, len(clients) - 1
-        )
         t = day * DAY + utc_tod_from_local_profile(rng, offset_s[clients.country[client]], 0.8)
         order = np.argsort(t, kind="stable")
         surface, t, client = surface[order], t[order], client[order]
@@ -121,7 +124,7 @@ def iter_request_months(
             {
                 "request_id": format_ids("RQ", np.arange(next_id, next_id + n), 11),
                 "requested_at": ts(t),
-                "client_ref": format_ids("CL", clients.number[client], 6),
+                "client_ref": client_ids.take(client),
                 "user_id": pc.if_else(
                     pa.array(no_user), pa.scalar(None, pa.string()), user_vocab.take(user)
                 ),
