@@ -55,6 +55,7 @@ def run_duckdb_peer(rows: int, out: Path) -> dict:
 import duckdb, time
 con = duckdb.connect()
 con.execute("set threads = 2")
+con.execute("set enable_progress_bar = false")
 con.execute('''copy (select 'RQ' || lpad(i::varchar, 11, '0') as request_id,
       timestamp '2024-01-01' + to_microseconds((random() * 6.3e13)::bigint) as requested_at,
       'CL' || lpad((random() * 20000)::int::varchar, 6, '0') as client_ref,

@@ -312,6 +312,10 @@ def make_cases(
             for i, p in enumerate(PRIORITIES)
             if (real & (priority == i)).any()
         },
+        "median_business_hours_to_first_response": float(np.median(fr_bh[real])),
+        "process_change": _process_change_facts(
+            ln[real], product[real], after[real], opened[real], pc_start, pc_eff["product"]
+        ),
         "resolution_log_sigma": RESOLUTION_SIGMA,
         "resolution_base_median_hours": BASE_MEDIAN_HOURS,
         "resolution_product_multiplier": dict(
@@ -357,6 +361,29 @@ def _day_type_ratios(opened: np.ndarray, country: np.ndarray, product: np.ndarra
             den += rate * kind.sum()
         out[name] = float(num / den) if den else None
     return out
+
+
+def _process_change_facts(ln_hours, product, after, opened, start, treated) -> dict:
+    """Realised medians before/after the change for the treated product and the others,
+    and the difference-in-differences of mean log business hours."""
+    t = product == PRODUCTS.index(treated)
+    post = opened >= start
+
+    def med(m):
+        return float(np.exp(np.median(ln_hours[m]))) if m.any() else None
+
+    def mean(m):
+        return float(ln_hours[m].mean()) if m.any() else float("nan")
+
+    did = (mean(t & post) - mean(t & ~post)) - (mean(~t & post) - mean(~t & ~post))
+    return {
+        "treated_median_before": med(t & ~post),
+        "treated_median_after": med(t & post),
+        "control_median_before": med(~t & ~post),
+        "control_median_after": med(~t & post),
+        "did_mean_log_hours": did if np.isfinite(did) else None,
+        "treated_cases_after": int((t & post).sum()),
+    }
 
 
 def _ols_slope(x: np.ndarray, y: np.ndarray) -> float | None:
