@@ -1,3 +1,7 @@
+-- A table, not a view: several models and tests read it, and recomputing it each time costs more
+-- than storing it.
+{{ config(materialized='table') }}
+
 -- Case events of real clients' cases, with the late-arrival flag: an event is late when it
 -- landed after an event that happened later in the same case had already landed.
 with

@@ -1,3 +1,7 @@
+-- A table, not a view: several models and tests read it, and recomputing it each time costs more
+-- than storing it.
+{{ config(materialized='table') }}
+
 -- One row per case of a real client with its lifecycle read from the status history:
 -- first response, first and final resolution, reopenings, pending-client steps, closure.
 with

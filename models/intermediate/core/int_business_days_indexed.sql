@@ -1,3 +1,7 @@
+-- A table, not a view: several models and tests read it, and recomputing it each time costs more
+-- than storing it.
+{{ config(materialized='table') }}
+
 -- One row per country and local calendar day: is it a business day, and how many business
 -- hours elapsed in that country's calendar before the day began. With it,
 -- business_hours_between(a, b) = bh(b) - bh(a) is two lookups (macro business_hours_at).

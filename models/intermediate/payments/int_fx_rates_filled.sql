@@ -1,3 +1,7 @@
+-- A table, not a view: several models and tests read it, and recomputing it each time costs more
+-- than storing it.
+{{ config(materialized='table') }}
+
 -- A USD rate for every currency and calendar day: market data is published on business days
 -- only, so weekends and holidays carry the last published rate forward (and days before the
 -- first publication take the first rate). Written without `ignore nulls` so Spark runs it too.

@@ -19,34 +19,53 @@ payments as (
     from {{ ref('fct_payments') }}
 ),
 
-last_published as (
-    select
-        payments.payment_id,
-        max(published.rate_date) as rate_date
+-- the inequality join runs per (currency, day), not per payment
+payment_days as (
+    select distinct
+        currency,
+        created_date
     from payments
-    inner join published
-        on
-            payments.currency = published.currency
-            and payments.created_date >= published.rate_date
-    group by payments.payment_id
 ),
 
-expected as (
+last_published as (
+    select
+        payment_days.currency,
+        payment_days.created_date,
+        max(published.rate_date) as rate_date
+    from payment_days
+    inner join published
+        on
+            payment_days.currency = published.currency
+            and payment_days.created_date >= published.rate_date
+    group by payment_days.currency, payment_days.created_date
+),
+
+expected_rates as (
+    select
+        last_published.currency,
+        last_published.created_date,
+        published.usd_per_unit
+    from last_published
+    inner join published
+        on
+            last_published.currency = published.currency
+            and last_published.rate_date = published.rate_date
+),
+
+compared as (
     select
         payments.payment_id,
         payments.usd_per_unit as applied_rate,
-        published.usd_per_unit as expected_rate
+        expected_rates.usd_per_unit as expected_rate
     from payments
-    left join last_published
-        on payments.payment_id = last_published.payment_id
-    left join published
+    left join expected_rates
         on
-            payments.currency = published.currency
-            and last_published.rate_date = published.rate_date
+            payments.currency = expected_rates.currency
+            and payments.created_date = expected_rates.created_date
 )
 
 select *
-from expected
+from compared
 where
     expected_rate is null
     or abs(applied_rate - expected_rate) > 1e-9 * expected_rate
