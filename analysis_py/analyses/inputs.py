@@ -1,0 +1,357 @@
+"""Governed inputs: public, contracted marts and metric series, read through Ibis.
+
+Only two kinds of input are allowed, so every number an analysis reports traces back to a
+tested, documented model:
+
+* a **mart** that the dbt manifest declares ``access: public`` with an enforced contract
+  (anything else — a private model, a staging view, a typo — is refused with a clear error);
+* a **metric series** (metric × day × optional slice), taken from the semantic layer when it
+  is available, else built from the mart that defines the metric. Switching between the two
+  happens in :meth:`Inputs.metric_series` only.
+
+Filters, aggregates and windows run in the engine (DuckDB, or Spark through Ibis's pyspark
+backend); only aggregated series or model matrices are pulled into pandas.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis_py.errors import AnalysisError, DataNotFoundError
+
+
+class InputError(AnalysisError):
+    """An analysis input (mart, metric, column) is unknown, not governed or unusable."""
+
+    exit_code = 2
+
+
+def _closest(name: str, options: list[str]) -> str:
+    best = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    return f" (did you mean '{best[0]}'?)" if best else ""
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """How to build a daily metric series from a mart when no semantic layer answers."""
+
+    mart: str
+    date_column: str
+    #: ``count``, ``sum:<col>``, ``mean:<col>`` (mean of a boolean = a rate)
+    value: str = "count"
+    #: slice name -> mart column (``case__product`` and ``product`` both resolve)
+    dimensions: dict[str, str] = field(default_factory=dict)
+
+
+#: The team's standard metrics, mirroring the semantic layer's definitions (docs/warehouse.md).
+BUILTIN_METRICS: dict[str, MetricDef] = {
+    "cases_opened": MetricDef(
+        "fct_cases",
+        "opened_date",
+        "count",
+        {
+            "product": "product",
+            "channel": "channel",
+            "priority": "priority",
+            "category": "category",
+            "team": "team",
+        },
+    ),
+    "payments": MetricDef(
+        "fct_payments",
+        "created_date",
+        "count",
+        {"rail": "rail", "initiation_channel": "initiation_channel", "currency": "currency"},
+    ),
+    "stp_rate": MetricDef(
+        "fct_payments",
+        "created_date",
+        "mean:is_stp",
+        {"rail": "rail", "initiation_channel": "initiation_channel"},
+    ),
+    "platform_requests": MetricDef(
+        "fct_platform_usage_daily",
+        "usage_date",
+        "sum:request_count",
+        {"surface": "surface", "endpoint": "endpoint"},
+    ),
+}
+
+
+def published_warehouse(warehouse_dir: str | Path | None = None) -> Path:
+    """The published DuckDB file (``<warehouse>/opsmetrics.duckdb``)."""
+    from analysis_py.config import PUBLISHED_NAME, resolve_paths
+
+    if warehouse_dir is None:
+        path = resolve_paths().published_path
+    else:
+        path = Path(warehouse_dir) / PUBLISHED_NAME
+    if not path.exists():
+        raise DataNotFoundError(
+            f"no published warehouse at {path}",
+            hint="run `opsmetrics build` first, or set OPSMETRICS_WAREHOUSE_DIR",
+        )
+    return path
+
+
+def input_version(duckdb_path: str | Path) -> str:
+    """The build id of the warehouse read: ``current.json``'s ``build_id``, else the file name
+    the published symlink points at."""
+    p = Path(duckdb_path)
+    cur = p.parent / "current.json"
+    if cur.is_file():
+        try:
+            bid = json.loads(cur.read_text()).get("build_id")
+            if bid:
+                return str(bid)
+        except (OSError, ValueError):
+            pass
+    return Path(os.path.realpath(p)).name
+
+
+class Manifest:
+    """The governance facts analyses need from dbt's ``target/manifest.json``."""
+
+    def __init__(self, nodes: dict[str, dict[str, Any]], path: str = "<memory>"):
+        self.models = {n["name"]: n for n in nodes.values() if n.get("resource_type") == "model"}
+        self.path = path
+
+    @classmethod
+    def load(cls, project_dir: str | Path) -> Manifest:
+        path = Path(project_dir) / "target" / "manifest.json"
+        if not path.is_file():
+            raise InputError(
+                f"no dbt manifest at {path}: cannot check that inputs are public, contracted marts",
+                hint="run `dbt parse` (or `opsmetrics build`) in the project first",
+            )
+        data = json.loads(path.read_text())
+        return cls(data.get("nodes", {}), str(path))
+
+    def governed(self, name: str, where: str = "input") -> dict[str, Any]:
+        """The manifest node of a public, contract-enforced model, or a clear error."""
+        node = self.models.get(name)
+        if node is None:
+            raise InputError(
+                f"{where}: unknown model '{name}'{_closest(name, list(self.models))}",
+                hint="inputs must be public, contracted marts of the dbt project",
+            )
+        access = node.get("access", "protected")
+        enforced = bool(((node.get("config") or {}).get("contract") or {}).get("enforced"))
+        if access != "public" or not enforced:
+            raise InputError(
+                f"{where}: model '{name}' is not a governed input "
+                f"(access={access}, contract enforced={enforced})",
+                hint="analyses read only public marts with an enforced contract",
+            )
+        return node
+
+    def public_models(self) -> list[str]:
+        out = []
+        for name, node in self.models.items():
+            enforced = ((node.get("config") or {}).get("contract") or {}).get("enforced")
+            if node.get("access") == "public" and enforced:
+                out.append(name)
+        return sorted(out)
+
+
+class Inputs:
+    """Governed tables and metric series over one Ibis backend.
+
+    >>> # inp = Inputs.open()                       # published warehouse + dbt manifest
+    >>> # inp.table("fct_cases")                    # an Ibis table expression
+    >>> # inp.metric_series("cases_opened", "product")
+    """
+
+    def __init__(self, con: Any, manifest: Manifest, *, version: str = "unknown", semantic=None):
+        self.con = con
+        self.manifest = manifest
+        self.version = version
+        self._semantic = semantic
+
+    @classmethod
+    def open(
+        cls,
+        duckdb_path: str | Path | None = None,
+        project_dir: str | Path | None = None,
+        *,
+        use_semantic: bool = True,
+    ) -> Inputs:
+        import ibis
+
+        from analysis_py.config import find_project_dir
+
+        path = Path(duckdb_path) if duckdb_path else published_warehouse()
+        if not path.exists():
+            raise DataNotFoundError(f"no warehouse at {path}", hint="run `opsmetrics build`")
+        proj = Path(project_dir) if project_dir else find_project_dir()
+        manifest = Manifest.load(proj)
+        con = ibis.duckdb.connect(str(path), read_only=True)
+        semantic = None
+        if use_semantic and os.environ.get("OPSMETRICS_ANALYSIS_SEMANTIC", "1") != "0":
+            semantic = _try_semantic(proj)
+        return cls(con, manifest, version=input_version(path), semantic=semantic)
+
+    # -- marts ---------------------------------------------------------------------------
+    def table(self, name: str, where: str = "input.mart"):
+        """An Ibis expression over a governed mart (refuses anything else)."""
+        node = self.manifest.governed(name, where)
+        alias = node.get("alias") or name
+        schema = node.get("schema")
+        try:
+            return self.con.table(alias, database=schema) if schema else self.con.table(alias)
+        except Exception:
+            try:
+                return self.con.table(alias)
+            except Exception as exc:
+                raise InputError(
+                    f"{where}: model '{name}' is governed but not in the warehouse ({exc})",
+                    hint="rebuild the warehouse with `opsmetrics build`",
+                ) from exc
+
+    def check_columns(self, t, columns: list[str], where: str) -> None:
+        have = list(t.columns)
+        for c in columns:
+            if c not in have:
+                raise InputError(f"{where}: unknown column '{c}'{_closest(c, have)}")
+
+    def filter_sql(self, t, predicate: str, where: str):
+        """Rows of ``t`` matching a SQL boolean predicate, evaluated by the engine."""
+        import ibis
+
+        try:
+            out = self.con.sql(f"SELECT * FROM ({ibis.to_sql(t)}) AS _in WHERE {predicate}")
+            out.schema()
+        except Exception as exc:
+            raise InputError(f"{where}: cannot apply filter {predicate!r}: {exc}") from exc
+        return out
+
+    def calendar(self, mart: str = "dim_dates") -> pd.DataFrame | None:
+        """Calendar regressors by day (public holidays per country, month-end business days)
+        from the governed date dimension; ``None`` when the project has no such mart."""
+        if mart not in self.manifest.public_models():
+            return None
+        t = self.table(mart, where="calendar")
+        date_col = "date_day" if "date_day" in t.columns else None
+        flags = [
+            c
+            for c in t.columns
+            if c.startswith("is_holiday_") or c.startswith("is_month_end_business_day")
+        ]
+        if date_col is None or not flags:
+            return None
+        df = t.select(t[date_col].cast("date").name("date"), *[t[c].cast("float64") for c in flags])
+        out = df.to_pandas()
+        out["date"] = pd.to_datetime(out["date"])
+        return out.set_index("date").sort_index().fillna(0.0)
+
+    # -- metric series -------------------------------------------------------------------
+    def metric_series(
+        self,
+        metric: str,
+        slice_by: str | None = None,
+        *,
+        where: str = "input.metric",
+        definition: MetricDef | None = None,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> pd.DataFrame:
+        """Daily values of ``metric`` per slice: columns ``date``, ``slice``, ``value``.
+
+        The semantic layer answers when it knows the metric; otherwise the built-in (or given)
+        definition is aggregated in the engine. Days with no rows are filled with 0 for counts
+        (a day without cases is a zero, not a gap), left missing for rates.
+        """
+        if definition is None and self._semantic is not None:
+            df = self._semantic_series(metric, slice_by)
+            if df is not None:
+                return _fill(df, start, end, zero=True)
+        mdef = definition or BUILTIN_METRICS.get(metric)
+        if mdef is None:
+            known = sorted(BUILTIN_METRICS)
+            raise InputError(
+                f"{where}: unknown metric '{metric}'{_closest(metric, known)}",
+                hint="name a metric of the semantic layer, or give input.mart/date/value",
+            )
+        t = self.table(mdef.mart, where=f"{where} ({metric} → {mdef.mart})")
+        date_col = mdef.date_column
+        self.check_columns(t, [date_col], where)
+        if start:
+            t = t.filter(t[date_col] >= start)
+        if end:
+            t = t.filter(t[date_col] <= end)
+        group = [t[date_col].cast("date").name("date")]
+        if slice_by:
+            dim = slice_by.split("__")[-1]
+            col = mdef.dimensions.get(dim, dim)
+            self.check_columns(t, [col], f"{where}.slices")
+            group.append(t[col].cast("string").name("slice"))
+        agg = _aggregate(t, mdef.value, where)
+        df = t.group_by(group).aggregate(value=agg).to_pandas()
+        if "slice" not in df:
+            df["slice"] = "all"
+        zero = not mdef.value.startswith("mean:")
+        return _fill(df[["date", "slice", "value"]], start, end, zero=zero)
+
+    def _semantic_series(self, metric: str, slice_by: str | None) -> pd.DataFrame | None:
+        sl = self._semantic
+        try:
+            group_by = ["metric_time__day"] + ([slice_by] if slice_by and "__" in slice_by else [])
+            if slice_by and "__" not in slice_by:
+                return None
+            res = sl.query(metrics=[metric], group_by=group_by)
+            df = res.to_ibis().to_pandas() if hasattr(res, "to_ibis") else res.to_pandas()
+        except Exception:
+            return None
+        df = df.rename(columns={"metric_time__day": "date", metric: "value"})
+        df["slice"] = df[slice_by].astype(str) if slice_by else "all"
+        return df[["date", "slice", "value"]]
+
+
+def _aggregate(t, value: str, where: str):
+    if value == "count":
+        return t.count()
+    kind, _, col = value.partition(":")
+    if col not in t.columns:
+        raise InputError(f"{where}.value: unknown column '{col}'{_closest(col, list(t.columns))}")
+    c = t[col]
+    if kind == "sum":
+        return c.sum()
+    if kind == "mean":
+        return c.cast("float64").mean()
+    raise InputError(f"{where}.value: '{value}' must be count, sum:<column> or mean:<column>")
+
+
+def _fill(df: pd.DataFrame, start, end, *, zero: bool) -> pd.DataFrame:
+    """Complete every slice to a full daily index (missing count days are zeros)."""
+    if df.empty:
+        return df.assign(date=pd.to_datetime(df["date"]))
+    df = df.copy()
+    df["date"] = pd.to_datetime(df["date"])
+    lo = pd.Timestamp(start) if start else df["date"].min()
+    hi = pd.Timestamp(end) if end else df["date"].max()
+    days = pd.date_range(lo, hi, freq="D")
+    slices = sorted(df["slice"].astype(str).unique())
+    idx = pd.MultiIndex.from_product([slices, days], names=["slice", "date"])
+    out = df.groupby(["slice", "date"])["value"].sum(min_count=1).reindex(idx)
+    if zero:
+        out = out.fillna(0.0)
+    return out.reset_index()[["date", "slice", "value"]]
+
+
+def _try_semantic(project_dir: Path):
+    """The semantic layer facade when it is installed and the project has a manifest."""
+    try:
+        from analysis_py.semantic import SemanticLayer  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    try:
+        return SemanticLayer.from_dbt(project_dir)
+    except Exception:
+        return None

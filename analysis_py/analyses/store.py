@@ -1,0 +1,309 @@
+"""Write-back of analysis results as governed tables (Parquet) and views over them.
+
+Layout: ``$OPSMETRICS_WAREHOUSE_DIR/analysis/<table>/run_id=<id>.parquet`` — one file per run
+and table, never rewritten. Why Parquet and not tables in the warehouse: the published
+DuckDB file is read-only for readers and may be held open by the Postgres-wire server, while
+appending a new file needs no lock. Each file is written under a temporary name and renamed
+into place only after *every* table of the run has been written, so a failing run leaves no
+partial results (only its ``runs`` row, with status ``failed`` and the error).
+
+:func:`register_views` exposes them as schema ``analysis`` on any DuckDB connection
+(``analysis.runs``, ``analysis.effects``, …), which is how ``opsmetrics sql`` and the server
+show them to BI tools.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RUN_COLUMNS = ("run_id", "spec_name")
+
+#: Column schemas (DuckDB types). The first block of each is the issue's minimum contract.
+SCHEMAS: dict[str, dict[str, str]] = {
+    "runs": {
+        "run_id": "VARCHAR",
+        "spec_name": "VARCHAR",
+        "analysis": "VARCHAR",
+        "status": "VARCHAR",
+        "error": "VARCHAR",
+        "started_at": "TIMESTAMP",
+        "finished_at": "TIMESTAMP",
+        "parameters": "VARCHAR",
+        "input_version": "VARCHAR",
+        "code_version": "VARCHAR",
+        "created_at": "TIMESTAMP",
+        "batch_id": "VARCHAR",
+        "owner": "VARCHAR",
+        "spec": "VARCHAR",
+        "inputs": "VARCHAR",
+        "finding": "VARCHAR",
+        "duration_s": "DOUBLE",
+    },
+    "effects": {
+        "run_id": "VARCHAR",
+        "spec_name": "VARCHAR",
+        "factor": "VARCHAR",
+        "level": "VARCHAR",
+        "reference_level": "VARCHAR",
+        "estimate": "DOUBLE",
+        "std_error": "DOUBLE",
+        "ci_low": "DOUBLE",
+        "ci_high": "DOUBLE",
+        "p_value": "DOUBLE",
+        "scale": "VARCHAR",
+        "method": "VARCHAR",
+        "outcome": "VARCHAR",
+        "n_obs": "BIGINT",
+        "p_value_adjusted": "DOUBLE",
+    },
+    "anomalies": {
+        "run_id": "VARCHAR",
+        "spec_name": "VARCHAR",
+        "metric": "VARCHAR",
+        "slice": "VARCHAR",
+        "date": "DATE",
+        "value": "DOUBLE",
+        "expected": "DOUBLE",
+        "score": "DOUBLE",
+        "kind": "VARCHAR",
+        "method": "VARCHAR",
+    },
+    "forecasts": {
+        "run_id": "VARCHAR",
+        "spec_name": "VARCHAR",
+        "metric": "VARCHAR",
+        "slice": "VARCHAR",
+        "date": "DATE",
+        "forecast": "DOUBLE",
+        "lower_80": "DOUBLE",
+        "upper_80": "DOUBLE",
+        "lower_95": "DOUBLE",
+        "upper_95": "DOUBLE",
+        "model": "VARCHAR",
+    },
+    "backtest_scores": {
+        "run_id": "VARCHAR",
+        "spec_name": "VARCHAR",
+        "metric": "VARCHAR",
+        "slice": "VARCHAR",
+        "model": "VARCHAR",
+        "mase": "DOUBLE",
+        "mase_m": "INTEGER",
+        "smape": "DOUBLE",
+        "coverage_80": "DOUBLE",
+        "coverage_95": "DOUBLE",
+        "is_chosen": "BOOLEAN",
+        "n_origins": "INTEGER",
+        "horizon": "INTEGER",
+    },
+    "measures": {
+        "run_id": "VARCHAR",
+        "spec_name": "VARCHAR",
+        "measure": "VARCHAR",
+        "value": "DOUBLE",
+        "kind": "VARCHAR",
+        "unit": "VARCHAR",
+        "note": "VARCHAR",
+    },
+}
+
+
+def analysis_dir(warehouse_dir: str | Path | None = None) -> Path:
+    if warehouse_dir is None:
+        from analysis_py.config import resolve_paths
+
+        warehouse_dir = resolve_paths().warehouse_dir
+    return Path(warehouse_dir) / "analysis"
+
+
+def new_run_id(spec_name: str) -> str:
+    """Sortable, unique and readable: ``20250101T120000Z-<spec>-<hex>``."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in spec_name)[:40]
+    return f"{now}-{safe}-{secrets.token_hex(3)}"
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the checkout, when there is one."""
+    try:
+        from importlib.metadata import version
+
+        ver = version("opsmetrics")
+    except Exception:
+        ver = "unknown"
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except Exception:
+        sha = ""
+    return f"{ver}+g{sha}" if sha else ver
+
+
+def _conform(name: str, df: pd.DataFrame, run_id: str, spec_name: str) -> pd.DataFrame:
+    """Add run columns and order/complete the contract columns (extras kept at the end)."""
+    df = df.copy()
+    df["run_id"] = run_id
+    df["spec_name"] = spec_name
+    schema = SCHEMAS.get(name)
+    if schema is None:
+        front = ["run_id", "spec_name"]
+        return df[front + [c for c in df.columns if c not in front]]
+    for col, typ in schema.items():
+        if col not in df:
+            df[col] = pd.Series([None] * len(df), dtype=_pandas_dtype(typ))
+    ordered = list(schema) + [c for c in df.columns if c not in schema]
+    df = df[ordered]
+    for col, typ in schema.items():
+        df[col] = _cast(df[col], typ)
+    return df
+
+
+def _pandas_dtype(typ: str) -> str:
+    return {
+        "VARCHAR": "string",
+        "DOUBLE": "float64",
+        "BIGINT": "Int64",
+        "INTEGER": "Int32",
+        "BOOLEAN": "boolean",
+        "TIMESTAMP": "datetime64[us]",
+        "DATE": "datetime64[us]",
+    }[typ]
+
+
+def _cast(s: pd.Series, typ: str) -> pd.Series:
+    if typ in ("TIMESTAMP", "DATE"):
+        out = pd.to_datetime(s)
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+        out = out.astype("datetime64[us]")
+        return out.dt.date if typ == "DATE" else out
+    if typ == "VARCHAR":
+        return s.astype("string")
+    return s.astype(_pandas_dtype(typ))
+
+
+def write_run(
+    run: dict[str, Any],
+    tables: dict[str, pd.DataFrame],
+    warehouse_dir: str | Path | None = None,
+) -> dict[str, Path]:
+    """Write one run's tables, then its ``runs`` row; all-or-nothing for the result tables.
+
+    ``run`` holds the runs columns (run_id, spec_name, analysis, status, …). Result tables are
+    written only when status is ``success``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = analysis_dir(warehouse_dir)
+    run_id = run["run_id"]
+    spec_name = run["spec_name"]
+    pending: list[tuple[Path, Path]] = []
+    to_write = dict(tables) if run.get("status") == "success" else {}
+    to_write["runs"] = pd.DataFrame([run])
+    try:
+        for name, df in to_write.items():
+            if df is None:
+                continue
+            if name != "runs" and len(df) == 0:
+                continue
+            folder = base / name
+            folder.mkdir(parents=True, exist_ok=True)
+            final = folder / f"run_id={run_id}.parquet"
+            tmp = folder / f".tmp-{run_id}-{os.getpid()}.parquet"
+            frame = _conform(name, df, run_id, spec_name)
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+            pending.append((tmp, final))
+    except BaseException:
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+        raise
+    # runs last: a reader that sees the run row can rely on the results being there.
+    pending.sort(key=lambda p: p[1].parent.name == "runs")
+    written = {}
+    for tmp, final in pending:
+        os.replace(tmp, final)
+        written[final.parent.name] = final
+    return written
+
+
+def run_row(**kw: Any) -> dict[str, Any]:
+    """A ``runs`` row with JSON-encoded parameters/spec and timestamps in UTC."""
+    row = {k: None for k in SCHEMAS["runs"]}
+    row.update(kw)
+    for key in ("parameters", "spec", "inputs"):
+        if row.get(key) is not None and not isinstance(row[key], str):
+            row[key] = json.dumps(row[key], default=str, sort_keys=True)
+    row.setdefault("created_at", dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    if row.get("created_at") is None:
+        row["created_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return row
+
+
+def _empty_select(schema: dict[str, str]) -> str:
+    cols = ", ".join(f"CAST(NULL AS {typ}) AS {col}" for col, typ in schema.items())
+    return f"SELECT {cols} WHERE false"
+
+
+def register_views(con, warehouse_dir: str | Path | None = None) -> list[str]:
+    """Create views ``analysis.<table>`` over the result files on a DuckDB connection.
+
+    Works on any connection whose default catalog is writable (an in-memory connection with
+    the warehouse attached, as the server and ``opsmetrics sql`` use). On a read-only file
+    connection, schemas cannot be created: the views are created as temporary views named
+    ``analysis_<table>`` instead. Returns the qualified view names.
+    """
+    base = analysis_dir(warehouse_dir)
+    found = {p.name for p in base.iterdir() if p.is_dir()} if base.is_dir() else set()
+    names = sorted(set(SCHEMAS) | found)
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS analysis")
+        qualify = "analysis.{}"
+        create = "CREATE OR REPLACE VIEW"
+    except Exception:
+        qualify = "analysis_{}"
+        create = "CREATE OR REPLACE TEMP VIEW"
+    out = []
+    for name in names:
+        glob = base / name / "*.parquet"
+        has_files = any((base / name).glob("*.parquet")) if (base / name).is_dir() else False
+        if has_files:
+            path = str(glob).replace("'", "''")
+            body = f"SELECT * FROM read_parquet('{path}', union_by_name = true)"
+        elif name in SCHEMAS:
+            body = _empty_select(SCHEMAS[name])
+        else:
+            continue
+        view = qualify.format(name)
+        con.execute(f"{create} {view} AS {body}")
+        out.append(view)
+    return out
+
+
+def read_table(name: str, warehouse_dir: str | Path | None = None) -> pd.DataFrame:
+    """All runs' rows of one result table (empty frame with the contract columns if none)."""
+    import duckdb
+
+    base = analysis_dir(warehouse_dir)
+    files = sorted((base / name).glob("*.parquet")) if (base / name).is_dir() else []
+    if not files:
+        return pd.DataFrame(columns=list(SCHEMAS.get(name, {})))
+    con = duckdb.connect()
+    try:
+        path = str(base / name / "*.parquet").replace("'", "''")
+        return con.sql(f"SELECT * FROM read_parquet('{path}', union_by_name = true)").df()
+    finally:
+        con.close()
