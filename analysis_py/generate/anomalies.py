@@ -2,7 +2,8 @@
 
 Cells are chosen on ordinary weekdays (no public holiday in any client country, not at a
 month end, away from SEV1/SEV2 incident days and from each other) and in high-volume
-slices, so that a detector can find them even at scale 0.1.
+slices (drops always in the busiest one), so that a detector can find them even at
+scale 0.1.
 """
 
 from __future__ import annotations
@@ -44,17 +45,20 @@ def choose_cells(seed: int, count: int, windows: ImpactWindows) -> list[dict]:
     used: list[int] = []
     cells = []
     metric_names = list(METRICS)
+    spikes = dict.fromkeys(metric_names, 0)
     for i in range(count):  # loop over a dozen cells
         metric = metric_names[i % len(metric_names)]
         dim, slices = METRICS[metric]
-        slice_ = slices[(i // len(metric_names)) % len(slices)]
+        kind = "spike" if i % 2 == 0 else "drop"
+        # A drop needs volume to be visible, so drops go to the busiest slice.
+        slice_ = slices[spikes[metric] % len(slices)] if kind == "spike" else slices[0]
+        spikes[metric] += kind == "spike"
         free = candidates[
             np.all(np.abs(candidates[:, None] - np.array(used or [-(10**6)])) >= 10, axis=1)
         ]
         pool = free if len(free) else candidates
         day = int(pool[rng.integers(0, len(pool))])
         used.append(day)
-        kind = "spike" if i % 2 == 0 else "drop"
         cells.append(
             {
                 "metric": metric,
