@@ -237,7 +237,53 @@ def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
                 return exp.Anonymous(this="len", expressions=[node.expressions[0]])
         return node
 
-    return _transform(tree, visit)
+    out = _transform(tree, visit)
+    _name_columns(out)
+    return out
+
+
+def _pg_name(e: exp.Expression) -> str | None:
+    """The column name PostgreSQL gives an unaliased select expression."""
+    if isinstance(e, exp.Column | exp.Alias | exp.Star):
+        return None
+    if isinstance(e, exp.Cast):
+        inner = _pg_name(e.this)
+        if inner is None and isinstance(e.this, exp.Column):
+            return None
+        if inner not in (None, "?column?"):
+            return inner
+        to = e.args.get("to")
+        return to.sql(dialect="postgres").lower().split("(")[0] if to is not None else "?column?"
+    if isinstance(e, exp.Dot) and isinstance(e.expression, exp.Func):
+        return _pg_name(e.expression)
+    if isinstance(e, exp.Count):
+        return "count"
+    if isinstance(e, exp.Anonymous):
+        return str(e.name).lower()
+    if isinstance(e, exp.CurrentTimestamp):
+        return "now"
+    if isinstance(e, exp.Func):
+        name = e.sql_name().lower()
+        if name.startswith("current"):
+            return None  # a keyword: DuckDB would read the alias back as a column
+        return name if name.isidentifier() else "?column?"
+    if isinstance(e, exp.Literal | exp.Boolean | exp.Null):
+        return "?column?" if not isinstance(e, exp.Boolean) else "bool"
+    return "?column?"
+
+
+def _name_columns(tree: exp.Expression) -> None:
+    """Alias unaliased outer select expressions the way PostgreSQL names them."""
+    sel = tree
+    while isinstance(sel, exp.SetOperation):
+        sel = sel.this
+    if not isinstance(sel, exp.Select):
+        return
+    out = []
+    for e in sel.expressions:
+        name = _pg_name(e)
+        out.append(e if name is None else exp.alias_(e, name, quoted=True))
+    sel.set("expressions", out)
 
 
 def _transform(tree: exp.Expression, fn) -> exp.Expression:

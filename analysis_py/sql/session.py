@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
@@ -268,8 +268,8 @@ def _unquote_value(v: str) -> str:
 class Session:
     """Per-client state over a shared :class:`Engine`."""
 
-    _plan_cache: OrderedDict = OrderedDict()
-    _plan_lock = threading.Lock()
+    _plan_cache: ClassVar[OrderedDict] = OrderedDict()
+    _plan_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
         self,
