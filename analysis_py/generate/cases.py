@@ -121,13 +121,54 @@ def _expected_cells(effects: dict, clients: Clients, cells: list[dict], scale: f
     return days, base * shape * anomaly[None, :, :]
 
 
+def _minute_profile() -> np.ndarray:
+    """Share of a day's cases opened in each local minute: 88% around midday (normal,
+    12:30 ± 2:12, within 07:30–18:30), 12% spread over the whole day."""
+    m = np.arange(1440) + 0.5
+    lo, hi = 7.5 * 60, 18.5 * 60
+    dens = np.exp(-0.5 * ((m - 12.5 * 60) / (2.2 * 60)) ** 2) * ((m >= lo) & (m < hi))
+    prof = 0.88 * dens / dens.sum() + 0.12 / 1440
+    return prof / prof.sum()
+
+
+PROFILE = _minute_profile()
+PROFILE_CDF = np.cumsum(PROFILE)
+
+
 def _local_tod(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Seconds into the local day: mostly business hours, some out of hours."""
-    return np.where(
-        rng.random(n) < 0.88,
-        np.clip(rng.normal(12.5 * 3600, 2.2 * 3600, n), 7.5 * 3600, 18.5 * 3600),
-        rng.random(n) * DAY,
-    ).astype(np.int64)
+    """Seconds into the local day drawn from :data:`PROFILE`."""
+    minute = np.minimum(np.searchsorted(PROFILE_CDF, rng.random(n) * PROFILE_CDF[-1]), 1439)
+    return minute * 60 + rng.integers(0, 60, n)
+
+
+def _incident_extras(rng, windows: ImpactWindows, lam: np.ndarray, days: np.ndarray, mult):
+    """Extra cases in SEV1/SEV2 windows: (mult − 1) × the expected base cases of the
+    affected product in that window, from each country's intraday profile."""
+    cal = calendar()
+    out_c, out_p, out_t = [], [], []
+    if mult <= 1.0:
+        return out_c, out_p, out_t
+    for i in range(len(windows.start)):  # loop over SEV1/SEV2 incidents
+        p = PRODUCTS.index(windows.product[i])
+        s, e = int(windows.start[i]), int(min(windows.end[i], DATA_END_S))
+        if e <= s:
+            continue
+        for c in range(len(COUNTRIES)):  # and countries
+            # UTC minutes of the window, as local minutes and local days of country c
+            utc_min = np.arange(s // 60, (e + 59) // 60)
+            local_min = utc_min + cal.offset_s[c] // 60
+            d = np.clip(local_min // 1440 - days[0], 0, len(days) - 1)
+            w = lam[c, p, d] * PROFILE[local_min % 1440]
+            k = rng.poisson((mult - 1.0) * w.sum())
+            if k == 0:
+                continue
+            pick = np.searchsorted(np.cumsum(w), rng.random(k) * w.sum())
+            t = utc_min[np.minimum(pick, len(w) - 1)] * 60 + rng.integers(0, 60, k)
+            t = np.clip(t, s, e - 1)
+            out_c.append(np.full(k, c))
+            out_p.append(np.full(k, p))
+            out_t.append(t)
+    return out_c, out_p, out_t
 
 
 def make_cases(
@@ -158,21 +199,17 @@ def make_cases(
     # Incident windows: extra cases for the affected product, so that the window's volume
     # is case_volume_multiplier × what it would have been.
     mult = effects["incidents"]["case_volume_multiplier"]
-    extra_c, extra_p, extra_t = [], [], []
-    hourly = lam.sum(axis=0) / 24.0  # [product, day]: average hourly rate of that day
-    for i in range(len(windows.start)):  # loop over SEV1/SEV2 incidents
-        p = PRODUCTS.index(windows.product[i])
-        s, e = int(windows.start[i]), int(min(windows.end[i], DATA_END_S))
-        d = min(max(s // DAY - days[0], 0), n_d - 1)
-        k = rng.poisson(max(mult - 1.0, 0.0) * hourly[p, d] * (e - s) / 3600)
-        if k == 0:
-            continue
-        cshare = lam[:, p, d] / lam[:, p, d].sum()
-        extra_c.append(choose(rng, cshare, k))
-        extra_p.append(np.full(k, p))
-        extra_t.append(rng.integers(s, max(e, s + 1), k))
-    # Removing cases during drop-type incidents is not modelled: multipliers < 1 only thin
-    # nothing (documented in docs/generator.md).
+    extra_c, extra_p, extra_t = _incident_extras(rng, windows, lam, days, mult)
+    if mult < 1.0:
+        # A multiplier below 1 thins the affected product's base cases in the window.
+        hit = np.zeros(len(opened), dtype=bool)
+        for p_name in sorted(set(windows.product)):
+            sel = np.array([w == p_name for w in windows.product])
+            hit |= (product == PRODUCTS.index(p_name)) & windows.mask(opened, sel)
+        keep = ~hit | (rng.random(len(opened)) < mult)
+        country, product, opened, client, rail, source = (
+            a[keep] for a in (country, product, opened, client, rail, source)
+        )
     if extra_c:
         ec = np.concatenate(extra_c)
         country = np.r_[country, ec]
@@ -401,9 +438,12 @@ def _agents(rng, product: np.ndarray, country: np.ndarray, n: int) -> np.ndarray
 
 
 def _client_refs(rng, numbers: np.ndarray, legacy_share: float = 0.3) -> pa.Array:
-    canon = np.asarray(format_ids("CL", numbers, 6).to_numpy(zero_copy_only=False), dtype=object)
-    legacy = numbers.astype(str).astype(object)
-    return pa.array(np.where(rng.random(len(numbers)) < legacy_share, legacy, canon), pa.string())
+    """``CL000123`` or, for ~30% of rows, the legacy unpadded ``123``."""
+    return pc.if_else(
+        pa.array(rng.random(len(numbers)) < legacy_share),
+        pc.cast(pa.array(numbers), pa.string()),
+        format_ids("CL", numbers, 6),
+    )
 
 
 def _cases_table(rng, case_num, client, clients, country, product, channel, priority, rail,
