@@ -51,7 +51,7 @@ def _dbt_build(raw: Path, work: Path, select: str) -> subprocess.CompletedProces
     return subprocess.run(
         [DBT, "build", "--project-dir", str(REPO), "--profiles-dir", str(REPO / "profiles"),
          "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-         "--select", select],
+         "--select", select, "--indirect-selection", "cautious"],
         env=env, capture_output=True, text=True, timeout=600, cwd=REPO,
     )  # fmt: skip
 
