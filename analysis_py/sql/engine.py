@@ -70,6 +70,9 @@ DEFAULT_SETTINGS = {
     "max_connections": "100",
     "block_size": "8192",
     "session_authorization": "",
+    "default_table_access_method": "heap",
+    "in_hot_standby": "off",
+    "max_index_keys": "32",
 }
 
 

@@ -174,6 +174,7 @@ PG_TABLES: dict[str, list[tuple[str, str, object]]] = {
         ("indisunique", _B, True),
         ("indisprimary", _B, True),
         ("indisexclusion", _B, False),
+        ("indnullsnotdistinct", _B, False),
         ("indimmediate", _B, True),
         ("indisclustered", _B, False),
         ("indisvalid", _B, True),
@@ -404,7 +405,16 @@ PG_TABLES: dict[str, list[tuple[str, str, object]]] = {
         ("enumlabel", _T, None),
     ],
     "pg_range": [("rngtypid", _L, None), ("rngsubtype", _L, None), ("rngmultitypid", _L, None)],
-    "pg_sequence": [("seqrelid", _L, None), ("seqtypid", _L, None)],
+    "pg_sequence": [
+        ("seqrelid", _L, None),
+        ("seqtypid", _L, None),
+        ("seqstart", _L, None),
+        ("seqincrement", _L, None),
+        ("seqmax", _L, None),
+        ("seqmin", _L, None),
+        ("seqcache", _L, None),
+        ("seqcycle", _B, None),
+    ],
     "pg_sequences": [("schemaname", _T, None), ("sequencename", _T, None)],
     "pg_depend": [
         ("classid", _L, None),
@@ -892,10 +902,14 @@ def macro_sql(db: str) -> list[str]:
         f"THEN ['pg_catalog', 'main'] ELSE ['main'] END",
         f"CREATE OR REPLACE MACRO {p}.quote_ident(s) AS CASE WHEN regexp_full_match(s, "
         f"'[a-z_][a-z0-9_$]*') THEN s ELSE '\"' || replace(s, '\"', '\"\"') || '\"' END",
-        f"CREATE OR REPLACE MACRO {p}.regclass_oid(n) AS (SELECT first(c.oid) FROM "
+        f"CREATE OR REPLACE MACRO {p}.regclass_oid(n) AS coalesce((SELECT first(c.oid) FROM "
         f"{p}.pg_class c JOIN {p}.pg_namespace s ON c.relnamespace = s.oid WHERE "
-        f"c.relname = n OR s.nspname || '.' || c.relname = n "
-        f"OR '\"' || s.nspname || '\".\"' || c.relname || '\"' = n)",
+        f"c.relname = CAST(n AS VARCHAR) OR s.nspname || '.' || c.relname = CAST(n AS VARCHAR) "
+        f"OR CAST(c.oid AS VARCHAR) = CAST(n AS VARCHAR)), "
+        f"CASE regexp_replace(CAST(n AS VARCHAR), '^pg_catalog[.]', '') "
+        f"WHEN 'pg_class' THEN 1259 WHEN 'pg_constraint' THEN 2606 "
+        f"WHEN 'pg_namespace' THEN 2615 WHEN 'pg_proc' THEN 1255 WHEN 'pg_type' THEN 1247 "
+        f"WHEN 'pg_database' THEN 1262 WHEN 'pg_attribute' THEN 1249 END)",
         f"CREATE OR REPLACE MACRO {p}.to_regclass(n) AS {p}.regclass_oid(n)",
         f"CREATE OR REPLACE MACRO {p}.regclass_name(o) AS coalesce((SELECT first(relname) FROM "
         f"{p}.pg_class WHERE oid = o), CAST(o AS VARCHAR))",
@@ -905,6 +919,9 @@ def macro_sql(db: str) -> list[str]:
         f"CREATE OR REPLACE MACRO {p}.regtype_oid(n) AS (SELECT first(oid) FROM {p}.pg_type "
         f"WHERE typname = n OR {p}.format_type(oid, NULL) = n)",
         f"CREATE OR REPLACE MACRO {p}.regproc_name(o) AS CAST(o AS VARCHAR)",
+        f"CREATE OR REPLACE MACRO {p}.to_regtype(n) AS {p}.regtype_oid(n)",
+        f"CREATE OR REPLACE MACRO {p}.to_regnamespace(n) AS (SELECT first(oid) FROM "
+        f"{p}.pg_namespace WHERE nspname = n)",
     ]
 
 
@@ -955,6 +972,8 @@ MACROS = frozenset(
         "current_schemas",
         "quote_ident",
         "to_regclass",
+        "to_regtype",
+        "to_regnamespace",
     ]
 )
 

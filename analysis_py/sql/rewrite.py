@@ -134,7 +134,9 @@ def _rewrite_cast(node: exp.Cast) -> exp.Expression | None:
                 arg = _pg_call(f"{ik}_oid", arg) if ik in ("regclass", "regtype") else arg
             return _pg_call(fn, arg)
     if kind in ("regclass", "regtype"):
-        if isinstance(inner, exp.Literal) and inner.is_string:
+        if (isinstance(inner, exp.Literal) and inner.is_string) or isinstance(
+            inner, exp.Placeholder | exp.Parameter
+        ):
             return _pg_call(f"{kind}_oid", inner)
         if isinstance(node.parent, exp.Select | exp.Alias) and node.parent is not None:
             return _pg_call(f"{kind}_name", inner)
@@ -187,6 +189,15 @@ def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
             elif db == "public":
                 node.set("db", exp.to_identifier("main"))
             return node
+        if isinstance(node, exp.Column) and node.args.get("db") is not None:
+            cdb = node.args["db"].name.lower()
+            new = {"pg_catalog": "_pg", "information_schema": "_is", "public": "main"}.get(cdb)
+            if new:
+                node.set("db", exp.to_identifier(new))
+            cat = node.args.get("catalog")
+            if cat is not None and cat.name.lower() == ctx.database.lower():
+                node.set("catalog", None)
+            return node
         if (
             isinstance(node, exp.Dot)
             and isinstance(node.this, exp.Identifier)
@@ -222,8 +233,12 @@ def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
             if name == "current_setting" and node.expressions:
                 arg = node.expressions[0]
                 key = arg.name.lower() if isinstance(arg, exp.Literal) else None
-                if key is None:
-                    raise Unsupported("current_setting() needs a literal setting name")
+                if key is None:  # a parameter: read the role catalog's pg_settings
+                    return exp.maybe_parse(
+                        f"(SELECT first(setting) FROM _pg.pg_settings "
+                        f"WHERE name = lower({arg.sql(dialect='duckdb')}))",
+                        dialect="duckdb",
+                    )
                 return _lit(ctx.settings.get(key, ""))
             if name == "pg_backend_pid":
                 return _lit(ctx.pid)
@@ -231,6 +246,10 @@ def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
                 return exp.cast(_lit("2025-01-01 00:00:00+00"), "TIMESTAMPTZ")
             if name in MACROS and isinstance(node, exp.Anonymous):
                 return _pg_call(name, *node.expressions)
+            if name in ("json_build_object", "jsonb_build_object") and isinstance(
+                node, exp.Anonymous
+            ):
+                return exp.Anonymous(this="json_object", expressions=node.expressions)
             if name == "array_lower" and len(node.expressions) == 2:
                 return exp.Literal.number(1)
             if name == "array_upper" and len(node.expressions) == 2:

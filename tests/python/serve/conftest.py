@@ -13,23 +13,33 @@ PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 
 
 def serve_config(tmp, **server):
-    return load_config(data={
-        "server": {"port": 0, "query_log": str(tmp / "queries.jsonl"), "poll_interval": 0.1,
-                   **server},
-        "row_policies": {"emea": {"table": "dim_clients", "key": "client_id",
-                                  "filter": "region = 'EMEA'"}},
-        "roles": {
-            "admin": {"marts": "*", "metrics": "*", "analysis": "*", "pii": True},
-            "emea_analyst": {"marts": ["dim_clients", "fct_payments"], "metrics": "*",
-                             "row_policies": ["emea"]},
-            "clients_only": {"marts": ["dim_clients"], "metrics": []},
-        },
-        "users": {
-            "alice": {"password": make_verifier(PASSWORDS["alice"]), "role": "admin"},
-            "bob": {"password": make_verifier(PASSWORDS["bob"]), "role": "emea_analyst"},
-            "carol": {"password": make_verifier(PASSWORDS["carol"]), "role": "clients_only"},
-        },
-    })
+    return load_config(
+        data={
+            "server": {
+                "port": 0,
+                "query_log": str(tmp / "queries.jsonl"),
+                "poll_interval": 0.1,
+                **server,
+            },
+            "row_policies": {
+                "emea": {"table": "dim_clients", "key": "client_id", "filter": "region = 'EMEA'"}
+            },
+            "roles": {
+                "admin": {"marts": "*", "metrics": "*", "analysis": "*", "pii": True},
+                "emea_analyst": {
+                    "marts": ["dim_clients", "fct_payments"],
+                    "metrics": "*",
+                    "row_policies": ["emea"],
+                },
+                "clients_only": {"marts": ["dim_clients"], "metrics": []},
+            },
+            "users": {
+                "alice": {"password": make_verifier(PASSWORDS["alice"]), "role": "admin"},
+                "bob": {"password": make_verifier(PASSWORDS["bob"]), "role": "emea_analyst"},
+                "carol": {"password": make_verifier(PASSWORDS["carol"]), "role": "clients_only"},
+            },
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +56,9 @@ def server(tmp_path_factory):
 
 def dsn(server, user="alice", password=None, **extra) -> str:
     pw = PASSWORDS.get(user, "x") if password is None else password
-    parts = [f"host=127.0.0.1 port={server.port} dbname=opsmetrics user={user} password={pw}",
-             "sslmode=disable" if "sslmode" not in extra else ""]
+    parts = [
+        f"host=127.0.0.1 port={server.port} dbname=opsmetrics user={user} password={pw}",
+        "sslmode=disable" if "sslmode" not in extra else "",
+    ]
     parts += [f"{k}={v}" for k, v in extra.items()]
     return " ".join(p for p in parts if p)

@@ -23,8 +23,17 @@ def test_simple_query_and_types(conn):
         "select 1::int, 2::bigint, 1.5::float8, 12.34::numeric(10,2), 'x'::text, true, "
         "date '2025-03-01', timestamp '2025-03-01 10:11:12.5', null::int"
     ).fetchone()
-    assert row == (1, 2, 1.5, decimal.Decimal("12.34"), "x", True, dt.date(2025, 3, 1),
-                   dt.datetime(2025, 3, 1, 10, 11, 12, 500000), None)
+    assert row == (
+        1,
+        2,
+        1.5,
+        decimal.Decimal("12.34"),
+        "x",
+        True,
+        dt.date(2025, 3, 1),
+        dt.datetime(2025, 3, 1, 10, 11, 12, 500000),
+        None,
+    )
 
 
 def test_multi_statement_simple_query(conn):
@@ -37,8 +46,16 @@ def test_multi_statement_simple_query(conn):
 
 @pytest.mark.parametrize("binary", [False, True])
 def test_parameters_of_each_type(conn, binary):
-    values = (42, 2**40, decimal.Decimal("1234.50"), "EMEA", dt.date(2025, 1, 31),
-              dt.datetime(2025, 1, 31, 23, 59, 58), True, 0.25)
+    values = (
+        42,
+        2**40,
+        decimal.Decimal("1234.50"),
+        "EMEA",
+        dt.date(2025, 1, 31),
+        dt.datetime(2025, 1, 31, 23, 59, 58),
+        True,
+        0.25,
+    )
     cur = conn.cursor(binary=binary)
     cur.execute("select %s, %s, %s, %s, %s, %s, %s, %s", values)
     got = cur.fetchone()
@@ -47,10 +64,14 @@ def test_parameters_of_each_type(conn, binary):
 
 
 def test_parameters_filter_a_mart(conn):
-    n = conn.execute("select count(*) from fct_payments where rail = %s and created_date >= %s",
-                     ("SWIFT", dt.date(2025, 6, 1))).fetchone()[0]
-    direct = conn.execute("select count(*) from fct_payments where rail = 'SWIFT' "
-                          "and created_date >= date '2025-06-01'").fetchone()[0]
+    n = conn.execute(
+        "select count(*) from fct_payments where rail = %s and created_date >= %s",
+        ("SWIFT", dt.date(2025, 6, 1)),
+    ).fetchone()[0]
+    direct = conn.execute(
+        "select count(*) from fct_payments where rail = 'SWIFT' "
+        "and created_date >= date '2025-06-01'"
+    ).fetchone()[0]
     assert n == direct > 0
 
 
@@ -76,8 +97,10 @@ def test_row_limited_portal_fetch(conn):
 
 
 def test_large_result_uses_arrow_path(conn):
-    rows = conn.execute("select payment_id, created_at, amount, is_stp, repair_minutes, rail "
-                        "from fct_payments order by payment_id").fetchall()
+    rows = conn.execute(
+        "select payment_id, created_at, amount, is_stp, repair_minutes, rail "
+        "from fct_payments order by payment_id"
+    ).fetchall()
     assert len(rows) == 5000
     assert rows[4999][0] == 4999 and isinstance(rows[4999][1], dt.datetime)
     assert rows[10][4] == 10 and rows[11][4] is None and rows[11][3] is True
