@@ -9,9 +9,11 @@ The generator and the dbt project must agree on what a business hour is (docs/ra
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -113,13 +115,28 @@ class Calendar:
         return np.maximum(out, t)
 
 
+#: The checked-in seed dbt reads; when present the generator uses exactly the same dates.
+HOLIDAY_SEED = Path(__file__).resolve().parents[2] / "seeds" / "public_holidays.csv"
+
+
+def holiday_dates() -> list[tuple[str, dt.date]]:
+    """(country, date) of every public holiday: from the checked-in seed when it exists
+    (so the generator and dbt agree even if the ``holidays`` package changes), else from
+    the package."""
+    if HOLIDAY_SEED.is_file():
+        with open(HOLIDAY_SEED, newline="") as f:
+            return [(r["country"], dt.date.fromisoformat(r["holiday_date"]))
+                    for r in csv.DictReader(f)]  # fmt: skip
+    return [(c, d) for c, d, _ in public_holidays()]
+
+
 @cache
 def calendar() -> Calendar:
     n_c = len(COUNTRIES)
     days = np.arange(N_CAL_DAYS) + CAL_START_DAY
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
     is_hol = np.zeros((n_c, N_CAL_DAYS), dtype=bool)
-    for c, d, _name in public_holidays():
+    for c, d in holiday_dates():
         i = epoch_day(d) - CAL_START_DAY
         if 0 <= i < N_CAL_DAYS:
             is_hol[COUNTRIES.index(c), i] = True

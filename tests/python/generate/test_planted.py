@@ -49,7 +49,7 @@ def clean(con):
 def weekend_ratio(con) -> float:
     """Cases per weekend day / per non-holiday weekday, by the client's local date
     (base cases only: failed-payment cases are opened in business hours)."""
-    holidays = {(c, d.isoformat()) for c, d, _ in cal.public_holidays()}
+    holidays = {(c, d.isoformat()) for c, d in cal.holiday_dates()}
     rows = con.execute(
         "select country, local_date, count(*) from clean_cases "
         "where payment_rail is null group by all"
