@@ -348,6 +348,7 @@ class Compiler:
             return (
                 "simple",
                 ms.model,
+                ms.agg_time_dimension,
                 m.measure.join_to_timespine,
                 tuple(sorted(set(m.filters + m.measure.filters))),
                 ms.non_additive,
@@ -1031,6 +1032,24 @@ class Compiler:
         wgrain = cum.window.granularity if cum.window else None
         frame_rows = _FIXED.get((base, wgrain)) if wgrain else None
         use_window = decomposable and (cum.window is None or frame_rows is not None)
+        if use_window and cum.window is None:
+            # rows before the spine's first day still accumulate into it (MetricFlow joins
+            # every earlier row to each spine day); clamp them onto the first spine day
+            spine0 = self.m.spine_for(base)
+            if spine0 is not None:
+                s0 = (
+                    col(spine0.column) if spine0.grain == base else _trunc(col(spine0.column), base)
+                )
+                smin = exp.select(exp.Min(this=s0)).from_(st.spine_cte(spine0)).subquery()
+                name0, e0 = group_exprs[0]
+                clamped = exp.Greatest(this=e0.copy(), expressions=[smin])
+                if cum.grain_to_date:
+                    same = exp.EQ(
+                        this=_trunc(e0.copy(), cum.grain_to_date),
+                        expression=_trunc(smin.copy(), cum.grain_to_date),
+                    )
+                    clamped = exp.Case(ifs=[exp.If(this=same, true=clamped)], default=e0.copy())
+                group_exprs[0] = (name0, clamped)
         for name, e in group_exprs:
             sel.select(e.copy().as_(name, quoted=False), copy=False)
         gcols = [n for n, _e in group_exprs[1:]]

@@ -15,28 +15,54 @@ from pathlib import Path
 
 from analysis_py.errors import ConfigError, ManifestError
 
-_ENV_VAR = re.compile(
-    r"""\{\{\s*env_var\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)\s*(\|\s*\w+\s*)?\}\}"""
-)
+_JINJA = re.compile(r"\{\{(.*?)\}\}", re.S)
+
+
+def _eval_jinja(node, text: str) -> str:
+    """Evaluate the tiny Jinja subset profiles use: string literals, ``env_var(name[, default])``
+    (nested) and ``~`` concatenation. Anything else is refused."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str | int | float):
+        return str(node.value)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _eval_jinja(node.left, text) + _eval_jinja(node.right, text)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "env_var":
+        args = [_eval_jinja(a, text) for a in node.args]
+        if not args:
+            raise ConfigError(f"env_var() without a name in profile value {text!r}")
+        val = os.environ.get(args[0], args[1] if len(args) > 1 else None)
+        if val is None:
+            raise ConfigError(
+                f"environment variable {args[0]} is not set (the dbt profile needs it)",
+                hint=f"export {args[0]}=… or give it a default in profiles.yml",
+            )
+        return val
+    raise ConfigError(
+        f"unsupported Jinja in profile value {text!r}",
+        hint="opsmetrics reads env_var('NAME', 'default') and ~ concatenation; use --database FILE",
+    )
 
 
 def render_env(text: str) -> str:
-    """Render ``{{ env_var('X', 'default') }}``; refuse any other Jinja clearly.
+    """Render ``{{ env_var('X', 'default') }}`` (nested, with ``~``) without Jinja or dbt.
 
     >>> os.environ["OPSM_DOCTEST"] = "a.duckdb"; render_env("{{ env_var('OPSM_DOCTEST') }}")
     'a.duckdb'
+    >>> render_env("{{ env_var('OPSM_UNSET_X', env_var('OPSM_DOCTEST') ~ '.bak') }}")
+    'a.duckdb.bak'
     """
+    import ast
 
     def repl(m: re.Match) -> str:
-        val = os.environ.get(m.group(1), m.group(2))
-        if val is None:
-            raise ConfigError(
-                f"environment variable {m.group(1)} is not set (the dbt profile needs it)",
-                hint=f"export {m.group(1)}=… or give it a default in profiles.yml",
-            )
-        return val
+        src = m.group(1).strip().replace("~", "+")
+        try:
+            tree = ast.parse(src, mode="eval").body
+        except SyntaxError:
+            raise ConfigError(f"cannot read Jinja in profile value {text!r}") from None
+        return _eval_jinja(tree, text)
 
-    return _ENV_VAR.sub(repl, text)
+    return _JINJA.sub(repl, text)
 
 
 def _yaml(path: Path) -> dict:

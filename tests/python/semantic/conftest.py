@@ -93,7 +93,11 @@ def ensure_oracle() -> Path:
 
 
 def run_oracle(
-    project: Project, requests: list[dict], workdir: Path, explain: bool = False
+    project: Project,
+    requests: list[dict],
+    workdir: Path,
+    explain: bool = False,
+    profiles_subdir: str = "",
 ) -> list[dict]:
     py = ensure_oracle()
     # MetricFlow opens the file read-write through dbt; give it its own copy
@@ -103,6 +107,7 @@ def run_oracle(
     )
     # same file stem: dbt-duckdb bakes the stem into the manifest's database names
     (workdir / "db").mkdir(exist_ok=True)
+    profiles = odir / profiles_subdir if profiles_subdir else odir
     odb = workdir / "db" / project.db.name
     shutil.copyfile(project.db, odb)
     req_path = workdir / "requests.json"
@@ -113,7 +118,7 @@ def run_oracle(
         str(py),
         str(Path(__file__).with_name("oracle_runner.py")),
         str(odir),
-        str(odir),
+        str(profiles),
         str(req_path),
         str(out),
     ]
