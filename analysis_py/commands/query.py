@@ -70,6 +70,31 @@ def _layer(project_dir, profiles_dir, target, manifest, database, connect: bool,
     return SemanticLayer(mpath, connection=conn, dialect=dialect)
 
 
+def _paths(project_dir, profiles_dir, target, manifest, database, connect: bool):
+    """(manifest path, DuckDB path or None) without building the compiler."""
+    from pathlib import Path
+
+    from analysis_py.semantic.connect import project_dir as _project_dir
+    from analysis_py.semantic.project import find_manifest, profile_duckdb_path
+
+    if manifest:
+        if connect and not database:
+            raise ConfigError(
+                "--manifest needs --database FILE.duckdb to run the query", hint="or use --explain"
+            )
+        return Path(manifest), (Path(database) if database else None)
+    project = _project_dir(project_dir)
+    mpath = find_manifest(project, target=target, profiles_dir=profiles_dir)
+    db = None
+    if connect:
+        db = (
+            Path(database)
+            if database
+            else profile_duckdb_path(project, target=target, profiles_dir=profiles_dir)
+        )
+    return mpath, db
+
+
 def _split(values) -> list[str]:
     out: list[str] = []
     for v in values or ():
@@ -153,11 +178,12 @@ def query(
     database,
 ):
     """Query metrics from the semantic layer (MetricFlow's `mf query` options)."""
-    from analysis_py.semantic.layer import DIALECTS
+    from analysis_py.semantic import sqlcache
 
-    if dialect not in DIALECTS:
+    dialects = ("duckdb", "spark", "snowflake", "bigquery", "postgres", "trino")
+    if dialect not in dialects:
         raise QueryError(
-            f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(DIALECTS)}"
+            f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(dialects)}"
         )
     if not explain and dialect != "duckdb":
         raise QueryError(
@@ -166,23 +192,39 @@ def query(
         )
     if not _split(metrics) and not saved_query:
         raise QueryError("no metrics requested", hint="pass --metrics a,b or --saved-query NAME")
-    sl = _layer(
-        project_dir, profiles_dir, target, manifest, database, connect=not explain, dialect=dialect
-    )
-    q = sl.compile(
-        metrics=_split(metrics),
-        group_by=_split(group_by),
-        where=list(where),
-        order_by=_split(order),
-        limit=limit,
-        start_time=start_time,
-        end_time=end_time,
-        saved_query=saved_query,
-    )
+    mpath, db = _paths(project_dir, profiles_dir, target, manifest, database, connect=not explain)
+    request = {
+        "metrics": _split(metrics),
+        "group_by": _split(group_by),
+        "where": list(where),
+        "order_by": _split(order),
+        "limit": limit,
+        "start_time": start_time,
+        "end_time": end_time,
+        "saved_query": saved_query,
+    }
+    ckey = sqlcache.key(sqlcache.file_digest(mpath), dialect, request)
+    hit = sqlcache.get(ckey)
+    if hit is None:
+        from analysis_py.semantic.layer import SemanticLayer
+
+        q = SemanticLayer(mpath, dialect=dialect).compile(**request)
+        hit = {"sql": q.sql, "columns": q.columns}
+        sqlcache.put(ckey, hit["sql"], hit["columns"])
     if explain:
-        click.echo(q.sql)
+        click.echo(hit["sql"])
         return 0
-    rows = q.fetchall()
+    from analysis_py.semantic.connect import open_duckdb
+
+    conn = open_duckdb(db)
+    try:
+        rows = conn.sql(hit["sql"]).fetchall()
+    finally:
+        conn.close()
+
+    class q:  # the two attributes the writers below need
+        columns = hit["columns"]
+
     if csv_path:
         tmp = f"{csv_path}.tmp"
         with open(tmp, "w", newline="") as f:

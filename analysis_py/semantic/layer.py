@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis_py.errors import ConfigError, ManifestError, QueryError
+from analysis_py.errors import ConfigError, QueryError
 from analysis_py.semantic.compiler import Compiler, make_request
+from analysis_py.semantic.connect import open_duckdb
+from analysis_py.semantic.connect import project_dir as project_dir_
 from analysis_py.semantic.manifest import Manifest, load_manifest
 
 DIALECTS = ("duckdb", "spark", "snowflake", "bigquery", "postgres", "trino")
@@ -202,30 +204,11 @@ class SemanticLayer:
 
 
 def _project_dir(project_dir) -> Path:
-    from analysis_py.config import find_project_dir
-
-    if project_dir:
-        p = Path(project_dir).expanduser().resolve()
-        if not (p / "dbt_project.yml").is_file():
-            raise ConfigError(
-                f"{p} has no dbt_project.yml", hint="pass the folder that holds dbt_project.yml"
-            )
-        return p
-    return find_project_dir()
+    return project_dir_(project_dir)
 
 
 def _open_duckdb(path: Path):
-    import duckdb
-
-    if not path.exists():
-        raise ManifestError(
-            f"DuckDB file {path} does not exist",
-            hint="build the warehouse first (dbt build / opsmetrics build) or pass --database",
-        )
-    try:
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise ConfigError(f"cannot open {path} read-only: {str(exc).splitlines()[0]}") from None
+    return open_duckdb(path)
 
 
 def _today() -> dt.date:  # pragma: no cover - helper for callers
