@@ -124,8 +124,14 @@ class Manifest:
         self.path = path
 
     @classmethod
-    def load(cls, project_dir: str | Path) -> Manifest:
-        path = Path(project_dir) / "target" / "manifest.json"
+    def load(cls, project_dir: str | Path, warehouse_path: str | Path | None = None) -> Manifest:
+        """The manifest of the build that produced the warehouse (``<warehouse>/target``,
+        published next to it) if there is one, else the project's ``target/manifest.json``."""
+        candidates = []
+        if warehouse_path is not None:
+            candidates.append(Path(warehouse_path).parent / "target" / "manifest.json")
+        candidates.append(Path(project_dir) / "target" / "manifest.json")
+        path = next((c for c in candidates if c.is_file()), candidates[-1])
         if not path.is_file():
             raise InputError(
                 f"no dbt manifest at {path}: cannot check that inputs are public, contracted marts",
@@ -191,7 +197,7 @@ class Inputs:
         if not path.exists():
             raise DataNotFoundError(f"no warehouse at {path}", hint="run `opsmetrics build`")
         proj = Path(project_dir) if project_dir else find_project_dir()
-        manifest = Manifest.load(proj)
+        manifest = Manifest.load(proj, path)
         con = ibis.duckdb.connect(str(path), read_only=True)
         semantic = None
         if use_semantic and os.environ.get("OPSMETRICS_ANALYSIS_SEMANTIC", "1") != "0":

@@ -45,6 +45,10 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "spec": "VARCHAR",
         "inputs": "VARCHAR",
         "finding": "VARCHAR",
+        "title": "VARCHAR",
+        "method": "VARCHAR",
+        "assumptions": "VARCHAR",
+        "limitations": "VARCHAR",
         "duration_s": "DOUBLE",
     },
     "effects": {
@@ -195,10 +199,16 @@ def _cast(s: pd.Series, typ: str) -> pd.Series:
     return s.astype(_pandas_dtype(typ))
 
 
+def artifacts_dir(run_id: str, warehouse_dir: str | Path | None = None) -> Path:
+    """Where a run's plots (PNG) live: ``analysis/_artifacts/run_id=<id>/``."""
+    return analysis_dir(warehouse_dir) / "_artifacts" / f"run_id={run_id}"
+
+
 def write_run(
     run: dict[str, Any],
     tables: dict[str, pd.DataFrame],
     warehouse_dir: str | Path | None = None,
+    artifacts: dict[str, bytes] | None = None,
 ) -> dict[str, Path]:
     """Write one run's tables, then its ``runs`` row; all-or-nothing for the result tables.
 
@@ -229,10 +239,18 @@ def write_run(
             pending.append((tmp, final))
     except BaseException:
         for tmp, _ in pending:
-            tmp.unlink(missing_ok=True)
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
         raise
+    if artifacts and run.get("status") == "success":
+        final_dir = artifacts_dir(run_id, warehouse_dir)
+        tmp_dir = final_dir.with_name(f".tmp-{final_dir.name}-{os.getpid()}")
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in artifacts.items():
+            (tmp_dir / f"{name}.png").write_bytes(data)
+        pending.append((tmp_dir, final_dir))
     # runs last: a reader that sees the run row can rely on the results being there.
-    pending.sort(key=lambda p: p[1].parent.name == "runs")
+    pending.sort(key=lambda p: p[1].parent.name == "runs" and p[1].suffix == ".parquet")
     written = {}
     for tmp, final in pending:
         os.replace(tmp, final)
@@ -244,7 +262,7 @@ def run_row(**kw: Any) -> dict[str, Any]:
     """A ``runs`` row with JSON-encoded parameters/spec and timestamps in UTC."""
     row = {k: None for k in SCHEMAS["runs"]}
     row.update(kw)
-    for key in ("parameters", "spec", "inputs"):
+    for key in ("parameters", "spec", "inputs", "assumptions", "limitations"):
         if row.get(key) is not None and not isinstance(row[key], str):
             row[key] = json.dumps(row[key], default=str, sort_keys=True)
     row.setdefault("created_at", dt.datetime.now(dt.UTC).replace(tzinfo=None))

@@ -1,0 +1,261 @@
+"""Compare proportions across slices (e.g. STP rate by rail or period) with honest uncertainty.
+
+Counts are aggregated in the engine (one row per group), so this scales to any table size.
+Each level is compared with a reference by a two-proportion z-test with a Newcombe (Wilson
+hybrid) confidence interval for the difference; with many slices the p-values are adjusted
+(Holm by default) so "significant" keeps its meaning. Power says whether a non-significant
+difference is evidence of no difference or merely too little data: the power to detect the
+observed difference and the minimum detectable difference at 80% power are reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import (
+    proportion_effectsize,
+    proportions_chisquare,
+    proportions_ztest,
+)
+
+from analysis_py.analyses._stats import wilson_ci
+from analysis_py.analyses.base import AnalysisResults
+from analysis_py.analyses.inputs import InputError
+
+PARAMETERS = {
+    "success": "is_stp",
+    "group": "rail",
+    "reference": None,
+    "period_column": None,
+    "change_date": None,
+    "alpha": 0.05,
+    "correction": "holm",
+    "power": 0.8,
+    "cost_column": "repair_minutes",
+    "cost_per_unit": 1.0,
+    "cost_unit": "repair minute",
+    "where": None,
+}
+
+
+class Compare:
+    def __init__(
+        self,
+        counts: pd.DataFrame,
+        *,
+        group: str,
+        reference: str | None = None,
+        alpha: float = 0.05,
+        correction: str = "holm",
+        power: float = 0.8,
+        cost_per_unit: float | None = None,
+        cost_unit: str = "unit",
+        success: str = "success",
+        where: str = "parameters",
+    ):
+        """``counts``: one row per level with columns ``level``, ``n``, ``successes`` and,
+        optionally, ``cost_total`` (e.g. repair minutes summed over failures)."""
+        counts = counts[counts["n"] > 0].copy()
+        counts["level"] = counts["level"].astype(str)
+        if len(counts) < 2:
+            raise InputError(f"{where}.group: '{group}' has fewer than two levels with data")
+        if counts["successes"].isna().all():
+            raise InputError(f"{where}.success: '{success}' is entirely null")
+        self.counts = counts.sort_values("n", ascending=False).reset_index(drop=True)
+        if reference is None:
+            reference = self.counts["level"].iloc[0]
+        if str(reference) not in set(self.counts["level"]):
+            raise InputError(f"{where}.reference: '{reference}' is not a level of '{group}'")
+        self.reference = str(reference)
+        self.group = group
+        self.alpha = alpha
+        self.correction = correction
+        self.power = power
+        self.cost_per_unit = cost_per_unit
+        self.cost_unit = cost_unit
+        self.success = success
+
+    def fit(self) -> AnalysisResults:
+        c = self.counts
+        c["rate"] = c["successes"] / c["n"]
+        c["ci_low"], c["ci_high"] = wilson_ci(c["successes"], c["n"], self.alpha)
+        ref = c[c.level == self.reference].iloc[0]
+        chi2, p_all, _ = proportions_chisquare(c["successes"].to_numpy(), c["n"].to_numpy())
+        pw = NormalIndPower()
+        rows = []
+        for r in c[c.level != self.reference].itertuples():
+            k = np.array([r.successes, ref.successes])
+            n = np.array([r.n, ref.n])
+            _, p = proportions_ztest(k, n)
+            diff = r.rate - ref.rate
+            lo, hi = _newcombe(r.successes, r.n, ref.successes, ref.n, self.alpha)
+            es = (
+                proportion_effectsize(r.rate, ref.rate)
+                if 0 < r.rate < 1 or 0 < ref.rate < 1
+                else 0.0
+            )
+            achieved = (
+                float(pw.power(abs(es), nobs1=r.n, ratio=ref.n / r.n, alpha=self.alpha))
+                if es
+                else float("nan")
+            )
+            mde_h = float(
+                pw.solve_power(nobs1=r.n, ratio=ref.n / r.n, alpha=self.alpha, power=self.power)
+            )
+            # convert Cohen's h back to a difference in proportions around the reference rate
+            p0 = float(np.clip(ref.rate, 1e-6, 1 - 1e-6))
+            mde = float(np.sin(np.arcsin(np.sqrt(p0)) + mde_h / 2) ** 2 - p0)
+            rows.append(
+                {
+                    "factor": self.group,
+                    "level": r.level,
+                    "reference_level": self.reference,
+                    "estimate": diff,
+                    "std_error": float(
+                        np.sqrt(r.rate * (1 - r.rate) / r.n + ref.rate * (1 - ref.rate) / ref.n)
+                    ),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "p_value": float(p),
+                    "scale": "difference",
+                    "method": "two-proportion z-test, Newcombe CI",
+                    "outcome": self.success,
+                    "n_obs": int(r.n + ref.n),
+                    "power_observed": achieved,
+                    "min_detectable_difference": abs(mde),
+                }
+            )
+        eff = pd.DataFrame(rows)
+        if len(eff):
+            eff["p_value_adjusted"] = multipletests(
+                eff["p_value"], alpha=self.alpha, method=self.correction
+            )[1]
+        sig = eff[eff["p_value_adjusted"] < self.alpha] if len(eff) else eff
+        best = c.sort_values("rate", ascending=False).iloc[0]
+        worst = c.sort_values("rate").iloc[0]
+        finding = (
+            f"{self.success} differs across {self.group} (χ² p = {p_all:.2g}): from "
+            f"{worst.rate:.1%} for {worst.level} (95% CI {worst.ci_low:.1%}–{worst.ci_high:.1%}) to "
+            f"{best.rate:.1%} for {best.level}. Against {self.reference} ({ref.rate:.1%}), "
+            f"{len(sig)} of {len(eff)} levels differ after {self.correction} correction."
+        )
+        res = AnalysisResults(
+            analysis="compare",
+            title=f"{self.success} by {self.group}",
+            finding=finding,
+            method=(
+                "Counts per level computed in the warehouse; Wilson 95% CIs per level; each level "
+                f"vs {self.reference} by a two-proportion z-test with a Newcombe CI for the "
+                f"difference; {self.correction} adjustment across levels; power from Cohen's h."
+            ),
+            assumptions=[
+                "Observations are independent within and across levels.",
+                "Levels are compared as observed, without adjusting for their mix of other factors.",
+            ],
+            limitations=[
+                "Correlated observations (e.g. one client's payments) make the CIs too narrow.",
+                "Differences are associations; see drivers/impact for adjusted or causal designs.",
+            ],
+            tables={"effects": eff, "proportions": c},
+        )
+        res.add_measure("chi2_p_value", p_all, "intrinsic")
+        res.add_measure("levels_differing", len(sig), "intrinsic")
+        if self.cost_per_unit and "cost_total" in c:
+            total = float(c["cost_total"].sum() * self.cost_per_unit)
+            res.add_measure(
+                "cost_total", total, "extrinsic", f"cost ({self.cost_unit} × {self.cost_per_unit})"
+            )
+            failures = (c["n"] - c["successes"]).clip(lower=1)
+            unit_cost = c["cost_total"] / failures
+            gap = (
+                ((best.rate - c["rate"]) * c["n"] * unit_cost * self.cost_per_unit)
+                .clip(lower=0)
+                .sum()
+            )
+            res.add_measure(
+                "cost_avoidable_at_best_rate",
+                float(gap),
+                "extrinsic",
+                "cost",
+                f"if every {self.group} reached {best.level}'s rate",
+            )
+            res.finding += f" Repairs cost {total:,.0f} ({self.cost_unit}s × {self.cost_per_unit}); reaching the best level's rate everywhere would avoid about {gap:,.0f}."
+        res.plot_fns["proportions"] = lambda: _plot(c, self.success)
+        return res
+
+
+def _newcombe(k1, n1, k2, n2, alpha):
+    l1, u1 = wilson_ci(k1, n1, alpha)
+    l2, u2 = wilson_ci(k2, n2, alpha)
+    p1, p2 = k1 / n1, k2 / n2
+    d = p1 - p2
+    lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return float(lo), float(hi)
+
+
+def _plot(c: pd.DataFrame, label: str):
+    import matplotlib.pyplot as plt
+
+    c = c.sort_values("rate")
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(c) + 1.2))
+    y = np.arange(len(c))
+    ax.errorbar(
+        c["rate"],
+        y,
+        xerr=[c["rate"] - c["ci_low"], c["ci_high"] - c["rate"]],
+        fmt="o",
+        color="#1f4e79",
+        capsize=3,
+    )
+    ax.set_yticks(y)
+    ax.set_yticklabels(c["level"])
+    ax.set_xlabel(f"{label} rate with 95% CI")
+    fig.tight_layout()
+    return fig
+
+
+def run(inputs, spec) -> AnalysisResults:
+    p = spec.parameters
+    where = f"spec '{spec.name}'"
+    t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
+    cols = (
+        [p["success"], p["group"]] if not p["period_column"] else [p["success"], p["period_column"]]
+    )
+    inputs.check_columns(t, cols, f"{where}: parameters")
+    if p.get("where"):
+        t = inputs.filter_sql(t, p["where"], f"{where}: parameters.where")
+    if p["period_column"]:
+        if not p["change_date"]:
+            raise InputError(f"{where}: parameters.change_date is required with period_column")
+        level = (t[p["period_column"]] >= p["change_date"]).ifelse("after", "before")
+        group = "period"
+    else:
+        level = t[p["group"]].cast("string")
+        group = p["group"]
+    s = t[p["success"]]
+    aggs = {
+        "n": s.count(),
+        "successes": s.cast("int64").sum(),
+    }
+    if p["cost_column"] and p["cost_column"] in t.columns:
+        aggs["cost_total"] = t[p["cost_column"]].cast("float64").sum()
+    counts = t.group_by(level.name("level")).aggregate(**aggs).to_pandas()
+    if counts["n"].sum() == 0:
+        raise InputError(f"{where}: parameters.success: '{p['success']}' is entirely null")
+    if "cost_total" in counts:
+        counts["cost_total"] = counts["cost_total"].fillna(0.0)
+    return Compare(
+        counts,
+        group=group,
+        reference=p["reference"],
+        alpha=p["alpha"],
+        correction=p["correction"],
+        power=p["power"],
+        cost_per_unit=p["cost_per_unit"] if "cost_total" in counts else None,
+        cost_unit=p["cost_unit"],
+        success=p["success"],
+        where=f"{where}: parameters",
+    ).fit()

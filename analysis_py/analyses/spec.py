@@ -1,0 +1,268 @@
+"""Declarative analysis specs (YAML): parse, validate, and say exactly what is wrong.
+
+A spec names the analysis, its governed input (a mart, or metric series), the slices, the
+parameters and an owner::
+
+    name: case_volume_forecast
+    analysis: forecast
+    owner: ops-planning
+    description: How many cases will each product get over the next four weeks?
+    input:
+      metric: cases_opened        # a semantic-layer metric ...
+      slices: [product]           # ... one series per product (omit for the total)
+    parameters:
+      horizon: 28
+
+``input`` forms: ``{mart: fct_cases}`` for table analyses (drivers, impact, survival,
+compare, profile); ``{metric, slices}`` or ``{series: [{metric, slice}, …]}`` for series
+analyses (forecast, anomalies). A metric that the semantic layer does not define can be
+declared inline from any public mart: ``{metric: orders, mart: fct_orders, date: order_date,
+value: count | sum:<col> | mean:<col>, slices: [region]}`` — that is what makes a spec work
+on another dbt project.
+
+Every unknown key is an error naming the spec, the field and the closest valid name, raised
+before anything runs, so a typo never produces a silently-defaulted analysis.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from analysis_py.analyses.inputs import MetricDef
+from analysis_py.errors import AnalysisError
+
+#: analysis name -> module with PARAMETERS and run(inputs, spec)
+ANALYSES = {
+    "profile": "analysis_py.analyses.profile",
+    "forecast": "analysis_py.analyses.forecast",
+    "anomalies": "analysis_py.analyses.anomalies",
+    "drivers": "analysis_py.analyses.drivers",
+    "survival": "analysis_py.analyses.survival",
+    "impact": "analysis_py.analyses.impact",
+    "compare": "analysis_py.analyses.compare",
+}
+SERIES_ANALYSES = {"forecast", "anomalies"}
+TOP_KEYS = (
+    "name",
+    "analysis",
+    "owner",
+    "description",
+    "input",
+    "parameters",
+    "tags",
+    "exposure",
+    "enabled",
+)
+INPUT_KEYS_TABLE = ("mart",)
+INPUT_KEYS_SERIES = ("metric", "slices", "include_total", "series", "mart", "date", "value")
+SERIES_ITEM_KEYS = ("metric", "slice")
+
+
+class SpecError(AnalysisError):
+    """A spec file is malformed or names an unknown field, analysis or value."""
+
+    exit_code = 2
+
+
+def _suggest(name: str, options) -> str:
+    best = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
+    return f"; did you mean '{best[0]}'?" if best else f" (valid: {', '.join(options)})"
+
+
+def module_for(analysis: str):
+    return importlib.import_module(ANALYSES[analysis])
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    analysis: str
+    input: dict[str, Any]
+    parameters: dict[str, Any]
+    owner: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    exposure: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+    given_parameters: dict[str, Any] = field(default_factory=dict)
+
+    def series(self) -> list[tuple[str, str | None]]:
+        """(metric, slice) pairs to analyse; slice None = the total."""
+        inp = self.input
+        if "series" in inp:
+            return [(s["metric"], s.get("slice")) for s in inp["series"]]
+        slices = inp.get("slices") or []
+        out = [(inp["metric"], s) for s in slices]
+        if not slices or inp.get("include_total"):
+            out.insert(0, (inp["metric"], None))
+        return out
+
+    def metric_definition(self, metric: str) -> MetricDef | None:
+        """An inline metric definition (``input.mart/date/value``), if the spec gives one."""
+        inp = self.input
+        if inp.get("mart") and inp.get("date") and inp.get("metric") == metric:
+            slices = {s.split("__")[-1]: s.split("__")[-1] for s in inp.get("slices") or []}
+            return MetricDef(inp["mart"], inp["date"], inp.get("value", "count"), slices)
+        return None
+
+    def marts(self) -> list[str]:
+        """Marts this spec reads (for exposures and lineage)."""
+        from analysis_py.analyses.inputs import BUILTIN_METRICS
+
+        if self.input.get("mart"):
+            return [self.input["mart"]]
+        out = []
+        for metric, _ in self.series():
+            d = BUILTIN_METRICS.get(metric)
+            if d and d.mart not in out:
+                out.append(d.mart)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "analysis": self.analysis,
+            "owner": self.owner,
+            "description": self.description,
+            "input": self.input,
+            "parameters": self.given_parameters,
+        }
+
+
+def parse(raw: Any, source: str, default_name: str | None = None) -> Spec:
+    """Validate one spec mapping; raise :class:`SpecError` naming spec and field."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"spec in {source}: expected a mapping, got {type(raw).__name__}")
+    name = raw.get("name") or default_name or "<unnamed>"
+    where = f"spec '{name}' ({source})"
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise SpecError(f"{where}: unknown field '{key}'{_suggest(key, TOP_KEYS)}")
+    analysis = raw.get("analysis")
+    if analysis is None:
+        raise SpecError(f"{where}: field 'analysis' is required (one of {', '.join(ANALYSES)})")
+    if analysis not in ANALYSES:
+        raise SpecError(
+            f"{where}: field 'analysis': unknown analysis '{analysis}'{_suggest(analysis, ANALYSES)}"
+        )
+    inp = raw.get("input")
+    if not isinstance(inp, dict) or not inp:
+        raise SpecError(f"{where}: field 'input' is required (a mapping: mart, or metric/slices)")
+    if analysis in SERIES_ANALYSES:
+        _check_keys(inp, INPUT_KEYS_SERIES, f"{where}: field 'input")
+        if "series" in inp:
+            if not isinstance(inp["series"], list) or not inp["series"]:
+                raise SpecError(f"{where}: field 'input.series' must be a non-empty list")
+            for i, item in enumerate(inp["series"]):
+                if not isinstance(item, dict) or "metric" not in item:
+                    raise SpecError(f"{where}: field 'input.series[{i}]' needs a 'metric'")
+                _check_keys(item, SERIES_ITEM_KEYS, f"{where}: field 'input.series[{i}]")
+        elif "metric" not in inp:
+            raise SpecError(
+                f"{where}: field 'input.metric' is required for {analysis} (or input.series)"
+            )
+        if "slices" in inp and not isinstance(inp["slices"], list):
+            raise SpecError(f"{where}: field 'input.slices' must be a list")
+        if inp.get("mart") and not inp.get("date"):
+            raise SpecError(
+                f"{where}: field 'input.date' is required with input.mart for a metric series"
+            )
+    else:
+        _check_keys(inp, INPUT_KEYS_TABLE, f"{where}: field 'input")
+        if "mart" not in inp:
+            raise SpecError(f"{where}: field 'input.mart' is required for {analysis}")
+    mod = module_for(analysis)
+    defaults = mod.PARAMETERS
+    given = raw.get("parameters") or {}
+    if not isinstance(given, dict):
+        raise SpecError(f"{where}: field 'parameters' must be a mapping")
+    params = copy.deepcopy(defaults)
+    for key, value in given.items():
+        if key not in defaults:
+            raise SpecError(
+                f"{where}: field 'parameters.{key}' is not a parameter of {analysis}{_suggest(key, defaults)}"
+            )
+        _check_type(value, defaults[key], f"{where}: field 'parameters.{key}'")
+        params[key] = value
+    return Spec(
+        name=str(name),
+        analysis=analysis,
+        input=dict(inp),
+        parameters=params,
+        owner=raw.get("owner"),
+        description=raw.get("description"),
+        tags=tuple(raw.get("tags") or ()),
+        exposure=dict(raw.get("exposure") or {}),
+        path=source,
+        given_parameters=dict(given),
+    )
+
+
+def _check_keys(d: dict, allowed, where: str) -> None:
+    for key in d:
+        if key not in allowed:
+            raise SpecError(f"{where}.{key}' is not known{_suggest(key, allowed)}")
+
+
+def _check_type(value, default, where: str) -> None:
+    if default is None or value is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, list):
+        ok = isinstance(value, list)
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict)
+    else:
+        ok = True
+    if not ok:
+        raise SpecError(f"{where} must be a {type(default).__name__}, got {value!r}")
+
+
+def load_file(path: str | Path) -> list[Spec]:
+    """Specs in a YAML file: one mapping, or ``specs: [...]``."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"spec file {p} not found")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"spec file {p}: invalid YAML: {exc}") from exc
+    if isinstance(raw, dict) and set(raw) == {"specs"}:
+        return [parse(item, str(p)) for item in raw["specs"]]
+    return [parse(raw, str(p), default_name=p.stem)]
+
+
+def shipped_dir() -> Path:
+    from analysis_py.config import find_project_dir
+
+    return find_project_dir() / "analyses"
+
+
+def load(paths: list[str | Path] | None = None) -> list[Spec]:
+    """Specs from files or folders (default: every ``*.yml`` in the project's ``analyses/``)."""
+    targets = [Path(p) for p in paths] if paths else [shipped_dir()]
+    files: list[Path] = []
+    for t in targets:
+        if t.is_dir():
+            files += sorted([*t.glob("*.yml"), *t.glob("*.yaml")])
+        else:
+            files.append(t)
+    specs = [s for f in files for s in load_file(f)]
+    seen: dict[str, str] = {}
+    for s in specs:
+        if s.name in seen:
+            raise SpecError(f"spec '{s.name}' is defined twice ({seen[s.name]} and {s.path})")
+        seen[s.name] = s.path or ""
+    return specs
