@@ -60,6 +60,10 @@ def _id(name: str) -> exp.Identifier:
     return exp.to_identifier(name)
 
 
+def _tbl(name: str) -> exp.Table:
+    return exp.Table(this=_id(name))
+
+
 def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=None)
 
@@ -794,7 +798,7 @@ class Compiler:
             st.need_model(sm, cname, cexpr)
             inner.select(col(cname, base).as_(cname, quoted=False), copy=False)
         rows = st.add_cte(f"{first.name}_rows", inner)
-        outer = exp.select(*[col(n).as_(n, quoted=False) for n, _e in group_exprs]).from_(rows)
+        outer = exp.select(*[col(n).as_(n, quoted=False) for n, _e in group_exprs]).from_(_tbl(rows))
         outer.where(exp.EQ(this=col("__nad_time"), expression=col("__nad_pick")), copy=False)
         values = []
         for metric, out in metrics:
@@ -819,7 +823,7 @@ class Compiler:
                     hint="declare a time spine model (time_spine: in the model YAML) and re-run dbt parse",
                 )
             e = col(spine.column) if spine.grain == grain else _trunc(col(spine.column), grain)
-        sel = exp.select(e.as_("__period", quoted=False)).from_(st.spine_cte(spine)).distinct()
+        sel = exp.select(e.as_("__period", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
         if constraint is not None and grain not in self.custom_grains:
             _g, start, end = constraint
             conds = []
@@ -910,7 +914,7 @@ class Compiler:
         raise QueryError(f"metric '{metric.name}' has unsupported type '{t}'")
 
     def _wrap_fill(self, node: Node, items, fills) -> Node:
-        sel = exp.select(*[col(i.name) for i in items]).from_(node.name)
+        sel = exp.select(*[col(i.name) for i in items]).from_(_tbl(node.name))
         for v in node.values:
             e = col(v)
             if v in fills:
@@ -959,7 +963,7 @@ class Compiler:
                 raise QueryError(f"offset_to_grain needs a time spine at '{base}' grain")
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
             psel = (
-                exp.select(scol.as_("__period", quoted=False)).from_(st.spine_cte(spine)).distinct()
+                exp.select(scol.as_("__period", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
             )
             if mt.grain != base:
                 psel.where(
@@ -1074,15 +1078,15 @@ class Compiler:
                     f"cumulative metric '{metric.name}' needs a time spine at '{base}' grain"
                 )
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-            first = exp.select(exp.Min(this=col(base_item.name))).from_(daily).subquery()
-            grid = exp.select(scol.as_("__d", quoted=False)).from_(st.spine_cte(spine)).distinct()
+            first = exp.select(exp.Min(this=col(base_item.name))).from_(_tbl(daily)).subquery()
+            grid = exp.select(scol.as_("__d", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
             grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
             gridname = st.add_cte(f"{out}_days", grid)
             grid_sel = exp.select(col("__d", "sp").as_(base_item.name, quoted=False)).from_(
                 exp.Table(this=_id(gridname)).as_("sp", quoted=False)
             )
             if gcols:
-                groups = exp.select(*[col(c) for c in gcols]).from_(daily).distinct()
+                groups = exp.select(*[col(c) for c in gcols]).from_(_tbl(daily)).distinct()
                 grid_sel.join(groups.subquery("grp", copy=False), join_type="cross", copy=False)
                 for c in gcols:
                     grid_sel.select(col(c, "grp").as_(c, quoted=False), copy=False)
@@ -1136,7 +1140,7 @@ class Compiler:
                 )
             present = exp.select(
                 col(base_item.name), *[col(c) for c in gcols], value.as_(out, quoted=False)
-            ).from_(wname)
+            ).from_(_tbl(wname))
             present.where(exp.GT(this=col("__n"), expression=exp.Literal.number(0)), copy=False)
         else:
             # non-decomposable (count_distinct, median, percentile) or calendar windows:
@@ -1152,8 +1156,8 @@ class Compiler:
                     f"cumulative metric '{metric.name}' needs a time spine at '{base}' grain"
                 )
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-            first = exp.select(exp.Min(this=col(base_item.name))).from_(rows).subquery()
-            grid = exp.select(scol.as_("__d", quoted=False)).from_(st.spine_cte(spine)).distinct()
+            first = exp.select(exp.Min(this=col(base_item.name))).from_(_tbl(rows)).subquery()
+            grid = exp.select(scol.as_("__d", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
             grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
             gridname = st.add_cte(f"{out}_days", grid)
             rt = col(base_item.name, "r")
@@ -1201,7 +1205,7 @@ class Compiler:
                 *[col(base_item.name).as_(m.name, quoted=False) for m in mts],
                 *[col(c) for c in gcols],
                 col(out),
-            ).from_(pres)
+            ).from_(_tbl(pres))
             if outer_where:
                 fin.where(exp.and_(*outer_where), copy=False)
             return Node(st.add_cte(out, fin), [out])
@@ -1238,13 +1242,13 @@ class Compiler:
                 *[col(c) for c in gcols],
                 col(out),
                 rn.as_("__rn", quoted=False),
-            ).from_(pres)
+            ).from_(_tbl(pres))
             if outer_where:
                 ranked.where(exp.and_(*outer_where), copy=False)
             rk = st.add_cte(f"{out}_ranked", ranked)
             fin = exp.select(
                 *[col(n) for n in period_exprs], *[col(c) for c in gcols], col(out)
-            ).from_(rk)
+            ).from_(_tbl(rk))
             fin.where(exp.EQ(this=col("__rn"), expression=exp.Literal.number(1)), copy=False)
         # restore the requested column order
         node_sel = exp.select(*[col(i.name) for i in items], col(out)).from_(
@@ -1353,7 +1357,7 @@ class Compiler:
         mname = st.add_cte(f"{out}_matched", matched)
         cagg = exp.select(
             *[col(n) for n in gnames], self._agg(conv_ms, col("__cv")).as_("__conv", quoted=False)
-        ).from_(mname)
+        ).from_(_tbl(mname))
         cagg.where(exp.EQ(this=col("__rn"), expression=exp.Literal.number(1)), copy=False)
         if gnames:
             cagg.group_by(*[col(n) for n in gnames], copy=False)
@@ -1381,7 +1385,7 @@ class Compiler:
         keys = [i.name for i in items]
         if len(nodes) == 1:
             n = nodes[0]
-            sel = exp.select(*[col(k) for k in keys]).from_(n.name)
+            sel = exp.select(*[col(k) for k in keys]).from_(_tbl(n.name))
             for v in n.values:
                 e = col(v)
                 if outer_fill and v in n.fill:

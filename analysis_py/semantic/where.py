@@ -9,6 +9,7 @@ functions. Everything else — a second statement, a subquery, DDL/DML, a table 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -141,6 +142,7 @@ def _refuse(text: str, why: str) -> FilterError:
     )
 
 
+@functools.lru_cache(maxsize=512)
 def parse_filter(text: str, dialect: str = "duckdb") -> ParsedFilter:
     """Render, parse and check one where filter.
 
