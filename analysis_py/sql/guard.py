@@ -224,3 +224,72 @@ def _check_table(node: exp.Table, database: str, ctes: set[str]) -> None:
     for part in (node.db, name):
         if part and (not _IDENT.match(part) or part.startswith("_")):
             raise Forbidden(f'"{part}" is not an allowed object name')
+
+
+_WRITE_WORDS = frozenset(
+    {
+        "create",
+        "insert",
+        "update",
+        "delete",
+        "drop",
+        "copy",
+        "truncate",
+        "merge",
+        "alter",
+        "comment",
+        "upsert",
+        "replace",
+    }
+)
+_ADMIN_WORDS = frozenset(
+    {
+        "attach",
+        "detach",
+        "install",
+        "load",
+        "pragma",
+        "checkpoint",
+        "force",
+        "vacuum",
+        "call",
+        "export",
+        "import",
+        "use",
+        "grant",
+        "revoke",
+        "reindex",
+        "cluster",
+        "lock",
+        "refresh",
+        "prepare",
+        "execute",
+        "do",
+        "summarize",
+        "describe",
+        "unpivot",
+        "pivot",
+    }
+)
+
+
+def check_leading_keyword(text: str) -> None:
+    """Refuse statements by their first keyword, before parsing (clear SQLSTATE even when
+    the statement is DuckDB-only syntax that the Postgres parser would reject)."""
+    word = re.match(r"\s*(\w+)", text)
+    if not word:
+        return
+    w = word.group(1).lower()
+    if w in _WRITE_WORDS:
+        raise ReadOnly(f"cannot execute {w.upper()} in a read-only session")
+    if w in _ADMIN_WORDS:
+        raise Forbidden(
+            f"{w.upper()} is not allowed: only SELECT, WITH, EXPLAIN, SHOW and session "
+            "statements (SET, BEGIN, COMMIT, ...) are accepted"
+        )
+
+
+def check_unparsed(text: str) -> None:
+    """For text that does not parse: refuse it as forbidden if it calls a denied function."""
+    for name in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(", text):
+        _check_function(name.lower())

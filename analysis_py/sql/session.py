@@ -387,6 +387,7 @@ class Session:
                 return r
         if _JDBC.search(text):
             return self._jdbc(text)
+        guard.check_leading_keyword(text)
         return self._query(text, params)
 
     def _session_statement(self, text: str, params) -> Result | None:
@@ -606,7 +607,11 @@ class Session:
                 if hit is not None:
                     self._plan_cache.move_to_end(key)
                     return hit
-        tree = rewrite.parse(text)
+        try:
+            tree = rewrite.parse(text)
+        except SQLStateError:
+            guard.check_unparsed(text)
+            raise
         from analysis_py.sql import semantic as sem
 
         if sem.references_metrics(tree):

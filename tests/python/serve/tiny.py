@@ -90,6 +90,7 @@ def make_build(
         "VARCHAR, segment VARCHAR, region VARCHAR, country VARCHAR)"
     )
     con.executemany("INSERT INTO dim_clients VALUES (?, ?, ?, ?, ?, ?)", CLIENTS)
+    con.execute(f"ALTER TABLE dim_clients ADD COLUMN build_marker INTEGER DEFAULT {marker}")
     con.execute(f"""
         CREATE TABLE fct_payments AS
         SELECT i::BIGINT AS payment_id, (i % 4 + 1)::INTEGER AS client_id,
