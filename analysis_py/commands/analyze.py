@@ -1,0 +1,112 @@
+"""``opsmetrics analyze`` and ``opsmetrics report``: thin wrappers over the analysis package."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("specs", nargs=-1, type=click.Path())
+@click.option(
+    "--jobs", "-j", type=int, default=None, help="Parallel processes (default: cores, ≤ 4)."
+)
+@click.option(
+    "--warehouse-dir", type=click.Path(), default=None, help="Published warehouse folder."
+)
+@click.option(
+    "--project-dir", type=click.Path(), default=None, help="dbt project (for the manifest)."
+)
+@click.option("--no-write", is_flag=True, help="Run and print, but write no results.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; print the summary only.")
+def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet):
+    """Run analysis SPECS (YAML files or folders; default: every spec in analyses/).
+
+    Results are written to <warehouse>/analysis/<table>/run_id=<id>.parquet and show up as
+    the analysis.* views in `opsmetrics sql` and the server. A failing spec is reported and
+    the others still run; the exit code is 1 if any failed.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from analysis_py.analyses import runner
+    from analysis_py.analyses import spec as spec_mod
+    from analysis_py.analyses.inputs import published_warehouse
+    from analysis_py.config import resolve_paths
+
+    loaded = spec_mod.load(list(specs) or None)
+    if not loaded:
+        raise spec_mod.SpecError("no specs found", hint="pass spec files or add *.yml to analyses/")
+    paths = resolve_paths(project_dir=project_dir, warehouse_dir=warehouse_dir)
+    db = published_warehouse(paths.warehouse_dir)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]analyze"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} specs"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(loaded))
+
+        def done(o):
+            mark = "✓" if o.status == "success" else "✗"
+            progress.console.print(f"{mark} {o.spec_name} ({o.analysis}) {o.seconds:.1f}s")
+            progress.update(task, advance=1, description=o.spec_name)
+
+        outcomes = runner.run_specs(
+            loaded,
+            duckdb_path=db,
+            project_dir=paths.project_dir,
+            warehouse_dir=paths.warehouse_dir,
+            jobs=jobs,
+            write=not no_write,
+            on_done=done,
+        )
+    out = Console()
+    table = Table(title="analysis runs", show_lines=False)
+    for col in ("spec", "analysis", "status", "seconds", "finding / error"):
+        table.add_column(col, overflow="fold")
+    for o in outcomes:
+        text = o.finding if o.status == "success" else (o.error or "").splitlines()[0]
+        text = (text or "").split(". ")[0][:160]
+        style = None if o.status == "success" else "red"
+        table.add_row(
+            o.spec_name, o.analysis, o.status, f"{o.seconds:.1f}", text or "", style=style
+        )
+    out.print(table)
+    if not no_write:
+        out.print(f"results: {paths.warehouse_dir / 'analysis'}")
+    failed = [o for o in outcomes if o.status != "success"]
+    return 1 if failed else 0
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(),
+    default=None,
+    help="Folder for the report (default: <project>/reports).",
+)
+@click.option(
+    "--warehouse-dir", type=click.Path(), default=None, help="Published warehouse folder."
+)
+@click.option(
+    "--spec", "spec_names", multiple=True, help="Only these specs (default: all with results)."
+)
+def report(out_dir, warehouse_dir, spec_names):
+    """Write one self-contained HTML report of the latest analysis results."""
+    from pathlib import Path
+
+    from analysis_py.config import resolve_paths
+    from analysis_py.report import write_report
+
+    paths = resolve_paths(warehouse_dir=warehouse_dir)
+    out = Path(out_dir) if out_dir else paths.project_dir / "reports"
+    path = write_report(out, warehouse_dir=paths.warehouse_dir, specs=list(spec_names) or None)
+    click.echo(str(path))
+    return 0
