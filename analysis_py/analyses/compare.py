@@ -82,7 +82,7 @@ class Compare:
         c["rate"] = c["successes"] / c["n"]
         c["ci_low"], c["ci_high"] = wilson_ci(c["successes"], c["n"], self.alpha)
         ref = c[c.level == self.reference].iloc[0]
-        chi2, p_all, _ = proportions_chisquare(c["successes"].to_numpy(), c["n"].to_numpy())
+        _chi2, p_all, _ = proportions_chisquare(c["successes"].to_numpy(), c["n"].to_numpy())
         pw = NormalIndPower()
         rows = []
         for r in c[c.level != self.reference].itertuples():

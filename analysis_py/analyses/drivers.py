@@ -26,6 +26,7 @@ PARAMETERS = {
     "outcome": "business_hours_to_resolve",
     "factors": {"channel": "portal", "priority": "P3"},
     "controls": ["product"],
+    "numeric": [],
     "cluster": "client_id",
     "date_column": "opened_date",
     "exclude_last_days": 30,
@@ -48,6 +49,7 @@ class Drivers:
         *,
         model: str = "ols",
         controls: list[str] | None = None,
+        numeric: list[str] | None = None,
         cluster: str | None = None,
         date_column: str | None = None,
         holdout_share: float = 0.25,
@@ -57,7 +59,7 @@ class Drivers:
     ):
         if model not in ("ols", "logit"):
             raise InputError(f"{where}.model: '{model}' must be 'ols' or 'logit'")
-        for col in [outcome, *factors, *(controls or []), *([cluster] if cluster else [])]:
+        for col in [outcome, *factors, *(controls or []), *(numeric or []), *([cluster] if cluster else [])]:
             if col not in data:
                 raise InputError(f"{where}: unknown column '{col}'")
             if data[col].isna().all():
@@ -66,6 +68,7 @@ class Drivers:
         self.outcome = outcome
         self.factors = dict(factors)
         self.controls = list(controls or [])
+        self.numeric = list(numeric or [])
         self.cluster = cluster
         self.model = model
         self.date_column = date_column
@@ -80,11 +83,15 @@ class Drivers:
 
     def _matrix(self, df: pd.DataFrame):
         allf = {**self.factors, **{c: None for c in self.controls}}
-        X, labels = design_matrix(df, allf)
-        return X, labels, X.attrs["references"]
+        X, labels = design_matrix(df, allf, self.numeric)
+        refs = dict(X.attrs["references"])
+        for c in self.numeric:  # continuous covariates: effect of one more unit
+            labels[c] = (c, "+1 unit")
+            refs[c] = "+0"
+        return X, labels, refs
 
     def _fit_ols(self) -> AnalysisResults:
-        df = self.data.dropna(subset=[self.outcome, *self.factors, *self.controls])
+        df = self.data.dropna(subset=[self.outcome, *self.factors, *self.controls, *self.numeric])
         n_nonpos = int((df[self.outcome] <= 0).sum())
         df = df[df[self.outcome] > 0]
         if len(df) < 30:
@@ -163,7 +170,7 @@ class Drivers:
         return res
 
     def _fit_logit(self) -> AnalysisResults:
-        df = self.data.dropna(subset=[self.outcome, *self.factors, *self.controls])
+        df = self.data.dropna(subset=[self.outcome, *self.factors, *self.controls, *self.numeric])
         y_all = df[self.outcome].astype(float).to_numpy()
         if len(np.unique(y_all)) < 2:
             raise InputError(f"{self.where}.outcome: '{self.outcome}' is constant")
@@ -192,7 +199,7 @@ class Drivers:
             outcome=self.outcome,
             n_obs=int(fit.nobs),
         )
-        Xh = _align(hold, self.factors, self.controls, refs, X.columns)
+        Xh = _align(hold, self.factors, self.controls, self.numeric, X.columns)
         p = np.asarray(fit.predict(Xh))
         yh = hold[self.outcome].astype(bool).to_numpy()
         a = auc(yh, p)
@@ -247,8 +254,10 @@ class Drivers:
         return res
 
 
-def _align(df, factors, controls, refs, columns) -> pd.DataFrame:
+def _align(df, factors, controls, numeric, columns) -> pd.DataFrame:
     cols = {"const": np.ones(len(df))}
+    for c in numeric:
+        cols[c] = df[c].to_numpy(dtype=float)
     for f in [*factors, *controls]:
         v = df[f].astype("string")
         for name in columns:
@@ -333,7 +342,7 @@ def run(inputs, spec) -> AnalysisResults:
     p = spec.parameters
     where = f"spec '{spec.name}'"
     t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
-    cols = [p["outcome"], *p["factors"], *p["controls"]]
+    cols = [p["outcome"], *p["factors"], *p["controls"], *p["numeric"]]
     if p["cluster"]:
         cols.append(p["cluster"])
     if p["date_column"]:
@@ -356,6 +365,7 @@ def run(inputs, spec) -> AnalysisResults:
         p["factors"],
         model=p["model"],
         controls=p["controls"],
+        numeric=p["numeric"],
         cluster=p["cluster"],
         date_column=p["date_column"],
         holdout_share=p["holdout_share"],

@@ -8,6 +8,7 @@ are validated before anything runs, so a typo fails fast without running the res
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
@@ -97,10 +98,8 @@ def run_one(
         try:
             res = module_for(spec.analysis).run(inputs, spec)
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 inputs.con.disconnect()
-            except Exception:
-                pass
         tables = dict(res.tables)
         tables["measures"] = res.measures_frame()
         plots = _render_plots(res) if write else {}
@@ -140,10 +139,8 @@ def run_one(
             duration_s=time.perf_counter() - t0,
         )
         if write:
-            try:
+            with contextlib.suppress(Exception):
                 store.write_run(row, {}, warehouse_dir)
-            except Exception:
-                pass
         return Outcome(
             spec.name, spec.analysis, "failed", run_id, time.perf_counter() - t0, error=msg
         )
