@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 #: Fixed writer settings: same input table -> same bytes.
 PARQUET_OPTIONS = {
     "compression": "zstd",
-    "compression_level": 3,
+    "compression_level": 1,
     "use_dictionary": True,
     "write_statistics": True,
     "version": "2.6",
