@@ -355,10 +355,23 @@ class Engine:
                     },
                     primary_key=_primary_key(node),
                 )
-        if not out:  # no manifest: every fct_/dim_ table in the build is a public mart
+        if not out:  # no public models: every fct_/dim_ table in the build is a public mart
             for (s, t), cl in cols.items():
                 if _MART.search(t) and t not in out:
                     out[t] = MartInfo(name=t, schema=s, columns=tuple(cl))
+        # Every other relation is readable by the semantic layer only (hidden _sem views),
+        # with PII tags from the manifest when it has them.
+        pii_by_name: dict[str, frozenset[str]] = {}
+        for node in (manifest or {}).get("nodes", {}).values():
+            if node.get("resource_type") in ("model", "seed", "snapshot"):
+                pii_by_name[node.get("alias") or node["name"]] = frozenset(
+                    c for c, spec in (node.get("columns") or {}).items()
+                    if (spec.get("meta") or {}).get("pii")
+                )
+        for (s, t), cl in sorted(cols.items(), key=lambda kv: kv[0][0] != "main"):
+            if t not in out:
+                out[t] = MartInfo(name=t, schema=s, columns=tuple(cl), public=False,
+                                  pii=pii_by_name.get(t, frozenset()))
         return out
 
     def _load_semantic(self, target: Path | None) -> None:
@@ -431,7 +444,7 @@ class Engine:
                     + view_sql(mart, gen.alias, role, gen.marts)
                 )
                 keep.add(("_sem", mart.name))
-                if not role.marts.allows(mart.name):
+                if not mart.public or not role.marts.allows(mart.name):
                     continue
                 con.execute(
                     f"CREATE OR REPLACE VIEW {db}.main.{_q(mart.name)} AS "

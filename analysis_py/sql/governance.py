@@ -88,6 +88,7 @@ class MartInfo:
     description: str | None = None
     column_docs: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     primary_key: tuple[str, ...] = ()
+    public: bool = True  # exposed in the catalog (else only the semantic layer reads it)
 
 
 def _q(name: str) -> str:

@@ -1,0 +1,176 @@
+"""Metrics through the real server and the CLI, on a warehouse built with dbt from the
+semantic fixture project: semantic SQL, JDBC syntax, the metrics schema, grants, PII
+masking and row policies on metric queries."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from analysis_py.serve.config import load_config
+from analysis_py.serve.run import start_in_thread
+from analysis_py.serve.scram import make_verifier
+
+OPSMETRICS = str(Path(sys.executable).with_name("opsmetrics"))
+
+
+@pytest.fixture(scope="module")
+def server(sl_warehouse, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("slserve")
+    cfg = load_config(data={
+        "server": {"port": 0, "query_log": str(tmp / "q.jsonl")},
+        "row_policies": {"gb": {"table": "dim_customers", "key": "customer_id",
+                                "filter": "country = 'GB'"}},
+        "roles": {
+            "admin": {"marts": "*", "metrics": "*", "pii": True},
+            "gb": {"marts": "*", "metrics": ["order_total", "completion_rate"],
+                   "row_policies": ["gb"]},
+            "tables_only": {"marts": ["fct_orders"], "metrics": []},
+        },
+        "users": {u: {"password": make_verifier("pw"), "role": u}
+                  for u in ("admin", "gb", "tables_only")},
+    })
+    running = start_in_thread(cfg, sl_warehouse)
+    yield running
+    running.stop()
+
+
+def connect(server, user="admin"):
+    return psycopg.connect(f"host=127.0.0.1 port={server.port} dbname=opsmetrics user={user} "
+                           "password=pw sslmode=disable", autocommit=True)
+
+
+def direct(sl_warehouse, **kw):
+    """The same request compiled by the semantic layer and run on the build file directly."""
+    from analysis_py.semantic import SemanticLayer
+
+    target = next((sl_warehouse / "builds").glob("*.target"))
+    sl = SemanticLayer.from_manifest(target / "semantic_manifest.json",
+                                     str(next((sl_warehouse / "builds").glob("*.duckdb"))))
+    return [tuple(r) for r in sl.query(**kw).fetchall()]
+
+
+def test_semantic_sql_matches_the_semantic_layer(server, sl_warehouse):
+    with connect(server) as c:
+        got = c.execute(
+            "select metric_time__month, customer__segment, completion_rate, order_total "
+            "from metrics where customer__country = 'GB' group by all order by 1, 2").fetchall()
+    want = direct(sl_warehouse, metrics=["completion_rate", "order_total"],
+                  group_by=["metric_time__month", "customer__segment"],
+                  where=["{{ Dimension('customer__country') }} = 'GB'"],
+                  order_by=["metric_time__month", "customer__segment"])
+    assert len(got) == len(want) > 0
+    for g, w in zip(got, want, strict=True):
+        assert g[0].date() == (w[0].date() if hasattr(w[0], "date") else w[0])
+        assert g[1] == w[1]
+        assert g[2] == pytest.approx(w[2], nan_ok=True) if w[2] is not None else g[2] is None
+        assert float(g[3]) == pytest.approx(float(w[3]))
+
+
+def test_ratio_metric_not_reaggregated_by_bi_style_sql(server, sl_warehouse):
+    with connect(server) as c:
+        got = dict(c.execute(
+            'select "customer__segment", sum("completion_rate") from "metrics"."completion_rate" '
+            "group by 1").fetchall())
+    want = dict(direct(sl_warehouse, metrics=["completion_rate"], group_by=["customer__segment"]))
+    assert got.keys() == want.keys()
+    for k in got:
+        assert got[k] == pytest.approx(want[k])
+        assert 0 <= got[k] <= 1  # a rate, not a sum of rates
+
+
+def test_jdbc_syntax(server, sl_warehouse):
+    with connect(server) as c:
+        rows = c.execute(
+            "select * from {{ semantic_layer.query(metrics=['order_total'], "
+            "group_by=[Dimension('metric_time').grain('month')], "
+            "order_by=[Dimension('metric_time').grain('month')], limit=3) }}").fetchall()
+        names = [r[0] for r in c.execute("select name from {{ semantic_layer.metrics() }}")]
+        dims = [r[0] for r in c.execute(
+            "select name from {{ semantic_layer.dimensions(metrics=['order_total']) }}")]
+        segs = [r[0] for r in c.execute(
+            "select * from {{ semantic_layer.dimension_values(metrics=['order_total'], "
+            "group_by=['customer__segment']) }}")]
+    want = direct(sl_warehouse, metrics=["order_total"], group_by=["metric_time__month"],
+                  order_by=["metric_time__month"], limit=3)
+    assert [float(r[1]) for r in rows] == pytest.approx([float(w[1]) for w in want])
+    assert "order_total" in names and "completion_rate" in names
+    assert "customer__segment" in dims
+    named = [s for s in segs if s is not None]
+    assert named == sorted(named) and len(named) >= 2 and len(set(segs)) == len(segs)
+
+
+def test_metrics_schema_in_the_catalog(server):
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(f"postgresql+psycopg://admin:pw@127.0.0.1:{server.port}/opsmetrics")
+    try:
+        insp = sa.inspect(eng)
+        assert "metrics" in insp.get_schema_names()
+        views = insp.get_view_names(schema="metrics")
+        assert "order_total" in views
+        cols = [c["name"] for c in insp.get_columns("order_total", schema="metrics")]
+        assert {"metric_time__day", "metric_time__month", "customer__segment",
+                "order_total"} <= set(cols)
+    finally:
+        eng.dispose()
+    with connect(server, "gb") as c:
+        names = {r[0] for r in c.execute(
+            "select table_name from information_schema.tables where table_schema = 'metrics'")}
+    assert names == {"order_total", "completion_rate"}
+
+
+def test_row_policy_and_masking_apply_to_metric_queries(server, sl_warehouse):
+    with connect(server, "gb") as c:
+        rows = c.execute("select customer__country, order_total from metrics "
+                         "group by 1").fetchall()
+    gb_total = dict(direct(sl_warehouse, metrics=["order_total"],
+                           group_by=["customer__country"]))["GB"]
+    assert len(rows) == 1
+    assert rows[0][0] == "****"  # country is tagged PII and this role is not granted it
+    assert float(rows[0][1]) == pytest.approx(float(gb_total))
+    with connect(server, "gb") as c:
+        total = c.execute("select order_total from metrics").fetchone()[0]
+    assert float(total) == pytest.approx(float(gb_total))  # the policy holds without grouping
+
+
+def test_metric_grants(server):
+    with connect(server, "gb") as c, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        c.execute("select order_count from metrics")
+    with connect(server, "tables_only") as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("select * from {{ semantic_layer.query(metrics=['order_total']) }}")
+        assert c.execute("select count(*) from fct_orders").fetchone()[0] > 0
+
+
+def test_semantic_errors_have_sqlstates(server):
+    with connect(server) as c:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            c.execute("select * from metrics.no_such_metric")
+        with pytest.raises(psycopg.Error, match="no_such_dimension|unknown"):
+            c.execute("select no_such_dimension, order_total from metrics group by 1")
+        assert c.execute("select 1").fetchone() == (1,)
+
+
+def test_cli_sql_and_csv(sl_warehouse, tmp_path):
+    env = {**os.environ, "OPSMETRICS_WAREHOUSE_DIR": str(sl_warehouse)}
+    out = tmp_path / "out.csv"
+    p = subprocess.run([OPSMETRICS, "sql", "select metric_time__month, order_total from metrics "
+                        "group by 1 order by 1", "--csv", str(out)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["metric_time__month", "order_total"] and len(rows) > 2
+    p = subprocess.run([OPSMETRICS, "sql", "select count(*) as n from fct_orders"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "n" in p.stdout, p.stderr
+    bad = tmp_path / "bad.csv"
+    p = subprocess.run([OPSMETRICS, "sql", "drop table fct_orders", "--csv", str(bad)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and "read-only" in p.stderr and not bad.exists()
