@@ -214,11 +214,18 @@ def query(
     if explain:
         click.echo(hit["sql"])
         return 0
+    import duckdb
+
     from analysis_py.semantic.connect import open_duckdb
 
     conn = open_duckdb(db)
     try:
         rows = conn.sql(hit["sql"]).fetchall()
+    except duckdb.Error as exc:
+        raise QueryError(
+            f"the warehouse could not run the query: {str(exc).splitlines()[0]}",
+            hint="check that the warehouse was built from this manifest (opsmetrics validate --database …)",
+        ) from None
     finally:
         conn.close()
 

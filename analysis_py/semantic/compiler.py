@@ -798,7 +798,9 @@ class Compiler:
             st.need_model(sm, cname, cexpr)
             inner.select(col(cname, base).as_(cname, quoted=False), copy=False)
         rows = st.add_cte(f"{first.name}_rows", inner)
-        outer = exp.select(*[col(n).as_(n, quoted=False) for n, _e in group_exprs]).from_(_tbl(rows))
+        outer = exp.select(*[col(n).as_(n, quoted=False) for n, _e in group_exprs]).from_(
+            _tbl(rows)
+        )
         outer.where(exp.EQ(this=col("__nad_time"), expression=col("__nad_pick")), copy=False)
         values = []
         for metric, out in metrics:
@@ -823,7 +825,9 @@ class Compiler:
                     hint="declare a time spine model (time_spine: in the model YAML) and re-run dbt parse",
                 )
             e = col(spine.column) if spine.grain == grain else _trunc(col(spine.column), grain)
-        sel = exp.select(e.as_("__period", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
+        sel = (
+            exp.select(e.as_("__period", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
+        )
         if constraint is not None and grain not in self.custom_grains:
             _g, start, end = constraint
             conds = []
@@ -963,7 +967,9 @@ class Compiler:
                 raise QueryError(f"offset_to_grain needs a time spine at '{base}' grain")
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
             psel = (
-                exp.select(scol.as_("__period", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
+                exp.select(scol.as_("__period", quoted=False))
+                .from_(_tbl(st.spine_cte(spine)))
+                .distinct()
             )
             if mt.grain != base:
                 psel.where(
@@ -1079,7 +1085,11 @@ class Compiler:
                 )
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
             first = exp.select(exp.Min(this=col(base_item.name))).from_(_tbl(daily)).subquery()
-            grid = exp.select(scol.as_("__d", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
+            grid = (
+                exp.select(scol.as_("__d", quoted=False))
+                .from_(_tbl(st.spine_cte(spine)))
+                .distinct()
+            )
             grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
             gridname = st.add_cte(f"{out}_days", grid)
             grid_sel = exp.select(col("__d", "sp").as_(base_item.name, quoted=False)).from_(
@@ -1157,7 +1167,11 @@ class Compiler:
                 )
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
             first = exp.select(exp.Min(this=col(base_item.name))).from_(_tbl(rows)).subquery()
-            grid = exp.select(scol.as_("__d", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
+            grid = (
+                exp.select(scol.as_("__d", quoted=False))
+                .from_(_tbl(st.spine_cte(spine)))
+                .distinct()
+            )
             grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
             gridname = st.add_cte(f"{out}_days", grid)
             rt = col(base_item.name, "r")

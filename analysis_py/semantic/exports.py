@@ -50,11 +50,22 @@ def run_exports(
             for schema, alias, kind, sql in plans:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                 what = "VIEW" if kind == "view" else "TABLE"
-                other = "TABLE" if what == "VIEW" else "VIEW"
-                conn.execute(f'DROP {other} IF EXISTS "{schema}"."{alias}"')
-                conn.execute(f'CREATE OR REPLACE {what} "{schema}"."{alias}" AS {sql}')
+                existing = conn.execute(
+                    "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+                    [schema, alias],
+                ).fetchall()
+                if existing:
+                    old_kind = "VIEW" if existing[0][0] == "VIEW" else "TABLE"
+                    conn.execute(f'DROP {old_kind} "{schema}"."{alias}"')
+                conn.execute(f'CREATE {what} "{schema}"."{alias}" AS {sql}')
                 written.append(f"{schema}.{alias}")
             conn.execute("COMMIT")
+        except duckdb.Error as exc:
+            conn.execute("ROLLBACK")
+            raise QueryError(
+                f"export failed, nothing was written: {str(exc).splitlines()[0]}",
+                hint="run `opsmetrics validate` and the saved query with `opsmetrics query --saved-query`",
+            ) from None
         except Exception:
             conn.execute("ROLLBACK")
             raise

@@ -68,6 +68,7 @@ class CompiledQuery:
         same connection), so further work is pushed down to the engine."""
         import ibis
 
+        _ibis_duckdb2_compat()
         if backend is None:
             backend = ibis.duckdb.from_connection(self._conn())
         return backend.sql(self.expression.sql(dialect="duckdb"), dialect="duckdb")
@@ -201,6 +202,24 @@ class SemanticLayer:
             }
             for s in sorted(self.manifest.saved_queries.values(), key=lambda x: x.name)
         ]
+
+
+def _ibis_duckdb2_compat() -> None:
+    """Ibis 12's DuckDB backend calls ``fetch_arrow_table()`` on the connection's result, which
+    DuckDB 2 renamed to ``to_arrow_table()``; restore the old name once (idempotent)."""
+    import warnings
+
+    import duckdb
+
+    if hasattr(duckdb.DuckDBPyConnection, "fetch_arrow_table"):
+        return
+
+    def fetch_arrow_table(self, *args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return self.to_arrow_table(*args, **kwargs)
+
+    duckdb.DuckDBPyConnection.fetch_arrow_table = fetch_arrow_table
 
 
 def _project_dir(project_dir) -> Path:
