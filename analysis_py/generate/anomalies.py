@@ -38,11 +38,11 @@ def choose_cells(seed: int, count: int, windows: ImpactWindows) -> list[dict]:
            ).astype(np.int64)  # fmt: skip
     ok &= (dom >= 2) & (dom <= 24)
     incident_days = set()
-    for s, e in zip(windows.start, windows.end, strict=True):
-        incident_days.update(range(int(s // DAY) - 1, int(e // DAY) + 2))
-    ok &= ~np.isin(days, list(incident_days))
-    candidates = days[ok]
-    used: list[int] = []
+    for st, en in zip(windows.start, windows.end, strict=True):
+        incident_days.update(range(int(st // DAY) - 1, int(en // DAY) + 2))
+    loose = days[ok]
+    strict = loose[~np.isin(loose, list(incident_days))]
+    used: dict[str, list[int]] = {m: [] for m in METRICS}
     cells = []
     metric_names = list(METRICS)
     spikes = dict.fromkeys(metric_names, 0)
@@ -53,12 +53,23 @@ def choose_cells(seed: int, count: int, windows: ImpactWindows) -> list[dict]:
         # A drop needs volume to be visible, so drops go to the busiest slice.
         slice_ = slices[spikes[metric] % len(slices)] if kind == "spike" else slices[0]
         spikes[metric] += kind == "spike"
-        free = candidates[
-            np.all(np.abs(candidates[:, None] - np.array(used or [-(10**6)])) >= 10, axis=1)
-        ]
-        pool = free if len(free) else candidates
+        # Prefer days away from incidents and ≥ 10 days from every other cell; relax
+        # (large scales have incidents on most days, large counts run out of room).
+        all_used = [d for v in used.values() for d in v]
+        pool = np.array([], dtype=np.int64)
+        for cand, taken, gap in (
+            (strict, all_used, 10),
+            (loose, all_used, 10),
+            (loose, used[metric], 10),
+            (loose, used[metric], 1),
+        ):
+            pool = _spaced(cand, taken, gap)
+            if len(pool):
+                break
+        if not len(pool):
+            break  # more cells than weekdays: plant what fits
         day = int(pool[rng.integers(0, len(pool))])
-        used.append(day)
+        used[metric].append(day)
         cells.append(
             {
                 "metric": metric,
@@ -71,6 +82,12 @@ def choose_cells(seed: int, count: int, windows: ImpactWindows) -> list[dict]:
         )
     cells.sort(key=lambda c: (c["date"], c["metric"]))
     return cells
+
+
+def _spaced(candidates: np.ndarray, taken: list[int], gap: int) -> np.ndarray:
+    if not taken:
+        return candidates
+    return candidates[np.all(np.abs(candidates[:, None] - np.array(taken)) >= gap, axis=1)]
 
 
 def factor_grid(cells: list[dict], metric: str, slices: tuple[str, ...], days: np.ndarray):
