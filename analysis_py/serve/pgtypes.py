@@ -59,6 +59,8 @@ INT8_ARRAY = PgType(1016, "_int8", -1)
 TEXT_ARRAY = PgType(1009, "_text", -1)
 FLOAT8_ARRAY = PgType(1022, "_float8", -1)
 BOOL_ARRAY = PgType(1000, "_bool", -1)
+INT2_ARRAY = PgType(1005, "_int2", -1)
+FLOAT4_ARRAY = PgType(1021, "_float4", -1)
 
 #: Every type the emulated pg_type lists: (oid, name, len, category, array oid, elem oid).
 PG_TYPE_ROWS: list[tuple[int, str, int, str, int, int]] = [
@@ -138,6 +140,8 @@ _SIMPLE: dict[str, PgType] = {
     "time with time zone": TIME,
 }
 _LIST_OF = {
+    INT2.oid: INT2_ARRAY,
+    FLOAT4.oid: FLOAT4_ARRAY,
     INT4.oid: INT4_ARRAY,
     INT8.oid: INT8_ARRAY,
     FLOAT8.oid: FLOAT8_ARRAY,

@@ -365,13 +365,19 @@ class Engine:
         for node in (manifest or {}).get("nodes", {}).values():
             if node.get("resource_type") in ("model", "seed", "snapshot"):
                 pii_by_name[node.get("alias") or node["name"]] = frozenset(
-                    c for c, spec in (node.get("columns") or {}).items()
+                    c
+                    for c, spec in (node.get("columns") or {}).items()
                     if (spec.get("meta") or {}).get("pii")
                 )
         for (s, t), cl in sorted(cols.items(), key=lambda kv: kv[0][0] != "main"):
             if t not in out:
-                out[t] = MartInfo(name=t, schema=s, columns=tuple(cl), public=False,
-                                  pii=pii_by_name.get(t, frozenset()))
+                out[t] = MartInfo(
+                    name=t,
+                    schema=s,
+                    columns=tuple(cl),
+                    public=False,
+                    pii=pii_by_name.get(t, frozenset()),
+                )
         return out
 
     def _load_semantic(self, target: Path | None) -> None:

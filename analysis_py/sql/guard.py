@@ -89,6 +89,9 @@ ALLOWED_TABLE_FUNCTIONS = frozenset(
         "exploding_generate_series",
         "generate_subscripts",
         "explode",
+        "string_to_array",
+        "current_schemas",
+        "regexp_split_to_array",
     }
 )
 

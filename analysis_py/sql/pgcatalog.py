@@ -90,6 +90,7 @@ PG_TABLES: dict[str, list[tuple[str, str, object]]] = {
         ("relnatts", "SMALLINT", 0),
         ("relchecks", "SMALLINT", 0),
         ("relhasrules", _B, False),
+        ("relhasoids", _B, False),
         ("relhastriggers", _B, False),
         ("relhassubclass", _B, False),
         ("relrowsecurity", _B, False),
@@ -148,10 +149,10 @@ PG_TABLES: dict[str, list[tuple[str, str, object]]] = {
         ("typsubscript", _T, "-"),
         ("typelem", _L, 0),
         ("typarray", _L, 0),
-        ("typinput", _T, None),
-        ("typoutput", _T, None),
-        ("typreceive", _T, None),
-        ("typsend", _T, None),
+        ("typinput", _L, 0),
+        ("typoutput", _L, 0),
+        ("typreceive", _L, 0),
+        ("typsend", _L, 0),
         ("typmodin", _T, "-"),
         ("typmodout", _T, "-"),
         ("typanalyze", _T, "-"),
@@ -981,7 +982,7 @@ MACROS = frozenset(
 # ---------------------------------------------------------------- rows
 def _type_rows() -> list[dict]:
     rows = []
-    for oid, name, length, cat, arr, elem in PG_TYPE_ROWS:
+    for i, (oid, name, length, cat, arr, elem) in enumerate(PG_TYPE_ROWS):
         rows.append(
             {
                 "oid": oid,
@@ -991,10 +992,10 @@ def _type_rows() -> list[dict]:
                 "typcategory": cat,
                 "typelem": elem,
                 "typarray": arr,
-                "typinput": f"{name}in",
-                "typoutput": f"{name}out",
-                "typreceive": f"{name}recv",
-                "typsend": f"{name}send",
+                "typinput": 10000 + 4 * i,
+                "typoutput": 10001 + 4 * i,
+                "typreceive": 10002 + 4 * i,
+                "typsend": 10003 + 4 * i,
                 "typsubscript": "array_subscript_handler" if elem else "-",
                 "typcollation": 100 if cat == "S" else 0,
             }
@@ -1063,6 +1064,21 @@ def catalog_rows(spec: CatalogSpec, settings: dict[str, str]) -> dict[str, list[
     for s in ("pg_catalog", "information_schema"):
         rows["schemata"].append({"catalog_name": db, "schema_name": s})
     rows["pg_type"] = _type_rows()
+    for t in rows["pg_type"]:  # the I/O functions of each type, which drivers join on
+        stem = "array_" if t["typname"].startswith("_") else t["typname"]
+        for k, suffix in (
+            ("typinput", "in"),
+            ("typoutput", "out"),
+            ("typreceive", "recv"),
+            ("typsend", "send"),
+        ):
+            rows["pg_proc"].append(
+                {
+                    "oid": t[k],
+                    "proname": f"{stem}{suffix}",
+                    "prorettype": t["oid"] if suffix in ("in", "recv") else 17,
+                }
+            )
     rows["pg_database"] = [{"datname": db}]
     rows["pg_am"] = [{"oid": 2, "amname": "heap"}, {"oid": 403, "amname": "btree", "amtype": "i"}]
     rows["pg_collation"] = [{"oid": 100, "collname": "default"}, {"oid": 950, "collname": "C"}]
@@ -1289,18 +1305,45 @@ def create_catalog(con, db: str) -> None:
         con.execute(stmt)
 
 
+def _arrow_type(duck: str):
+    import pyarrow as pa
+
+    base = {
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "SMALLINT": pa.int16(),
+        "VARCHAR": pa.string(),
+        "BOOLEAN": pa.bool_(),
+        "DOUBLE": pa.float64(),
+        "REAL": pa.float32(),
+        "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+        "INTERVAL": pa.month_day_nano_interval(),
+    }
+    if duck.endswith("[]"):
+        return pa.list_(base[duck[:-2]])
+    return base[duck]
+
+
 def fill_catalog(con, db: str, rows: dict[str, list[dict]]) -> None:
-    """Replace the catalog rows (inside the caller's transaction)."""
+    """Replace the catalog rows (inside the caller's transaction), via Arrow (fast)."""
+    import pyarrow as pa
+
     for schema, name, cols in _all_tables():
         con.execute(f'DELETE FROM "{db}".{schema}."{name}"')
         data = rows.get(name) or []
         if not data:
             continue
-        names = [c for c, _, _ in cols]
         defaults = {c: d for c, _, d in cols}
-        values = [tuple(r.get(c, defaults[c]) for c in names) for r in data]
-        marks = ", ".join("?" for _ in names)
-        con.executemany(f'INSERT INTO "{db}".{schema}."{name}" VALUES ({marks})', values)
+        arrays = [
+            pa.array([r.get(c, defaults[c]) for r in data], type=_arrow_type(t)) for c, t, _ in cols
+        ]
+        table = pa.Table.from_arrays(arrays, names=[c for c, _, _ in cols])
+        view = f"_catalog_rows_{name}"
+        con.register(view, table)
+        try:
+            con.execute(f'INSERT INTO "{db}".{schema}."{name}" SELECT * FROM {view}')
+        finally:
+            con.unregister(view)
 
 
 CATALOG_TABLES = frozenset(PG_TABLES)

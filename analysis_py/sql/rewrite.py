@@ -168,7 +168,7 @@ def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
             if (node.db or "").lower() == "pg_catalog":
                 node.set("db", None)
-            return node
+            return _function_in_from(node)
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
             name = node.name.lower()
             db = (node.db or "").lower()
@@ -303,6 +303,26 @@ def _name_columns(tree: exp.Expression) -> None:
         name = _pg_name(e)
         out.append(e if name is None else exp.alias_(e, name, quoted=True))
     sel.set("expressions", out)
+
+
+#: Functions that PostgreSQL lets a query call in FROM although they return one value.
+SCALAR_IN_FROM = frozenset({"string_to_array", "current_schemas", "regexp_split_to_array"})
+
+
+def _function_in_from(node: exp.Table) -> exp.Expression:
+    """PostgreSQL semantics for a function in FROM: a one-column relation named by its alias
+    (``generate_series(1, 3) AS i`` has a column ``i``); a scalar becomes a one-row relation."""
+    from analysis_py.sql.guard import function_name
+
+    alias = node.args.get("alias")
+    name = function_name(node.this)
+    if name in SCALAR_IN_FROM:
+        col = alias.name if alias is not None and alias.name else name
+        sub = exp.select(node.this.copy().as_(col))
+        return exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(col)))
+    if alias is not None and alias.name and not alias.columns:
+        alias.set("columns", [exp.to_identifier(alias.name)])
+    return node
 
 
 def _transform(tree: exp.Expression, fn) -> exp.Expression:

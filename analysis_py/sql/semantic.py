@@ -260,6 +260,7 @@ class _Translator:
     def filter_text(self, cond: exp.Expression) -> str:
         if cond.find(exp.Select, exp.Subquery):
             raise SemanticSQLError("subqueries are not supported in semantic SQL filters")
+
         def fn(node):
             tu = _trunc_unit(node)
             if tu is not None and isinstance(tu[1], exp.Column):

@@ -769,14 +769,16 @@ class Session:
                 if not self.role.metrics.allows(m):
                     raise Forbidden(f'permission denied for metric "{m}"')
             try:
-                compiled = info.layer.compile(metrics=kw["metrics"], group_by=dims,
-                                              where=kw["where"])
+                compiled = info.layer.compile(
+                    metrics=kw["metrics"], group_by=dims, where=kw["where"]
+                )
             except SemanticError as exc:
                 raise semantic_error(exc) from None
             inner = compiled.expression.sql(dialect="duckdb")
             col = exp.to_identifier(dims[0], quoted=True).sql(dialect="duckdb")
-            return self.run_duckdb(call.wrap(
-                f"SELECT DISTINCT {col} FROM ({inner}) AS _v ORDER BY 1"), kind="semantic")
+            return self.run_duckdb(
+                call.wrap(f"SELECT DISTINCT {col} FROM ({inner}) AS _v ORDER BY 1"), kind="semantic"
+            )
         cols, rows = jdbc.metadata(call, info, self.role)
         return self.run_duckdb(call.wrap(_values_sql(cols, rows)), kind="semantic")
 
@@ -785,12 +787,20 @@ def _values_sql(cols: list[str], rows: list[tuple]) -> str:
     """A SELECT over literal rows (metadata results), so the client's outer SQL applies."""
     names = ", ".join(exp.to_identifier(c, quoted=True).sql(dialect="duckdb") for c in cols)
     if not rows:
-        nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {exp.to_identifier(c, quoted=True).sql()}"
-                          for c in cols)
+        nulls = ", ".join(
+            f"CAST(NULL AS VARCHAR) AS {exp.to_identifier(c, quoted=True).sql()}" for c in cols
+        )
         return f"SELECT {nulls} WHERE false"
     values = ", ".join(
-        "(" + ", ".join(exp.Literal.string(str(v)).sql(dialect="duckdb") if v is not None
-                        else "CAST(NULL AS VARCHAR)" for v in r) + ")" for r in rows
+        "("
+        + ", ".join(
+            exp.Literal.string(str(v)).sql(dialect="duckdb")
+            if v is not None
+            else "CAST(NULL AS VARCHAR)"
+            for v in r
+        )
+        + ")"
+        for r in rows
     )
     return f"SELECT * FROM (VALUES {values}) AS _meta({names})"
 

@@ -16,10 +16,10 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _shared_build(tmp_path_factory) -> Path:
-    from tests.python.semantic.conftest import build_project
+    import fcntl
 
     from tests.python.conftest import shared_dir  # one build for all xdist workers
-    import fcntl
+    from tests.python.semantic.conftest import build_project
 
     root = shared_dir(tmp_path_factory, "sl-warehouse")
     root.mkdir(parents=True, exist_ok=True)
@@ -39,7 +39,9 @@ def _shared_build(tmp_path_factory) -> Path:
                 if node.get("resource_type") == "model":
                     node["access"] = "public"
                     if node["name"] == "dim_customers":
-                        node.setdefault("columns", {}).setdefault("country", {})["meta"] = {"pii": True}
+                        node.setdefault("columns", {}).setdefault("country", {})["meta"] = {
+                            "pii": True
+                        }
             (target / "manifest.json").write_text(json.dumps(manifest))
             shutil.copy(project.dir / "target" / "semantic_manifest.json", target)
             paths = resolve_paths(project_dir=REPO, warehouse_dir=wh, data_dir=root / "raw")

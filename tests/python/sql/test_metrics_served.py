@@ -23,27 +23,38 @@ OPSMETRICS = str(Path(sys.executable).with_name("opsmetrics"))
 @pytest.fixture(scope="module")
 def server(sl_warehouse, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("slserve")
-    cfg = load_config(data={
-        "server": {"port": 0, "query_log": str(tmp / "q.jsonl")},
-        "row_policies": {"gb": {"table": "dim_customers", "key": "customer_id",
-                                "filter": "country = 'GB'"}},
-        "roles": {
-            "admin": {"marts": "*", "metrics": "*", "pii": True},
-            "gb": {"marts": "*", "metrics": ["order_total", "completion_rate"],
-                   "row_policies": ["gb"]},
-            "tables_only": {"marts": ["fct_orders"], "metrics": []},
-        },
-        "users": {u: {"password": make_verifier("pw"), "role": u}
-                  for u in ("admin", "gb", "tables_only")},
-    })
+    cfg = load_config(
+        data={
+            "server": {"port": 0, "query_log": str(tmp / "q.jsonl")},
+            "row_policies": {
+                "gb": {"table": "dim_customers", "key": "customer_id", "filter": "country = 'GB'"}
+            },
+            "roles": {
+                "admin": {"marts": "*", "metrics": "*", "pii": True},
+                "gb": {
+                    "marts": "*",
+                    "metrics": ["order_total", "completion_rate"],
+                    "row_policies": ["gb"],
+                },
+                "tables_only": {"marts": ["fct_orders"], "metrics": []},
+            },
+            "users": {
+                u: {"password": make_verifier("pw"), "role": u}
+                for u in ("admin", "gb", "tables_only")
+            },
+        }
+    )
     running = start_in_thread(cfg, sl_warehouse)
     yield running
     running.stop()
 
 
 def connect(server, user="admin"):
-    return psycopg.connect(f"host=127.0.0.1 port={server.port} dbname=opsmetrics user={user} "
-                           "password=pw sslmode=disable", autocommit=True)
+    return psycopg.connect(
+        f"host=127.0.0.1 port={server.port} dbname=opsmetrics user={user} "
+        "password=pw sslmode=disable",
+        autocommit=True,
+    )
 
 
 def direct(sl_warehouse, **kw):
@@ -51,8 +62,9 @@ def direct(sl_warehouse, **kw):
     from analysis_py.semantic import SemanticLayer
 
     target = next((sl_warehouse / "builds").glob("*.target"))
-    sl = SemanticLayer.from_manifest(target / "semantic_manifest.json",
-                                     str(next((sl_warehouse / "builds").glob("*.duckdb"))))
+    sl = SemanticLayer.from_manifest(
+        target / "semantic_manifest.json", str(next((sl_warehouse / "builds").glob("*.duckdb")))
+    )
     return [tuple(r) for r in sl.query(**kw).fetchall()]
 
 
@@ -60,11 +72,15 @@ def test_semantic_sql_matches_the_semantic_layer(server, sl_warehouse):
     with connect(server) as c:
         got = c.execute(
             "select metric_time__month, customer__segment, completion_rate, order_total "
-            "from metrics where customer__country = 'GB' group by all order by 1, 2").fetchall()
-    want = direct(sl_warehouse, metrics=["completion_rate", "order_total"],
-                  group_by=["metric_time__month", "customer__segment"],
-                  where=["{{ Dimension('customer__country') }} = 'GB'"],
-                  order_by=["metric_time__month", "customer__segment"])
+            "from metrics where customer__country = 'GB' group by all order by 1, 2"
+        ).fetchall()
+    want = direct(
+        sl_warehouse,
+        metrics=["completion_rate", "order_total"],
+        group_by=["metric_time__month", "customer__segment"],
+        where=["{{ Dimension('customer__country') }} = 'GB'"],
+        order_by=["metric_time__month", "customer__segment"],
+    )
     assert len(got) == len(want) > 0
     for g, w in zip(got, want, strict=True):
         assert g[0].date() == (w[0].date() if hasattr(w[0], "date") else w[0])
@@ -75,9 +91,12 @@ def test_semantic_sql_matches_the_semantic_layer(server, sl_warehouse):
 
 def test_ratio_metric_not_reaggregated_by_bi_style_sql(server, sl_warehouse):
     with connect(server) as c:
-        got = dict(c.execute(
-            'select "customer__segment", sum("completion_rate") from "metrics"."completion_rate" '
-            "group by 1").fetchall())
+        got = dict(
+            c.execute(
+                'select "customer__segment", sum("completion_rate") from "metrics"."completion_rate" '
+                "group by 1"
+            ).fetchall()
+        )
     want = dict(direct(sl_warehouse, metrics=["completion_rate"], group_by=["customer__segment"]))
     assert got.keys() == want.keys()
     for k in got:
@@ -90,15 +109,29 @@ def test_jdbc_syntax(server, sl_warehouse):
         rows = c.execute(
             "select * from {{ semantic_layer.query(metrics=['order_total'], "
             "group_by=[Dimension('metric_time').grain('month')], "
-            "order_by=[Dimension('metric_time').grain('month')], limit=3) }}").fetchall()
+            "order_by=[Dimension('metric_time').grain('month')], limit=3) }}"
+        ).fetchall()
         names = [r[0] for r in c.execute("select name from {{ semantic_layer.metrics() }}")]
-        dims = [r[0] for r in c.execute(
-            "select name from {{ semantic_layer.dimensions(metrics=['order_total']) }}")]
-        segs = [r[0] for r in c.execute(
-            "select * from {{ semantic_layer.dimension_values(metrics=['order_total'], "
-            "group_by=['customer__segment']) }}")]
-    want = direct(sl_warehouse, metrics=["order_total"], group_by=["metric_time__month"],
-                  order_by=["metric_time__month"], limit=3)
+        dims = [
+            r[0]
+            for r in c.execute(
+                "select name from {{ semantic_layer.dimensions(metrics=['order_total']) }}"
+            )
+        ]
+        segs = [
+            r[0]
+            for r in c.execute(
+                "select * from {{ semantic_layer.dimension_values(metrics=['order_total'], "
+                "group_by=['customer__segment']) }}"
+            )
+        ]
+    want = direct(
+        sl_warehouse,
+        metrics=["order_total"],
+        group_by=["metric_time__month"],
+        order_by=["metric_time__month"],
+        limit=3,
+    )
     assert [float(r[1]) for r in rows] == pytest.approx([float(w[1]) for w in want])
     assert "order_total" in names and "completion_rate" in names
     assert "customer__segment" in dims
@@ -116,22 +149,30 @@ def test_metrics_schema_in_the_catalog(server):
         views = insp.get_view_names(schema="metrics")
         assert "order_total" in views
         cols = [c["name"] for c in insp.get_columns("order_total", schema="metrics")]
-        assert {"metric_time__day", "metric_time__month", "customer__segment",
-                "order_total"} <= set(cols)
+        assert {
+            "metric_time__day",
+            "metric_time__month",
+            "customer__segment",
+            "order_total",
+        } <= set(cols)
     finally:
         eng.dispose()
     with connect(server, "gb") as c:
-        names = {r[0] for r in c.execute(
-            "select table_name from information_schema.tables where table_schema = 'metrics'")}
+        names = {
+            r[0]
+            for r in c.execute(
+                "select table_name from information_schema.tables where table_schema = 'metrics'"
+            )
+        }
     assert names == {"order_total", "completion_rate"}
 
 
 def test_row_policy_and_masking_apply_to_metric_queries(server, sl_warehouse):
     with connect(server, "gb") as c:
-        rows = c.execute("select customer__country, order_total from metrics "
-                         "group by 1").fetchall()
-    gb_total = dict(direct(sl_warehouse, metrics=["order_total"],
-                           group_by=["customer__country"]))["GB"]
+        rows = c.execute("select customer__country, order_total from metrics group by 1").fetchall()
+    gb_total = dict(direct(sl_warehouse, metrics=["order_total"], group_by=["customer__country"]))[
+        "GB"
+    ]
     assert len(rows) == 1
     assert rows[0][0] == "****"  # country is tagged PII and this role is not granted it
     assert float(rows[0][1]) == pytest.approx(float(gb_total))
@@ -161,16 +202,36 @@ def test_semantic_errors_have_sqlstates(server):
 def test_cli_sql_and_csv(sl_warehouse, tmp_path):
     env = {**os.environ, "OPSMETRICS_WAREHOUSE_DIR": str(sl_warehouse)}
     out = tmp_path / "out.csv"
-    p = subprocess.run([OPSMETRICS, "sql", "select metric_time__month, order_total from metrics "
-                        "group by 1 order by 1", "--csv", str(out)], env=env,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            OPSMETRICS,
+            "sql",
+            "select metric_time__month, order_total from metrics group by 1 order by 1",
+            "--csv",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["metric_time__month", "order_total"] and len(rows) > 2
-    p = subprocess.run([OPSMETRICS, "sql", "select count(*) as n from fct_orders"], env=env,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [OPSMETRICS, "sql", "select count(*) as n from fct_orders"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0 and "n" in p.stdout, p.stderr
     bad = tmp_path / "bad.csv"
-    p = subprocess.run([OPSMETRICS, "sql", "drop table fct_orders", "--csv", str(bad)], env=env,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [OPSMETRICS, "sql", "drop table fct_orders", "--csv", str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode != 0 and "read-only" in p.stderr and not bad.exists()

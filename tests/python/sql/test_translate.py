@@ -20,8 +20,11 @@ CASES = [
     (
         "select metric_time__month, client__segment, stp_rate from metrics "
         "where client__region = 'EMEA' group by all order by 1 limit 100",
-        {"metrics": ["stp_rate"], "group_by": ["metric_time__month", "client__segment"],
-         "where": ["{{ Dimension('client__region') }} = 'EMEA'"]},
+        {
+            "metrics": ["stp_rate"],
+            "group_by": ["metric_time__month", "client__segment"],
+            "where": ["{{ Dimension('client__region') }} = 'EMEA'"],
+        },
     ),
     (
         "select date_trunc('month', metric_time__day) as m, sum(stp_rate) from metrics.stp_rate "
@@ -31,15 +34,23 @@ CASES = [
     (
         "select metric_time__week, stp_rate, payment_count from metrics where metric_time >= "
         "'2025-01-01' and metric_time__month < '2025-06-01' and payment__rail in ('ACH', 'RTP')",
-        {"metrics": ["stp_rate", "payment_count"], "group_by": ["metric_time__week"],
-         "where": ["{{ TimeDimension('metric_time', 'day') }} >= '2025-01-01'",
-                   "{{ TimeDimension('metric_time', 'month') }} < '2025-06-01'",
-                   "{{ Dimension('payment__rail') }} IN ('ACH', 'RTP')"]},
+        {
+            "metrics": ["stp_rate", "payment_count"],
+            "group_by": ["metric_time__week"],
+            "where": [
+                "{{ TimeDimension('metric_time', 'day') }} >= '2025-01-01'",
+                "{{ TimeDimension('metric_time', 'month') }} < '2025-06-01'",
+                "{{ Dimension('payment__rail') }} IN ('ACH', 'RTP')",
+            ],
+        },
     ),
     (
         "select client, payment_count from metrics where client = 7 group by client",
-        {"metrics": ["payment_count"], "group_by": ["client"],
-         "where": ["{{ Entity('client') }} = 7"]},
+        {
+            "metrics": ["payment_count"],
+            "group_by": ["client"],
+            "where": ["{{ Entity('client') }} = 7"],
+        },
     ),
     (
         'select "metrics"."stp_rate"."client__segment" as "seg", measure("stp_rate"."stp_rate") '
@@ -55,8 +66,10 @@ def test_semantic_sql_to_request(sql, expected):
 
 
 def test_ratio_is_never_reaggregated():
-    q = tr("select client__segment, avg(stp_rate) as r from metrics group by 1 "
-           "having avg(stp_rate) > 0.9 order by r desc")
+    q = tr(
+        "select client__segment, avg(stp_rate) as r from metrics group by 1 "
+        "having avg(stp_rate) > 0.9 order by r desc"
+    )
     outer = q.wrap("select 1", [])
     assert "AVG" not in outer.upper() and "SUM" not in outer.upper()
     assert 'WHERE _m."stp_rate" > 0.9' in outer
@@ -64,20 +77,24 @@ def test_ratio_is_never_reaggregated():
 
 
 def test_outer_expressions_run_on_the_result():
-    q = tr("select metric_time__month, stp_rate * 100 as pct from metrics order by 1 limit 3 "
-           "offset 1")
+    q = tr(
+        "select metric_time__month, stp_rate * 100 as pct from metrics order by 1 limit 3 offset 1"
+    )
     outer = q.wrap("select 1", [])
     assert '_m."stp_rate" * 100 AS "pct"' in outer and "LIMIT 3" in outer and "OFFSET 1" in outer
 
 
-@pytest.mark.parametrize("sql,message", [
-    ("select client__segment from metrics", "at least one metric"),
-    ("select count(*) from metrics", "COUNT"),
-    ("select stp_rate from metrics where stp_rate > 1", "HAVING"),
-    ("select stp_rate from metrics join fct_payments on true", "no joins"),
-    ("select stp_rate from metrics where client__segment in (select 1)", "subqueries"),
-    ("select * from metrics.nope", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "sql,message",
+    [
+        ("select client__segment from metrics", "at least one metric"),
+        ("select count(*) from metrics", "COUNT"),
+        ("select stp_rate from metrics where stp_rate > 1", "HAVING"),
+        ("select stp_rate from metrics join fct_payments on true", "no joins"),
+        ("select stp_rate from metrics where client__segment in (select 1)", "subqueries"),
+        ("select * from metrics.nope", "does not exist"),
+    ],
+)
 def test_semantic_sql_errors(sql, message):
     with pytest.raises(SQLStateError, match=message):
         tr(sql)
@@ -90,8 +107,9 @@ def test_references_metrics():
 
 
 def test_bind_params_inlines_values():
-    tree = sqlglot.parse_one("select stp_rate from metrics where client__region = $1",
-                             read="postgres")
+    tree = sqlglot.parse_one(
+        "select stp_rate from metrics where client__region = $1", read="postgres"
+    )
     q = semantic.translate(semantic.bind_params(tree, ["EMEA"]), KNOWN)
     assert q.where == ["{{ Dimension('client__region') }} = 'EMEA'"]
 
@@ -107,8 +125,12 @@ def test_jdbc_query_call():
     )
     kw = c.query_kwargs()
     assert kw["metrics"] == ["stp_rate", "payment_count"]
-    assert kw["group_by"] == ["metric_time__month", "client__segment", "metric_time__week",
-                              "client"]
+    assert kw["group_by"] == [
+        "metric_time__month",
+        "client__segment",
+        "metric_time__week",
+        "client",
+    ]
     assert kw["where"] == ["{{ Dimension('client__region') }} = 'EMEA'"]
     assert kw["order_by"] == ["-stp_rate", "metric_time__month"]
     assert kw["limit"] == 10 and kw["start_time"] == "2025-01-01"
@@ -116,22 +138,27 @@ def test_jdbc_query_call():
 
 def test_jdbc_metadata_calls_and_outer_sql():
     assert jdbc.parse_call("select * from {{ semantic_layer.metrics() }}").method == "metrics"
-    c = jdbc.parse_call("select name from {{ semantic_layer.dimensions(metrics=['x']) }} "
-                        "where name like 'client%' limit 5")
+    c = jdbc.parse_call(
+        "select name from {{ semantic_layer.dimensions(metrics=['x']) }} "
+        "where name like 'client%' limit 5"
+    )
     assert c.method == "dimensions" and c.kwargs == {"metrics": ["x"]}
     assert "LIMIT 5" in c.wrap("select 1")
 
 
-@pytest.mark.parametrize("sql", [
-    "select * from {{ semantic_layer.query(metrics=__import__('os').system('id')) }}",
-    "select * from {{ semantic_layer.query(metrics=[open('/etc/passwd').read()]) }}",
-    "select * from {{ semantic_layer.query(metrics=['a'] + ['b']) }}",
-    "select * from {{ semantic_layer.__class__() }}",
-    "select * from {{ semantic_layer.query('positional') }}",
-    "select * from {{ semantic_layer.query(metrics=['a']) }} join fct_payments on true",
-    "select * from {{ semantic_layer.query(metrics=['a']",
-    "select * from {{ os.system('id') }}",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from {{ semantic_layer.query(metrics=__import__('os').system('id')) }}",
+        "select * from {{ semantic_layer.query(metrics=[open('/etc/passwd').read()]) }}",
+        "select * from {{ semantic_layer.query(metrics=['a'] + ['b']) }}",
+        "select * from {{ semantic_layer.__class__() }}",
+        "select * from {{ semantic_layer.query('positional') }}",
+        "select * from {{ semantic_layer.query(metrics=['a']) }} join fct_payments on true",
+        "select * from {{ semantic_layer.query(metrics=['a']",
+        "select * from {{ os.system('id') }}",
+    ],
+)
 def test_jdbc_is_parsed_never_evaluated(sql):
     with pytest.raises(SQLStateError):
         jdbc.parse_call(sql)
@@ -139,7 +166,10 @@ def test_jdbc_is_parsed_never_evaluated(sql):
 
 def test_split_statements():
     assert split_statements("select 1; select ';'; select $x$;$x$") == [
-        "select 1", "select ';'", "select $x$;$x$"]
-    assert split_statements("select * from {{ semantic_layer.query(where=[\"a;b\"]) }}; select 2"
-                            ) == ['select * from {{ semantic_layer.query(where=["a;b"]) }}',
-                                  "select 2"]
+        "select 1",
+        "select ';'",
+        "select $x$;$x$",
+    ]
+    assert split_statements(
+        'select * from {{ semantic_layer.query(where=["a;b"]) }}; select 2'
+    ) == ['select * from {{ semantic_layer.query(where=["a;b"]) }}', "select 2"]
