@@ -875,13 +875,29 @@ class Compiler:
             return node
         own = [parse_filter(x) for x in metric.filters]
         if t == "ratio":
-            parts = []
-            for role, mi in (("__num", metric.numerator), ("__den", metric.denominator)):
-                inner = self.metric(mi.name)
-                parts.append(
-                    self._input_node(inner, mi, own + list(filters), items, constraint, role)
+            num_m, den_m = self.metric(metric.numerator.name), self.metric(metric.denominator.name)
+            if self._one_scan(num_m, metric.numerator, den_m, metric.denominator):
+                # both parts aggregate the same rows: one scan computes both (as MetricFlow's
+                # source-scan optimizer does)
+                flt = [parse_filter(x) for x in metric.numerator.filters] + own + list(filters)
+                node = self._simple_node(
+                    [(num_m, "__num"), (den_m, "__den")],
+                    flt,
+                    items,
+                    constraint,
+                    out_name=f"{out}_parts",
                 )
-            combined = self._combine(parts, items)
+                combined = exp.select(
+                    *[col(i.name) for i in items], col("__num"), col("__den")
+                ).from_(_tbl(node.name))
+            else:
+                parts = []
+                for role, mi in (("__num", metric.numerator), ("__den", metric.denominator)):
+                    inner = self.metric(mi.name)
+                    parts.append(
+                        self._input_node(inner, mi, own + list(filters), items, constraint, role)
+                    )
+                combined = self._combine(parts, items)
             sel = exp.select(*[col(i.name) for i in items]).from_(
                 combined.subquery("r", copy=False)
             )
@@ -916,6 +932,20 @@ class Compiler:
         if t == "conversion":
             return self._conversion_node(metric, own + list(filters), items, constraint, out)
         raise QueryError(f"metric '{metric.name}' has unsupported type '{t}'")
+
+    def _one_scan(self, a: Metric, ai, b: Metric, bi) -> bool:
+        """Whether two ratio inputs are plain simple metrics over the same rows."""
+        for m, mi in ((a, ai), (b, bi)):
+            if m.type != "simple" or m.measure is None or mi.offset_window or mi.offset_to_grain:
+                return False
+            if m.measure.fill_nulls_with is not None or m.measure.join_to_timespine:
+                return False
+            if self.measure(m.measure, m.name).non_additive is not None:
+                return False
+        ma, mb = self.measure(a.measure, a.name), self.measure(b.measure, b.name)
+        fa = set(a.filters + a.measure.filters + ai.filters)
+        fb = set(b.filters + b.measure.filters + bi.filters)
+        return ma.model == mb.model and ma.agg_time_dimension == mb.agg_time_dimension and fa == fb
 
     def _wrap_fill(self, node: Node, items, fills) -> Node:
         sel = exp.select(*[col(i.name) for i in items]).from_(_tbl(node.name))
@@ -1041,8 +1071,13 @@ class Compiler:
         decomposable = ms.agg in ("sum", "count", "sum_boolean", "min", "max", "average")
         wgrain = cum.window.granularity if cum.window else None
         frame_rows = _FIXED.get((base, wgrain)) if wgrain else None
-        use_window = decomposable and (cum.window is None or frame_rows is not None)
-        if use_window and cum.window is None:
+        islands = (
+            ms.agg == "count_distinct"
+            and not cum.grain_to_date
+            and (cum.window is None or frame_rows is not None)
+        )
+        use_window = (decomposable and (cum.window is None or frame_rows is not None)) or islands
+        if use_window and cum.window is None and not islands:
             # rows before the spine's first day still accumulate into it (MetricFlow joins
             # every earlier row to each spine day); clamp them onto the first spine day
             spine0 = self.m.spine_for(base)
@@ -1063,7 +1098,10 @@ class Compiler:
         for name, e in group_exprs:
             sel.select(e.copy().as_(name, quoted=False), copy=False)
         gcols = [n for n, _e in group_exprs[1:]]
-        if use_window:
+        if use_window and islands:
+            daily = self._distinct_events(sel, group_exprs, v, cum, base, out)
+            parts = [("__s", None)]
+        elif use_window:
             parts = {
                 "sum": [("__s", exp.Sum(this=v))],
                 "count": [("__s", exp.Count(this=v))],
@@ -1077,6 +1115,7 @@ class Compiler:
             sel.select(exp.Count(this=exp.Star()).as_("__n", quoted=False), copy=False)
             sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
             daily = st.add_cte(f"{out}_by_{base}", sel)
+        if use_window:
             # dense grid of base periods x observed groups, from the first observed period
             spine = self.m.spine_for(base)
             if spine is None:
@@ -1117,7 +1156,7 @@ class Compiler:
             if cum.grain_to_date:
                 partition.append(_trunc(col(base_item.name, "g"), cum.grain_to_date))
             order = exp.Order(expressions=[exp.Ordered(this=col(base_item.name, "g"))])
-            if frame_rows is not None:
+            if frame_rows is not None and not islands:
                 spec = exp.WindowSpec(
                     kind="ROWS",
                     start=exp.Literal.number(cum.window.count * frame_rows - 1),
@@ -1269,6 +1308,102 @@ class Compiler:
             fin.subquery("c", copy=False)
         )
         return Node(st.add_cte(out, node_sel), [out])
+
+    def _distinct_events(self, sel, group_exprs, v, cum, base: str, out: str) -> str:
+        """COUNT DISTINCT over a trailing window without a range join: each value is active on
+        [first day, last day + window) of each run of days closer than the window; +1/-1 events
+        at those bounds, summed in order, count the distinct values active on each day."""
+        st = self._state
+        day = group_exprs[0][0]
+        gcols = [n for n, _e in group_exprs[1:]]
+        sel.select(v.copy().as_("__v", quoted=False), copy=False)
+        dv = st.add_cte(f"{out}_distinct", sel.distinct())
+        part = [col(c) for c in gcols] + [col("__v")]
+        order = exp.Order(expressions=[exp.Ordered(this=col(day))])
+        prev = exp.Window(
+            this=exp.Lag(this=col(day)), partition_by=[p.copy() for p in part], order=order.copy()
+        )
+        new_run = exp.Is(this=col("__prev"), expression=exp.Null())
+        width = _interval(cum.window.count, cum.window.granularity) if cum.window else None
+        if width is not None:
+            new_run = exp.or_(
+                new_run,
+                exp.GTE(
+                    this=col(day), expression=exp.Add(this=col("__prev"), expression=width.copy())
+                ),
+            )
+        s1 = exp.select(
+            col(day), *[col(c) for c in gcols], col("__v"), prev.as_("__prev", quoted=False)
+        ).from_(_tbl(dv))
+        s1n = st.add_cte(f"{out}_prev", s1)
+        flag = exp.Case(
+            ifs=[exp.If(this=new_run, true=exp.Literal.number(1))], default=exp.Literal.number(0)
+        )
+        run = exp.Window(
+            this=exp.Sum(this=flag),
+            partition_by=[p.copy() for p in part],
+            order=order.copy(),
+            spec=exp.WindowSpec(
+                kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+            ),
+        )
+        s2 = exp.select(
+            col(day), *[col(c) for c in gcols], col("__v"), run.as_("__run", quoted=False)
+        ).from_(_tbl(s1n))
+        s2n = st.add_cte(f"{out}_runs", s2)
+        iv = exp.select(
+            *[col(c) for c in gcols],
+            col("__v"),
+            exp.Min(this=col(day)).as_("__start", quoted=False),
+        )
+        if width is not None:
+            iv.select(
+                exp.Add(this=exp.Max(this=col(day)), expression=width.copy()).as_(
+                    "__stop", quoted=False
+                ),
+                copy=False,
+            )
+        iv.from_(_tbl(s2n), copy=False).group_by(
+            *[col(c) for c in gcols], col("__v"), col("__run"), copy=False
+        )
+        ivn = st.add_cte(f"{out}_active", iv)
+        spine = self.m.spine_for(base)
+        scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
+        smin = exp.select(exp.Min(this=scol)).from_(_tbl(st.spine_cte(spine))).subquery()
+        counted = exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.Is(this=col("__v"), expression=exp.Null()), true=exp.Literal.number(0)
+                )
+            ],
+            default=exp.Literal.number(1),
+        )
+
+        def events(bound: str, sign: int) -> exp.Select:
+            d = exp.Greatest(this=col(bound), expressions=[smin.copy()])
+            c = counted.copy() if sign > 0 else exp.Neg(this=exp.Paren(this=counted.copy()))
+            return exp.select(
+                d.as_(day, quoted=False),
+                *[col(c_) for c_ in gcols],
+                c.as_("__s", quoted=False),
+                exp.Literal.number(sign).as_("__n", quoted=False),
+            ).from_(_tbl(ivn))
+
+        ev = events("__start", 1)
+        if width is not None:
+            ev = exp.union(ev, events("__stop", -1), distinct=False)
+        evn = st.add_cte(f"{out}_events", ev)
+        daily = (
+            exp.select(
+                col(day),
+                *[col(c) for c in gcols],
+                exp.Sum(this=col("__s")).as_("__s", quoted=False),
+                exp.Sum(this=col("__n")).as_("__n", quoted=False),
+            )
+            .from_(_tbl(evn))
+            .group_by(col(day), *[col(c) for c in gcols])
+        )
+        return st.add_cte(f"{out}_by_{base}", daily)
 
     # -- conversion --------------------------------------------------------------------------
 
