@@ -22,7 +22,7 @@ PARAMETERS = {
     "segment": "priority",
     "covariates": {"channel": "portal", "priority": "P3"},
     "controls": ["product"],
-    "cox_max_rows": 60000,
+    "cox_max_rows": 30000,
     "seed": 0,
     "where": None,
 }
@@ -38,7 +38,7 @@ class Survival:
         segment: str | None = None,
         covariates: dict[str, str | None] | None = None,
         controls: list[str] | None = None,
-        cox_max_rows: int = 60000,
+        cox_max_rows: int = 30000,
         seed: int = 0,
         where: str = "parameters",
     ):
