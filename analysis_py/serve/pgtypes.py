@@ -310,17 +310,17 @@ def binary_value(v: Any, pgtype: PgType) -> bytes:
 
 # ---------------------------------------------------------------- Arrow column → bytes
 _TF = pa.array([b"f", b"t"], pa.binary())
+_BIN_TF = pa.array([b"\x00", b"\x01"], pa.binary())
 
 
 def _ts_string(col: pa.Array) -> pa.Array:
     """Timestamps as PostgreSQL prints them: no fractional part unless there is one."""
     t = col.type
     if t.unit != "s":
-        ints = col.cast(pa.int64())
-        per_s = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
-        frac = pc.max(pc.abs(pc.subtract(ints, pc.multiply(pc.divide(ints, per_s), per_s))))
-        if not frac.is_valid or frac.as_py() == 0:
-            return col.cast(pa.timestamp("s", t.tz), safe=False).cast(pa.string())
+        try:  # one pass: a safe cast fails as soon as any value has a fraction
+            return col.cast(pa.timestamp("s", t.tz), safe=True).cast(pa.string())
+        except pa.ArrowInvalid:
+            pass
     return _strip_frac_zeros(col.cast(pa.string()))
 
 
@@ -340,9 +340,9 @@ def arrow_text(col: pa.Array) -> pa.Array:
         return col.cast(pa.string()).cast(pa.binary())
     if pa.types.is_floating(t):
         s = col.cast(pa.string())
-        s = pc.replace_substring_regex(s, r"\.0$", "")
-        s = pc.replace_substring(s, "inf", "Infinity")
-        s = pc.replace_substring(s, "nan", "NaN")
+        if pc.any(pc.invert(pc.is_finite(col))).as_py():
+            s = pc.replace_substring(s, "inf", "Infinity")
+            s = pc.replace_substring(s, "nan", "NaN")
         return s.cast(pa.binary())
     if pa.types.is_timestamp(t):
         if t.tz is not None:
@@ -362,6 +362,19 @@ _NP_BIN = {INT2.oid: ">i2", INT4.oid: ">i4", INT8.oid: ">i8", FLOAT4.oid: ">f4",
 
 def arrow_binary(col: pa.Array, pgtype: PgType) -> pa.Array:
     """A column as a binary array of PostgreSQL binary representations (nulls kept)."""
+    t = col.type
+    if pgtype.oid in (TEXT.oid, VARCHAR.oid) and (
+        pa.types.is_string(t) or pa.types.is_large_string(t)
+    ):
+        return col.cast(pa.binary())
+    if pgtype.oid == BOOL.oid and pa.types.is_boolean(t):
+        return _BIN_TF.take(col.cast(pa.int8()))
+    if pgtype.oid == DATE.oid and pa.types.is_date32(t):
+        days = pc.subtract(col.cast(pa.int32()), 10957)  # days since 2000-01-01
+        return arrow_binary(days, INT4)
+    if pgtype.oid in (TIMESTAMP.oid, TIMESTAMPTZ.oid) and pa.types.is_timestamp(t):
+        us = col.cast(pa.timestamp("us", t.tz)).cast(pa.int64())
+        return arrow_binary(pc.subtract(us, 946_684_800_000_000), INT8)
     npfmt = _NP_BIN.get(pgtype.oid)
     if npfmt is not None:
         width = int(npfmt[-1])

@@ -70,7 +70,7 @@ class QueryLog:
         self._f = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(path, "a", buffering=1)
+            self._f = open(path, "a", buffering=1)  # noqa: SIM115 - closed in close()
 
     def write(self, **rec) -> None:
         if self._f is None:

@@ -14,6 +14,7 @@ import contextlib
 import re
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,9 @@ class DuckSource(RowSource):
                 return rows
             if self._pending is None or len(self._pending) == 0:
                 if self._reader is None:
-                    self._reader = self.cur.to_arrow_reader(ARROW_BATCH)
+                    with warnings.catch_warnings():  # the copy is cheaper than re-running
+                        warnings.simplefilter("ignore")
+                        self._reader = self.cur.to_arrow_reader(ARROW_BATCH)
                 try:
                     self._pending = self._reader.read_next_batch()
                 except StopIteration:

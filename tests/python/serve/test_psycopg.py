@@ -81,11 +81,11 @@ def test_prepared_statement_reuse(conn):
 
 
 def test_server_side_cursor_streams_in_batches(server):
-    with psycopg.connect(dsn(server)) as c:  # not autocommit: DECLARE needs a transaction
-        with c.cursor(name="big") as cur:
-            cur.itersize = 700
-            cur.execute("select payment_id, amount from fct_payments order by payment_id")
-            ids = [r[0] for r in cur]
+    # not autocommit: DECLARE needs a transaction
+    with psycopg.connect(dsn(server)) as c, c.cursor(name="big") as cur:
+        cur.itersize = 700
+        cur.execute("select payment_id, amount from fct_payments order by payment_id")
+        ids = [r[0] for r in cur]
     assert ids == list(range(5000))
 
 
@@ -156,3 +156,13 @@ def test_cancel_interrupts_a_long_query(server):
         with pytest.raises(psycopg.errors.QueryCanceled):
             c.execute("select count(*) from range(100000000000) a")
         assert c.execute("select 1").fetchone() == (1,)
+
+
+def test_large_binary_result_matches_text(conn):
+    sql = (
+        "select payment_id, client_id, created_date, created_at, rail, amount, amount_usd, "
+        "is_stp, repair_minutes from fct_payments order by payment_id"
+    )
+    text = conn.execute(sql).fetchall()
+    binary = conn.cursor(binary=True).execute(sql).fetchall()
+    assert len(binary) == 5000 and binary == text

@@ -194,7 +194,7 @@ def test_semantic_errors_have_sqlstates(server):
     with connect(server) as c:
         with pytest.raises(psycopg.errors.UndefinedTable):
             c.execute("select * from metrics.no_such_metric")
-        with pytest.raises(psycopg.Error, match="no_such_dimension|unknown"):
+        with pytest.raises(psycopg.Error, match=r"no_such_dimension|unknown"):
             c.execute("select no_such_dimension, order_total from metrics group by 1")
         assert c.execute("select 1").fetchone() == (1,)
 
