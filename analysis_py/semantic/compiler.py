@@ -1048,9 +1048,24 @@ class Compiler:
         cum = metric.cumulative
         ms = self.measure(metric.measure, metric.name)
         flt = [parse_filter(x) for x in metric.measure.filters] + list(filters)
-        mts = [i for i in items if i.is_metric_time]
         st = self._state
-        _sm, _dname, base = self.atd(ms)
+        msm, atd_name, base = self.atd(ms)
+        own = (msm.own_entity,) if msm.own_entity else ()
+
+        def time_axis(i: GroupItem) -> bool:
+            # the agg time dimension by its own name accumulates like metric_time (the
+            # documented behaviour; MetricFlow skips the spine here, dbt-labs/metricflow#806)
+            if i.is_metric_time:
+                return True
+            r = i.ref
+            return (
+                i.kind == "time"
+                and not r.date_part
+                and r.element == atd_name
+                and tuple(r.entity_path) == own
+            )
+
+        mts = [i for i in items if time_axis(i)]
         if not mts:
             if cum.window or cum.grain_to_date:
                 raise QueryError(
@@ -1060,7 +1075,7 @@ class Compiler:
             # all-time accumulation without metric_time is the plain aggregate
             return self._simple_node([(metric, out)], flt, items, constraint, out_name=out)
         base_item = GroupItem(Ref("metric_time", grain=base), f"metric_time__{base}", "time", base)
-        others = [i for i in items if not i.is_metric_time]
+        others = [i for i in items if not time_axis(i)]
         inner_items = [base_item, *others]
         sel, group_exprs, _x, t0, _cf = self._rows(
             ms, inner_items, flt, None, metric_name=metric.name
