@@ -60,6 +60,11 @@ def _id(name: str) -> exp.Identifier:
     return exp.to_identifier(name)
 
 
+_DOUBLE = exp.DataType.build("double")
+_INT = exp.DataType.build("int")
+_TS = exp.DataType.build("timestamp")
+
+
 def _tbl(name: str) -> exp.Table:
     return exp.Table(this=_id(name))
 
@@ -77,7 +82,7 @@ def _interval(count: int, unit: str) -> exp.Interval:
 
 
 def _lit_ts(value: dt.datetime) -> exp.Expression:
-    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.build("timestamp"))
+    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), _TS.copy())
 
 
 def truncate_dt(value: dt.datetime, grain: str) -> dt.datetime:
@@ -587,7 +592,10 @@ class Compiler:
         sm = self.model(ms.model)
         base_alias = st.alias("t")
         st.need_model(sm)
-        sel = exp.select().from_(exp.Table(this=_id(st.cte_name(sm))).as_(base_alias, quoted=False))
+        sel = exp.select(copy=False).from_(
+            exp.Table(this=_id(st.cte_name(sm))).as_(base_alias, quoted=False, copy=False),
+            copy=False,
+        )
         joins: dict[tuple, str] = {}
 
         def column_for(ref: Ref, grain_hint=None) -> exp.Expression:
@@ -612,7 +620,7 @@ class Compiler:
                     ja = st.alias("j")
                     joins[key] = ja
                     sel.join(
-                        exp.Table(this=_id(st.cte_name(tsm))).as_(ja, quoted=False),
+                        exp.Table(this=_id(st.cte_name(tsm))).as_(ja, quoted=False, copy=False),
                         on=exp.EQ(this=col(ent, prev), expression=col(ent, ja)),
                         join_type="left",
                         copy=False,
@@ -624,7 +632,7 @@ class Compiler:
                 spine, spine_col = res.spine
                 sa = st.alias("s")
                 sel.join(
-                    exp.Table(this=_id(st.spine_cte(spine))).as_(sa, quoted=False),
+                    exp.Table(this=_id(st.spine_cte(spine))).as_(sa, quoted=False, copy=False),
                     on=exp.EQ(this=col(spine.column, sa), expression=col(res.column, alias)),
                     join_type="left",
                     copy=False,
@@ -652,7 +660,7 @@ class Compiler:
             else:
                 extra_exprs.append((name, what(base_alias)))
         if conds:
-            sel.where(exp.and_(*conds), copy=False)
+            sel.where(exp.and_(*conds, copy=False), copy=False)
         return sel, group_exprs, extra_exprs, base_alias, column_for
 
     def _filter_expr(self, f: ParsedFilter, column_for, ms, sel, base_alias, metric_name):
@@ -680,7 +688,7 @@ class Compiler:
         alias = st.alias("mf")
         name = st.add_cte(f"{ref.element}_by_{ent_ref.column()}", tree)
         sel.join(
-            exp.Table(this=_id(name)).as_(alias, quoted=False),
+            exp.Table(this=_id(name)).as_(alias, quoted=False, copy=False),
             on=exp.EQ(this=key_here, expression=col(ent_ref.column(), alias)),
             join_type="left",
             copy=False,
@@ -692,7 +700,7 @@ class Compiler:
         if a == "sum":
             return exp.Sum(this=value)
         if a == "sum_boolean":
-            return exp.Sum(this=exp.cast(value, exp.DataType.build("int")))
+            return exp.Sum(this=exp.cast(value, _INT.copy()))
         if a == "count":
             return exp.Count(this=value)
         if a == "count_distinct":
@@ -741,10 +749,12 @@ class Compiler:
             ms = self.measure(metric.measure, metric.name)
             cname, cexpr = self._measure_value(ms)
             st.need_model(sm, cname, cexpr)
-            sel.select(self._agg(ms, col(cname, base)).as_(out, quoted=False), copy=False)
+            sel.select(
+                self._agg(ms, col(cname, base)).as_(out, quoted=False, copy=False), copy=False
+            )
             values.append(out)
         for name, e in reversed(group_exprs):
-            sel.expressions.insert(0, e.copy().as_(name, quoted=False))
+            sel.expressions.insert(0, e.copy().as_(name, quoted=False, copy=False))
         if group_exprs:
             sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
         name = st.add_cte(out_name or values[0], sel)
@@ -789,23 +799,25 @@ class Compiler:
         )
         inner = sel
         for name, e in group_exprs:
-            inner.select(e.copy().as_(name, quoted=False), copy=False)
-        inner.select(nad_time.copy().as_("__nad_time", quoted=False), copy=False)
-        inner.select(win.as_("__nad_pick", quoted=False), copy=False)
+            inner.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
+        inner.select(nad_time.copy().as_("__nad_time", quoted=False, copy=False), copy=False)
+        inner.select(win.as_("__nad_pick", quoted=False, copy=False), copy=False)
         for metric, _out in metrics:
             ms = self.measure(metric.measure, metric.name)
             cname, cexpr = self._measure_value(ms)
             st.need_model(sm, cname, cexpr)
-            inner.select(col(cname, base).as_(cname, quoted=False), copy=False)
+            inner.select(col(cname, base).as_(cname, quoted=False, copy=False), copy=False)
         rows = st.add_cte(f"{first.name}_rows", inner)
-        outer = exp.select(*[col(n).as_(n, quoted=False) for n, _e in group_exprs]).from_(
-            _tbl(rows)
-        )
+        outer = exp.select(
+            *[col(n).as_(n, quoted=False, copy=False) for n, _e in group_exprs], copy=False
+        ).from_(_tbl(rows), copy=False)
         outer.where(exp.EQ(this=col("__nad_time"), expression=col("__nad_pick")), copy=False)
         values = []
         for metric, out in metrics:
             ms = self.measure(metric.measure, metric.name)
-            outer.select(self._agg(ms, col(f"__{ms.name}")).as_(out, quoted=False), copy=False)
+            outer.select(
+                self._agg(ms, col(f"__{ms.name}")).as_(out, quoted=False, copy=False), copy=False
+            )
             values.append(out)
         if group_exprs:
             outer.group_by(*[col(n) for n, _e in group_exprs], copy=False)
@@ -826,7 +838,9 @@ class Compiler:
                 )
             e = col(spine.column) if spine.grain == grain else _trunc(col(spine.column), grain)
         sel = (
-            exp.select(e.as_("__period", quoted=False)).from_(_tbl(st.spine_cte(spine))).distinct()
+            exp.select(e.as_("__period", quoted=False, copy=False), copy=False)
+            .from_(_tbl(st.spine_cte(spine)), copy=False)
+            .distinct(copy=False)
         )
         if constraint is not None and grain not in self.custom_grains:
             _g, start, end = constraint
@@ -836,30 +850,32 @@ class Compiler:
             if end is not None:
                 conds.append(exp.LTE(this=e.copy(), expression=_lit_ts(truncate_dt(end, grain))))
             if conds:
-                sel.where(exp.and_(*conds), copy=False)
+                sel.where(exp.and_(*conds, copy=False), copy=False)
         return sel
 
     def _spine_join(self, node: Node, items, constraint, fills) -> Node:
         st = self._state
         mt = next(i for i in items if i.is_metric_time)
         periods = st.add_cte(f"spine_{mt.grain}", self._spine_periods(mt.grain, constraint))
-        sel = exp.select().from_(exp.Table(this=_id(periods)).as_("sp", quoted=False))
+        sel = exp.select(copy=False).from_(
+            exp.Table(this=_id(periods)).as_("sp", quoted=False, copy=False), copy=False
+        )
         sel.join(
-            exp.Table(this=_id(node.name)).as_("v", quoted=False),
+            exp.Table(this=_id(node.name)).as_("v", quoted=False, copy=False),
             on=exp.EQ(this=col("__period", "sp"), expression=col(mt.name, "v")),
             join_type="left",
             copy=False,
         )
         for it in items:
             if it is mt:
-                sel.select(col("__period", "sp").as_(it.name, quoted=False), copy=False)
+                sel.select(col("__period", "sp").as_(it.name, quoted=False, copy=False), copy=False)
             else:
-                sel.select(col(it.name, "v").as_(it.name, quoted=False), copy=False)
+                sel.select(col(it.name, "v").as_(it.name, quoted=False, copy=False), copy=False)
         for v in node.values:
             e = col(v, "v")
             if fills.get(v) is not None:
                 e = exp.Coalesce(this=e, expressions=[exp.Literal.number(fills[v])])
-            sel.select(e.as_(v, quoted=False), copy=False)
+            sel.select(e.as_(v, quoted=False, copy=False), copy=False)
         return Node(st.add_cte(f"{node.values[0]}_spine", sel), node.values)
 
     # -- other metric types ------------------------------------------------------------------
@@ -888,8 +904,8 @@ class Compiler:
                     out_name=f"{out}_parts",
                 )
                 combined = exp.select(
-                    *[col(i.name) for i in items], col("__num"), col("__den")
-                ).from_(_tbl(node.name))
+                    *[col(i.name) for i in items], col("__num"), col("__den"), copy=False
+                ).from_(_tbl(node.name), copy=False)
             else:
                 parts = []
                 for role, mi in (("__num", metric.numerator), ("__den", metric.denominator)):
@@ -898,15 +914,17 @@ class Compiler:
                         self._input_node(inner, mi, own + list(filters), items, constraint, role)
                     )
                 combined = self._combine(parts, items)
-            sel = exp.select(*[col(i.name) for i in items]).from_(
+            sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
                 combined.subquery("r", copy=False)
             )
-            num = exp.cast(col("__num"), exp.DataType.build("double"))
+            num = exp.cast(col("__num"), _DOUBLE.copy())
             den = exp.cast(
                 exp.Nullif(this=col("__den"), expression=exp.Literal.number(0)),
-                exp.DataType.build("double"),
+                _DOUBLE.copy(),
             )
-            sel.select(exp.Div(this=num, expression=den).as_(out, quoted=False), copy=False)
+            sel.select(
+                exp.Div(this=num, expression=den).as_(out, quoted=False, copy=False), copy=False
+            )
             return Node(self._state.add_cte(out, sel), [out])
         if t == "derived":
             parts = []
@@ -917,13 +935,13 @@ class Compiler:
                 )
             combined = self._combine(parts, items)
             expr = self.parse_expr(metric.expr)
-            sel = exp.select(*[col(i.name) for i in items]).from_(
+            sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
                 combined.subquery("d", copy=False)
             )
             sel.select(
-                exp.Paren(this=expr).as_(out, quoted=False)
+                exp.Paren(this=expr).as_(out, quoted=False, copy=False)
                 if not isinstance(expr, exp.Column | exp.Paren)
-                else expr.as_(out, quoted=False),
+                else expr.as_(out, quoted=False, copy=False),
                 copy=False,
             )
             return Node(self._state.add_cte(out, sel), [out])
@@ -948,12 +966,14 @@ class Compiler:
         return ma.model == mb.model and ma.agg_time_dimension == mb.agg_time_dimension and fa == fb
 
     def _wrap_fill(self, node: Node, items, fills) -> Node:
-        sel = exp.select(*[col(i.name) for i in items]).from_(_tbl(node.name))
+        sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
+            _tbl(node.name), copy=False
+        )
         for v in node.values:
             e = col(v)
             if v in fills:
                 e = exp.Coalesce(this=e, expressions=[exp.Literal.number(fills[v])])
-            sel.select(e.as_(v, quoted=False), copy=False)
+            sel.select(e.as_(v, quoted=False, copy=False), copy=False)
         return Node(self._state.add_cte(f"{node.values[0]}_filled", sel), node.values)
 
     def _input_node(self, inner: Metric, mi, filters, items, constraint, out: str) -> Node:
@@ -972,7 +992,9 @@ class Compiler:
         if offset:
             node = self._metric_node(inner, flt, items, None, out)
             periods = st.add_cte(f"spine_{mt.grain}", self._spine_periods(mt.grain, None))
-            sel = exp.select().from_(exp.Table(this=_id(periods)).as_("sp", quoted=False))
+            sel = exp.select(copy=False).from_(
+                exp.Table(this=_id(periods)).as_("sp", quoted=False, copy=False), copy=False
+            )
             cond_left = exp.Sub(
                 this=col("__period", "sp"), expression=_interval(offset.count, offset.granularity)
             )
@@ -997,28 +1019,30 @@ class Compiler:
                 raise QueryError(f"offset_to_grain needs a time spine at '{base}' grain")
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
             psel = (
-                exp.select(scol.as_("__period", quoted=False))
-                .from_(_tbl(st.spine_cte(spine)))
-                .distinct()
+                exp.select(scol.as_("__period", quoted=False, copy=False), copy=False)
+                .from_(_tbl(st.spine_cte(spine)), copy=False)
+                .distinct(copy=False)
             )
             if mt.grain != base:
                 psel.where(
                     exp.EQ(this=_trunc(scol.copy(), mt.grain), expression=scol.copy()), copy=False
                 )
             periods = st.add_cte(f"spine_{mt.grain}_starts", psel)
-            sel = exp.select().from_(exp.Table(this=_id(periods)).as_("sp", quoted=False))
+            sel = exp.select(copy=False).from_(
+                exp.Table(this=_id(periods)).as_("sp", quoted=False, copy=False), copy=False
+            )
             cond_left = _trunc(col("__period", "sp"), to_grain)
             join_col = base_item.name
         sel.join(
-            exp.Table(this=_id(node.name)).as_("v", quoted=False),
+            exp.Table(this=_id(node.name)).as_("v", quoted=False, copy=False),
             on=exp.EQ(this=cond_left, expression=col(join_col, "v")),
             join_type="inner",
             copy=False,
         )
         for it in items:
             src = col("__period", "sp") if it is mt else col(it.name, "v")
-            sel.select(src.as_(it.name, quoted=False), copy=False)
-        sel.select(col(out, "v").as_(out, quoted=False), copy=False)
+            sel.select(src.as_(it.name, quoted=False, copy=False), copy=False)
+        sel.select(col(out, "v").as_(out, quoted=False, copy=False), copy=False)
         if constraint is not None:
             _g, start, end = constraint
             pc = col("__period", "sp")
@@ -1100,7 +1124,11 @@ class Compiler:
                 s0 = (
                     col(spine0.column) if spine0.grain == base else _trunc(col(spine0.column), base)
                 )
-                smin = exp.select(exp.Min(this=s0)).from_(st.spine_cte(spine0)).subquery()
+                smin = (
+                    exp.select(exp.Min(this=s0), copy=False)
+                    .from_(st.spine_cte(spine0), copy=False)
+                    .subquery()
+                )
                 name0, e0 = group_exprs[0]
                 clamped = exp.Greatest(this=e0.copy(), expressions=[smin])
                 if cum.grain_to_date:
@@ -1111,7 +1139,7 @@ class Compiler:
                     clamped = exp.Case(ifs=[exp.If(this=same, true=clamped)], default=e0.copy())
                 group_exprs[0] = (name0, clamped)
         for name, e in group_exprs:
-            sel.select(e.copy().as_(name, quoted=False), copy=False)
+            sel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
         gcols = [n for n, _e in group_exprs[1:]]
         if use_window and islands:
             daily = self._distinct_events(sel, group_exprs, v, cum, base, out)
@@ -1120,14 +1148,14 @@ class Compiler:
             parts = {
                 "sum": [("__s", exp.Sum(this=v))],
                 "count": [("__s", exp.Count(this=v))],
-                "sum_boolean": [("__s", exp.Sum(this=exp.cast(v, exp.DataType.build("int"))))],
+                "sum_boolean": [("__s", exp.Sum(this=exp.cast(v, _INT.copy())))],
                 "min": [("__s", exp.Min(this=v))],
                 "max": [("__s", exp.Max(this=v))],
                 "average": [("__s", exp.Sum(this=v)), ("__c", exp.Count(this=v))],
             }[ms.agg]
             for pn, pe in parts:
-                sel.select(pe.as_(pn, quoted=False), copy=False)
-            sel.select(exp.Count(this=exp.Star()).as_("__n", quoted=False), copy=False)
+                sel.select(pe.as_(pn, quoted=False, copy=False), copy=False)
+            sel.select(exp.Count(this=exp.Star()).as_("__n", quoted=False, copy=False), copy=False)
             sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
             daily = st.add_cte(f"{out}_by_{base}", sel)
         if use_window:
@@ -1138,32 +1166,42 @@ class Compiler:
                     f"cumulative metric '{metric.name}' needs a time spine at '{base}' grain"
                 )
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-            first = exp.select(exp.Min(this=col(base_item.name))).from_(_tbl(daily)).subquery()
+            first = (
+                exp.select(exp.Min(this=col(base_item.name)), copy=False)
+                .from_(_tbl(daily), copy=False)
+                .subquery()
+            )
             grid = (
-                exp.select(scol.as_("__d", quoted=False))
-                .from_(_tbl(st.spine_cte(spine)))
-                .distinct()
+                exp.select(scol.as_("__d", quoted=False, copy=False), copy=False)
+                .from_(_tbl(st.spine_cte(spine)), copy=False)
+                .distinct(copy=False)
             )
             grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
             gridname = st.add_cte(f"{out}_days", grid)
-            grid_sel = exp.select(col("__d", "sp").as_(base_item.name, quoted=False)).from_(
-                exp.Table(this=_id(gridname)).as_("sp", quoted=False)
-            )
+            grid_sel = exp.select(
+                col("__d", "sp").as_(base_item.name, quoted=False, copy=False), copy=False
+            ).from_(exp.Table(this=_id(gridname)).as_("sp", quoted=False, copy=False), copy=False)
             if gcols:
-                groups = exp.select(*[col(c) for c in gcols]).from_(_tbl(daily)).distinct()
+                groups = (
+                    exp.select(*[col(c) for c in gcols], copy=False)
+                    .from_(_tbl(daily), copy=False)
+                    .distinct(copy=False)
+                )
                 grid_sel.join(groups.subquery("grp", copy=False), join_type="cross", copy=False)
                 for c in gcols:
-                    grid_sel.select(col(c, "grp").as_(c, quoted=False), copy=False)
+                    grid_sel.select(col(c, "grp").as_(c, quoted=False, copy=False), copy=False)
             grid2 = st.add_cte(f"{out}_grid", grid_sel)
-            g = exp.select(col(base_item.name, "g").as_(base_item.name, quoted=False))
-            g.from_(exp.Table(this=_id(grid2)).as_("g", quoted=False), copy=False)
+            g = exp.select(
+                col(base_item.name, "g").as_(base_item.name, quoted=False, copy=False), copy=False
+            )
+            g.from_(exp.Table(this=_id(grid2)).as_("g", quoted=False, copy=False), copy=False)
             for c in gcols:
-                g.select(col(c, "g").as_(c, quoted=False), copy=False)
+                g.select(col(c, "g").as_(c, quoted=False, copy=False), copy=False)
             on = [exp.EQ(this=col(base_item.name, "v"), expression=col(base_item.name, "g"))]
             on += [exp.NullSafeEQ(this=col(c, "v"), expression=col(c, "g")) for c in gcols]
             g.join(
-                exp.Table(this=_id(daily)).as_("v", quoted=False),
-                on=exp.and_(*on),
+                exp.Table(this=_id(daily)).as_("v", quoted=False, copy=False),
+                on=exp.and_(*on, copy=False),
                 join_type="left",
                 copy=False,
             )
@@ -1193,26 +1231,31 @@ class Compiler:
 
             for pn, _pe in parts:
                 wf = {"min": exp.Min, "max": exp.Max}.get(ms.agg, exp.Sum)
-                g.select(w(wf(this=col(pn, "v"))).as_(pn, quoted=False), copy=False)
-            g.select(w(exp.Sum(this=col("__n", "v"))).as_("__n", quoted=False), copy=False)
+                g.select(w(wf(this=col(pn, "v"))).as_(pn, quoted=False, copy=False), copy=False)
+            g.select(
+                w(exp.Sum(this=col("__n", "v"))).as_("__n", quoted=False, copy=False), copy=False
+            )
             wname = st.add_cte(f"{out}_window", g)
             value = col("__s")
             if ms.agg == "average":
                 value = exp.Div(
-                    this=exp.cast(col("__s"), exp.DataType.build("double")),
+                    this=exp.cast(col("__s"), _DOUBLE.copy()),
                     expression=exp.Nullif(this=col("__c"), expression=exp.Literal.number(0)),
                 )
             present = exp.select(
-                col(base_item.name), *[col(c) for c in gcols], value.as_(out, quoted=False)
-            ).from_(_tbl(wname))
+                col(base_item.name),
+                *[col(c) for c in gcols],
+                value.as_(out, quoted=False, copy=False),
+                copy=False,
+            ).from_(_tbl(wname), copy=False)
             present.where(exp.GT(this=col("__n"), expression=exp.Literal.number(0)), copy=False)
         else:
             # non-decomposable (count_distinct, median, percentile) or calendar windows:
             # MetricFlow's range join, on rows pre-reduced where possible
             rows_sel = sel
-            rows_sel.select(v.copy().as_("__v", quoted=False), copy=False)
+            rows_sel.select(v.copy().as_("__v", quoted=False, copy=False), copy=False)
             if ms.agg == "count_distinct":
-                rows_sel = rows_sel.distinct()
+                rows_sel = rows_sel.distinct(copy=False)
             rows = st.add_cte(f"{out}_rows", rows_sel)
             spine = self.m.spine_for(base)
             if spine is None:
@@ -1220,11 +1263,15 @@ class Compiler:
                     f"cumulative metric '{metric.name}' needs a time spine at '{base}' grain"
                 )
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-            first = exp.select(exp.Min(this=col(base_item.name))).from_(_tbl(rows)).subquery()
+            first = (
+                exp.select(exp.Min(this=col(base_item.name)), copy=False)
+                .from_(_tbl(rows), copy=False)
+                .subquery()
+            )
             grid = (
-                exp.select(scol.as_("__d", quoted=False))
-                .from_(_tbl(st.spine_cte(spine)))
-                .distinct()
+                exp.select(scol.as_("__d", quoted=False, copy=False), copy=False)
+                .from_(_tbl(st.spine_cte(spine)), copy=False)
+                .distinct(copy=False)
             )
             grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
             gridname = st.add_cte(f"{out}_days", grid)
@@ -1245,17 +1292,22 @@ class Compiler:
                     exp.GTE(this=rt.copy(), expression=_trunc(col("__d", "sp"), cum.grain_to_date))
                 )
             present = exp.select(
-                col("__d", "sp").as_(base_item.name, quoted=False),
-                *[col(c, "r").as_(c, quoted=False) for c in gcols],
+                col("__d", "sp").as_(base_item.name, quoted=False, copy=False),
+                *[col(c, "r").as_(c, quoted=False, copy=False) for c in gcols],
+                copy=False,
             )
-            present.from_(exp.Table(this=_id(gridname)).as_("sp", quoted=False), copy=False)
+            present.from_(
+                exp.Table(this=_id(gridname)).as_("sp", quoted=False, copy=False), copy=False
+            )
             present.join(
-                exp.Table(this=_id(rows)).as_("r", quoted=False),
-                on=exp.and_(*conds),
+                exp.Table(this=_id(rows)).as_("r", quoted=False, copy=False),
+                on=exp.and_(*conds, copy=False),
                 join_type="inner",
                 copy=False,
             )
-            present.select(self._agg(ms, col("__v", "r")).as_(out, quoted=False), copy=False)
+            present.select(
+                self._agg(ms, col("__v", "r")).as_(out, quoted=False, copy=False), copy=False
+            )
             present.group_by(col("__d", "sp"), *[col(c, "r") for c in gcols], copy=False)
         pres = st.add_cte(f"{out}_{base}", present)
         # constraint, then period aggregation to the requested grain(s)
@@ -1270,12 +1322,13 @@ class Compiler:
         coarse = [m for m in mts if m.grain != base]
         if not coarse:
             fin = exp.select(
-                *[col(base_item.name).as_(m.name, quoted=False) for m in mts],
+                *[col(base_item.name).as_(m.name, quoted=False, copy=False) for m in mts],
                 *[col(c) for c in gcols],
                 col(out),
-            ).from_(_tbl(pres))
+                copy=False,
+            ).from_(_tbl(pres), copy=False)
             if outer_where:
-                fin.where(exp.and_(*outer_where), copy=False)
+                fin.where(exp.and_(*outer_where, copy=False), copy=False)
             return Node(st.add_cte(out, fin), [out])
         period_exprs = {}
         for m in mts:
@@ -1289,14 +1342,15 @@ class Compiler:
         keys = [*period_exprs.values(), *[col(c) for c in gcols]]
         if cum.period_agg == "average":
             fin = exp.select(
-                *[e.copy().as_(n, quoted=False) for n, e in period_exprs.items()],
+                *[e.copy().as_(n, quoted=False, copy=False) for n, e in period_exprs.items()],
                 *[col(c) for c in gcols],
+                copy=False,
             )
-            fin.select(exp.Avg(this=col(out)).as_(out, quoted=False), copy=False).from_(
+            fin.select(exp.Avg(this=col(out)).as_(out, quoted=False, copy=False), copy=False).from_(
                 pres, copy=False
             )
             if outer_where:
-                fin.where(exp.and_(*outer_where), copy=False)
+                fin.where(exp.and_(*outer_where, copy=False), copy=False)
             fin.group_by(*[k.copy() for k in keys], copy=False)
         else:
             desc = cum.period_agg == "last"
@@ -1306,20 +1360,21 @@ class Compiler:
                 order=exp.Order(expressions=[exp.Ordered(this=col(base_item.name), desc=desc)]),
             )
             ranked = exp.select(
-                *[e.copy().as_(n, quoted=False) for n, e in period_exprs.items()],
+                *[e.copy().as_(n, quoted=False, copy=False) for n, e in period_exprs.items()],
                 *[col(c) for c in gcols],
                 col(out),
-                rn.as_("__rn", quoted=False),
-            ).from_(_tbl(pres))
+                rn.as_("__rn", quoted=False, copy=False),
+                copy=False,
+            ).from_(_tbl(pres), copy=False)
             if outer_where:
-                ranked.where(exp.and_(*outer_where), copy=False)
+                ranked.where(exp.and_(*outer_where, copy=False), copy=False)
             rk = st.add_cte(f"{out}_ranked", ranked)
             fin = exp.select(
-                *[col(n) for n in period_exprs], *[col(c) for c in gcols], col(out)
-            ).from_(_tbl(rk))
+                *[col(n) for n in period_exprs], *[col(c) for c in gcols], col(out), copy=False
+            ).from_(_tbl(rk), copy=False)
             fin.where(exp.EQ(this=col("__rn"), expression=exp.Literal.number(1)), copy=False)
         # restore the requested column order
-        node_sel = exp.select(*[col(i.name) for i in items], col(out)).from_(
+        node_sel = exp.select(*[col(i.name) for i in items], col(out), copy=False).from_(
             fin.subquery("c", copy=False)
         )
         return Node(st.add_cte(out, node_sel), [out])
@@ -1331,8 +1386,8 @@ class Compiler:
         st = self._state
         day = group_exprs[0][0]
         gcols = [n for n, _e in group_exprs[1:]]
-        sel.select(v.copy().as_("__v", quoted=False), copy=False)
-        dv = st.add_cte(f"{out}_distinct", sel.distinct())
+        sel.select(v.copy().as_("__v", quoted=False, copy=False), copy=False)
+        dv = st.add_cte(f"{out}_distinct", sel.distinct(copy=False))
         part = [col(c) for c in gcols] + [col("__v")]
         order = exp.Order(expressions=[exp.Ordered(this=col(day))])
         prev = exp.Window(
@@ -1346,10 +1401,15 @@ class Compiler:
                 exp.GTE(
                     this=col(day), expression=exp.Add(this=col("__prev"), expression=width.copy())
                 ),
+                copy=False,
             )
         s1 = exp.select(
-            col(day), *[col(c) for c in gcols], col("__v"), prev.as_("__prev", quoted=False)
-        ).from_(_tbl(dv))
+            col(day),
+            *[col(c) for c in gcols],
+            col("__v"),
+            prev.as_("__prev", quoted=False, copy=False),
+            copy=False,
+        ).from_(_tbl(dv), copy=False)
         s1n = st.add_cte(f"{out}_prev", s1)
         flag = exp.Case(
             ifs=[exp.If(this=new_run, true=exp.Literal.number(1))], default=exp.Literal.number(0)
@@ -1363,18 +1423,23 @@ class Compiler:
             ),
         )
         s2 = exp.select(
-            col(day), *[col(c) for c in gcols], col("__v"), run.as_("__run", quoted=False)
-        ).from_(_tbl(s1n))
+            col(day),
+            *[col(c) for c in gcols],
+            col("__v"),
+            run.as_("__run", quoted=False, copy=False),
+            copy=False,
+        ).from_(_tbl(s1n), copy=False)
         s2n = st.add_cte(f"{out}_runs", s2)
         iv = exp.select(
             *[col(c) for c in gcols],
             col("__v"),
-            exp.Min(this=col(day)).as_("__start", quoted=False),
+            exp.Min(this=col(day)).as_("__start", quoted=False, copy=False),
+            copy=False,
         )
         if width is not None:
             iv.select(
                 exp.Add(this=exp.Max(this=col(day)), expression=width.copy()).as_(
-                    "__stop", quoted=False
+                    "__stop", quoted=False, copy=False
                 ),
                 copy=False,
             )
@@ -1384,7 +1449,11 @@ class Compiler:
         ivn = st.add_cte(f"{out}_active", iv)
         spine = self.m.spine_for(base)
         scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-        smin = exp.select(exp.Min(this=scol)).from_(_tbl(st.spine_cte(spine))).subquery()
+        smin = (
+            exp.select(exp.Min(this=scol), copy=False)
+            .from_(_tbl(st.spine_cte(spine)), copy=False)
+            .subquery()
+        )
         counted = exp.Case(
             ifs=[
                 exp.If(
@@ -1398,24 +1467,26 @@ class Compiler:
             d = exp.Greatest(this=col(bound), expressions=[smin.copy()])
             c = counted.copy() if sign > 0 else exp.Neg(this=exp.Paren(this=counted.copy()))
             return exp.select(
-                d.as_(day, quoted=False),
+                d.as_(day, quoted=False, copy=False),
                 *[col(c_) for c_ in gcols],
-                c.as_("__s", quoted=False),
-                exp.Literal.number(sign).as_("__n", quoted=False),
-            ).from_(_tbl(ivn))
+                c.as_("__s", quoted=False, copy=False),
+                exp.Literal.number(sign).as_("__n", quoted=False, copy=False),
+                copy=False,
+            ).from_(_tbl(ivn), copy=False)
 
         ev = events("__start", 1)
         if width is not None:
-            ev = exp.union(ev, events("__stop", -1), distinct=False)
+            ev = exp.union(ev, events("__stop", -1), distinct=False, copy=False)
         evn = st.add_cte(f"{out}_events", ev)
         daily = (
             exp.select(
                 col(day),
                 *[col(c) for c in gcols],
-                exp.Sum(this=col("__s")).as_("__s", quoted=False),
-                exp.Sum(this=col("__n")).as_("__n", quoted=False),
+                exp.Sum(this=col("__s")).as_("__s", quoted=False, copy=False),
+                exp.Sum(this=col("__n")).as_("__n", quoted=False, copy=False),
+                copy=False,
             )
-            .from_(_tbl(evn))
+            .from_(_tbl(evn), copy=False)
             .group_by(col(day), *[col(c) for c in gcols])
         )
         return st.add_cte(f"{out}_by_{base}", daily)
@@ -1462,10 +1533,10 @@ class Compiler:
             base_ms, items, bflt, constraint, extra=extra, metric_name=metric.name
         )
         for name, e in bgroup + bextra:
-            bsel.select(e.copy().as_(name, quoted=False), copy=False)
+            bsel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
         bname, bexpr = self._measure_value(base_ms)
         st.need_model(bsm, bname, bexpr)
-        bsel.select(col(bname, bt0).as_("__bv", quoted=False), copy=False)
+        bsel.select(col(bname, bt0).as_("__bv", quoted=False, copy=False), copy=False)
         base_rows = st.add_cte(f"{out}_base_events", bsel)
         props_c = [
             (
@@ -1479,12 +1550,13 @@ class Compiler:
             conv_ms, [], cflt, None, extra=cextra, metric_name=metric.name
         )
         for name, e in cx:
-            csel.select(e.copy().as_(name, quoted=False), copy=False)
+            csel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
         cname, cexpr = self._measure_value(conv_ms)
         st.need_model(csm, cname, cexpr)
-        csel.select(col(cname, ct0).as_("__cv", quoted=False), copy=False)
+        csel.select(col(cname, ct0).as_("__cv", quoted=False, copy=False), copy=False)
         csel.select(
-            exp.Window(this=exp.RowNumber(), order=None).as_("__cid", quoted=False), copy=False
+            exp.Window(this=exp.RowNumber(), order=None).as_("__cid", quoted=False, copy=False),
+            copy=False,
         )
         conv_rows = st.add_cte(f"{out}_conversion_events", csel)
         on = [exp.EQ(this=col("__entity", "b"), expression=col("__entity", "c"))]
@@ -1507,36 +1579,43 @@ class Compiler:
         )
         gnames = [n for n, _e in bgroup]
         matched = exp.select(
-            *[col(n, "b").as_(n, quoted=False) for n in gnames],
-            col("__cv", "c").as_("__cv", quoted=False),
-            rn.as_("__rn", quoted=False),
+            *[col(n, "b").as_(n, quoted=False, copy=False) for n in gnames],
+            col("__cv", "c").as_("__cv", quoted=False, copy=False),
+            rn.as_("__rn", quoted=False, copy=False),
+            copy=False,
         )
-        matched.from_(exp.Table(this=_id(base_rows)).as_("b", quoted=False), copy=False)
+        matched.from_(exp.Table(this=_id(base_rows)).as_("b", quoted=False, copy=False), copy=False)
         matched.join(
-            exp.Table(this=_id(conv_rows)).as_("c", quoted=False),
-            on=exp.and_(*on),
+            exp.Table(this=_id(conv_rows)).as_("c", quoted=False, copy=False),
+            on=exp.and_(*on, copy=False),
             join_type="inner",
             copy=False,
         )
         mname = st.add_cte(f"{out}_matched", matched)
         cagg = exp.select(
-            *[col(n) for n in gnames], self._agg(conv_ms, col("__cv")).as_("__conv", quoted=False)
-        ).from_(_tbl(mname))
+            *[col(n) for n in gnames],
+            self._agg(conv_ms, col("__cv")).as_("__conv", quoted=False, copy=False),
+            copy=False,
+        ).from_(_tbl(mname), copy=False)
         cagg.where(exp.EQ(this=col("__rn"), expression=exp.Literal.number(1)), copy=False)
         if gnames:
             cagg.group_by(*[col(n) for n in gnames], copy=False)
         conv_node = Node(st.add_cte(f"{out}_conversions", cagg), ["__conv"])
         combined = self._combine([base_node, conv_node], items)
-        sel = exp.select(*[col(i.name) for i in items]).from_(combined.subquery("cv", copy=False))
+        sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
+            combined.subquery("cv", copy=False)
+        )
         if cv.calculation == "conversions":
-            sel.select(col("__conv").as_(out, quoted=False), copy=False)
+            sel.select(col("__conv").as_(out, quoted=False, copy=False), copy=False)
         else:
-            num = exp.cast(col("__conv"), exp.DataType.build("double"))
+            num = exp.cast(col("__conv"), _DOUBLE.copy())
             den = exp.cast(
                 exp.Nullif(this=col("__base"), expression=exp.Literal.number(0)),
-                exp.DataType.build("double"),
+                _DOUBLE.copy(),
             )
-            sel.select(exp.Div(this=num, expression=den).as_(out, quoted=False), copy=False)
+            sel.select(
+                exp.Div(this=num, expression=den).as_(out, quoted=False, copy=False), copy=False
+            )
         return Node(st.add_cte(out, sel), [out])
 
     # -- combining ---------------------------------------------------------------------------
@@ -1549,38 +1628,41 @@ class Compiler:
         keys = [i.name for i in items]
         if len(nodes) == 1:
             n = nodes[0]
-            sel = exp.select(*[col(k) for k in keys]).from_(_tbl(n.name))
+            sel = exp.select(*[col(k) for k in keys], copy=False).from_(_tbl(n.name), copy=False)
             for v in n.values:
                 e = col(v)
                 if outer_fill and v in n.fill:
                     e = exp.Coalesce(this=e, expressions=[exp.Literal.number(n.fill[v])])
-                sel.select(e.as_(v, quoted=False) if e is not None else e, copy=False)
+                sel.select(e.as_(v, quoted=False, copy=False) if e is not None else e, copy=False)
             return sel
         aliases = [f"n{i}" for i in range(len(nodes))]
-        sel = exp.select().from_(exp.Table(this=_id(nodes[0].name)).as_(aliases[0], quoted=False))
+        sel = exp.select(copy=False).from_(
+            exp.Table(this=_id(nodes[0].name)).as_(aliases[0], quoted=False, copy=False), copy=False
+        )
 
         def key_expr(k: str, upto: int) -> exp.Expression:
             cols = [col(k, a) for a in aliases[:upto]]
             return cols[0] if len(cols) == 1 else exp.Coalesce(this=cols[0], expressions=cols[1:])
 
         for i in range(1, len(nodes)):
-            tbl = exp.Table(this=_id(nodes[i].name)).as_(aliases[i], quoted=False)
+            tbl = exp.Table(this=_id(nodes[i].name)).as_(aliases[i], quoted=False, copy=False)
             if keys:
                 on = exp.and_(
-                    *[exp.EQ(this=key_expr(k, i), expression=col(k, aliases[i])) for k in keys]
+                    *[exp.EQ(this=key_expr(k, i), expression=col(k, aliases[i])) for k in keys],
+                    copy=False,
                 )
                 sel.join(tbl, on=on, join_type="full outer", copy=False)
             else:
                 sel.join(tbl, join_type="cross", copy=False)
         kexprs = [key_expr(k, len(nodes)) for k in keys]
         for k, e in zip(keys, kexprs, strict=True):
-            sel.select(e.copy().as_(k, quoted=False), copy=False)
+            sel.select(e.copy().as_(k, quoted=False, copy=False), copy=False)
         for a, n in zip(aliases, nodes, strict=True):
             for v in n.values:
                 e = exp.Max(this=col(v, a))
                 if outer_fill and v in n.fill:
                     e = exp.Coalesce(this=e, expressions=[exp.Literal.number(n.fill[v])])
-                sel.select(e.as_(v, quoted=False), copy=False)
+                sel.select(e.as_(v, quoted=False, copy=False), copy=False)
         if keys:
             sel.group_by(*[e.copy() for e in kexprs], copy=False)
         return sel
@@ -1618,7 +1700,7 @@ class Compiler:
             orders.append(exp.Ordered(this=col(name), desc=desc))
         outer = sel
         if orders:
-            outer = exp.select(exp.Star()).from_(sel.subquery("q", copy=False))
+            outer = exp.select(exp.Star(), copy=False).from_(sel.subquery("q", copy=False))
             outer.order_by(*orders, copy=False)
         if req.limit is not None:
             outer.limit(req.limit, copy=False)
@@ -1697,14 +1779,15 @@ class _State:
         ctes = []
         for sm, cols, name in self.models.values():
             sel = exp.select(
-                *[e.copy().as_(c, quoted=False) for c, e in cols.items()]
-                or [exp.Literal.number(1).as_("__row")]
+                *[e.copy().as_(c, quoted=False, copy=False) for c, e in cols.items()]
+                or [exp.Literal.number(1).as_("__row", copy=False)],
+                copy=False,
             )
             sel.from_(self.c.relation(sm.relation), copy=False)
             ctes.append(exp.CTE(this=sel, alias=exp.TableAlias(this=_id(name))))
         for spine, name in self.spines.values():
             cols = [col(spine.column)] + [col(c) for _n, c in spine.custom_granularities]
-            sel = exp.select(*cols).from_(self.c.relation(spine.relation))
+            sel = exp.select(*cols, copy=False).from_(self.c.relation(spine.relation), copy=False)
             ctes.append(exp.CTE(this=sel, alias=exp.TableAlias(this=_id(name))))
         for name, sel in self.ctes:
             ctes.append(exp.CTE(this=sel, alias=exp.TableAlias(this=_id(name))))

@@ -4,7 +4,6 @@ compiled query object it returns (``.sql``, ``.sql_for()``, ``.to_pandas()``, ``
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,7 +227,3 @@ def _project_dir(project_dir) -> Path:
 
 def _open_duckdb(path: Path):
     return open_duckdb(path)
-
-
-def _today() -> dt.date:  # pragma: no cover - helper for callers
-    return dt.date.today()

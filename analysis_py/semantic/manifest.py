@@ -244,8 +244,8 @@ class Manifest:
         return out
 
     def spine_for(self, grain: str) -> TimeSpine | None:
-        """The time spine to use at ``grain``: the one at that grain, else the finest coarser one
-        is useless, so the finest spine at or below the grain (truncated)."""
+        """The time spine to use at ``grain``: the one declared at that grain, else the coarsest
+        spine finer than it (its column is truncated to ``grain``); None if only coarser ones."""
         exact = [s for s in self.time_spines if s.grain == grain]
         if exact:
             return exact[0]
