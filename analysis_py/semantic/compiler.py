@@ -16,15 +16,14 @@ aggregation, metric nodes are combined with FULL OUTER JOIN + MAX, as MetricFlow
 
 from __future__ import annotations
 
-import datetime as dt
-import difflib
 import itertools
-from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 
 from analysis_py.errors import FilterError, QueryError
+from analysis_py.semantic.conversion import ConversionMixin
+from analysis_py.semantic.cumulative import CumulativeMixin
 from analysis_py.semantic.manifest import (
     GRAIN_RANK,
     Manifest,
@@ -35,177 +34,29 @@ from analysis_py.semantic.manifest import (
     TimeSpine,
 )
 from analysis_py.semantic.names import Ref, parse_name
+from analysis_py.semantic.request import (
+    GroupItem,
+    Node,
+    Request,
+    Resolved,
+    make_request,
+)
+from analysis_py.semantic.sqlbuild import (
+    _DOUBLE,
+    _INT,
+    _interval,
+    _lit_ts,
+    _tbl,
+    _trunc,
+    col,
+    ident,
+    suggest,
+    truncate_dt,
+)
 from analysis_py.semantic.where import ParsedFilter, parse_filter
 
-#: grains whose length is fixed in units of the finer grain (for window frames in rows)
-_FIXED = {
-    ("day", "day"): 1,
-    ("day", "week"): 7,
-    ("hour", "hour"): 1,
-    ("hour", "day"): 24,
-    ("hour", "week"): 168,
-    ("minute", "minute"): 1,
-    ("minute", "hour"): 60,
-    ("minute", "day"): 1440,
-    ("second", "second"): 1,
-}
 
-
-def suggest(name: str, options) -> str | None:
-    close = difflib.get_close_matches(name, sorted(set(options)), n=3, cutoff=0.5)
-    return ", ".join(close) if close else None
-
-
-def _id(name: str) -> exp.Identifier:
-    return exp.to_identifier(name)
-
-
-_DOUBLE = exp.DataType.build("double")
-_INT = exp.DataType.build("int")
-_TS = exp.DataType.build("timestamp")
-
-
-def _tbl(name: str) -> exp.Table:
-    return exp.Table(this=_id(name))
-
-
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table, quoted=None)
-
-
-def _trunc(e: exp.Expression, grain: str) -> exp.Expression:
-    return exp.TimestampTrunc(this=e, unit=exp.Var(this=grain.upper()))
-
-
-def _interval(count: int, unit: str) -> exp.Interval:
-    return exp.Interval(this=exp.Literal.string(str(count)), unit=exp.Var(this=unit.upper()))
-
-
-def _lit_ts(value: dt.datetime) -> exp.Expression:
-    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), _TS.copy())
-
-
-def truncate_dt(value: dt.datetime, grain: str) -> dt.datetime:
-    """Python-side DATE_TRUNC (Monday weeks, as DuckDB/ISO)."""
-    if grain in ("second", "minute", "hour"):
-        kw = {"second": dict(microsecond=0), "minute": dict(second=0, microsecond=0)}
-        return value.replace(**kw.get(grain, dict(minute=0, second=0, microsecond=0)))
-    d = value.replace(hour=0, minute=0, second=0, microsecond=0)
-    if grain == "week":
-        return d - dt.timedelta(days=d.weekday())
-    if grain == "month":
-        return d.replace(day=1)
-    if grain == "quarter":
-        return d.replace(day=1, month=(d.month - 1) // 3 * 3 + 1)
-    if grain == "year":
-        return d.replace(day=1, month=1)
-    return d
-
-
-# ----------------------------------------------------------------------------------------------
-# request
-
-
-@dataclass(frozen=True)
-class Request:
-    metrics: tuple[str, ...]
-    group_by: tuple[str, ...] = ()
-    where: tuple[str, ...] = ()
-    order_by: tuple[str, ...] = ()
-    limit: int | None = None
-    start_time: dt.datetime | None = None
-    end_time: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class GroupItem:
-    ref: Ref
-    name: str
-    kind: str  # time | entity | dimension
-    grain: str | None = None
-
-    @property
-    def is_metric_time(self) -> bool:
-        return self.ref.is_metric_time
-
-
-@dataclass
-class Resolved:
-    """Where a linkable element lives relative to a measure's semantic model."""
-
-    hops: tuple[tuple[str, str], ...]  # (entity, model) joins from the measure model
-    model: str
-    column: str  # column name in the model CTE
-    expr: exp.Expression  # expression over the raw relation
-    spine: tuple[TimeSpine, str] | None = None  # custom grain: (spine, spine column)
-    order_key: tuple = ()
-
-
-@dataclass
-class Node:
-    """A CTE producing the group-by columns plus value columns."""
-
-    name: str
-    values: list[str]
-    fill: dict[str, int] = field(default_factory=dict)
-
-
-def _parse_time(value) -> dt.datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day)
-    try:
-        return dt.datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        raise QueryError(
-            f"'{value}' is not a date or timestamp", hint="use ISO format, e.g. 2025-01-31"
-        ) from None
-
-
-def make_request(
-    metrics=None,
-    group_by=None,
-    where=None,
-    order_by=None,
-    limit=None,
-    start_time=None,
-    end_time=None,
-) -> Request:
-    def seq(v) -> tuple[str, ...]:
-        if v is None:
-            return ()
-        if isinstance(v, str):
-            return tuple(x.strip() for x in v.split(",") if x.strip())
-        return tuple(str(x).strip() for x in v if str(x).strip())
-
-    if isinstance(where, str):
-        where = (where,)
-    if limit is not None:
-        try:
-            limit = int(limit)
-        except (TypeError, ValueError):
-            raise QueryError(f"limit must be a whole number, got {limit!r}") from None
-        if limit < 0:
-            raise QueryError(f"limit must be ≥ 0, got {limit}")
-    return Request(
-        metrics=seq(metrics),
-        group_by=seq(group_by),
-        where=tuple(w for w in (where or ()) if w and str(w).strip()),
-        order_by=seq(order_by),
-        limit=limit,
-        start_time=_parse_time(start_time),
-        end_time=_parse_time(end_time),
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# compiler
-
-
-class Compiler:
+class Compiler(CumulativeMixin, ConversionMixin):
     """Turns a :class:`Request` into a sqlglot tree for one dialect. Stateless between calls."""
 
     def __init__(self, manifest: Manifest, dialect: str = "duckdb", relation_resolver=None):
@@ -593,7 +444,7 @@ class Compiler:
         base_alias = st.alias("t")
         st.need_model(sm)
         sel = exp.select(copy=False).from_(
-            exp.Table(this=_id(st.cte_name(sm))).as_(base_alias, quoted=False, copy=False),
+            exp.Table(this=ident(st.cte_name(sm))).as_(base_alias, quoted=False, copy=False),
             copy=False,
         )
         joins: dict[tuple, str] = {}
@@ -620,7 +471,7 @@ class Compiler:
                     ja = st.alias("j")
                     joins[key] = ja
                     sel.join(
-                        exp.Table(this=_id(st.cte_name(tsm))).as_(ja, quoted=False, copy=False),
+                        exp.Table(this=ident(st.cte_name(tsm))).as_(ja, quoted=False, copy=False),
                         on=exp.EQ(this=col(ent, prev), expression=col(ent, ja)),
                         join_type="left",
                         copy=False,
@@ -632,7 +483,7 @@ class Compiler:
                 spine, spine_col = res.spine
                 sa = st.alias("s")
                 sel.join(
-                    exp.Table(this=_id(st.spine_cte(spine))).as_(sa, quoted=False, copy=False),
+                    exp.Table(this=ident(st.spine_cte(spine))).as_(sa, quoted=False, copy=False),
                     on=exp.EQ(this=col(spine.column, sa), expression=col(res.column, alias)),
                     join_type="left",
                     copy=False,
@@ -688,7 +539,7 @@ class Compiler:
         alias = st.alias("mf")
         name = st.add_cte(f"{ref.element}_by_{ent_ref.column()}", tree)
         sel.join(
-            exp.Table(this=_id(name)).as_(alias, quoted=False, copy=False),
+            exp.Table(this=ident(name)).as_(alias, quoted=False, copy=False),
             on=exp.EQ(this=key_here, expression=col(ent_ref.column(), alias)),
             join_type="left",
             copy=False,
@@ -858,10 +709,10 @@ class Compiler:
         mt = next(i for i in items if i.is_metric_time)
         periods = st.add_cte(f"spine_{mt.grain}", self._spine_periods(mt.grain, constraint))
         sel = exp.select(copy=False).from_(
-            exp.Table(this=_id(periods)).as_("sp", quoted=False, copy=False), copy=False
+            exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
         )
         sel.join(
-            exp.Table(this=_id(node.name)).as_("v", quoted=False, copy=False),
+            exp.Table(this=ident(node.name)).as_("v", quoted=False, copy=False),
             on=exp.EQ(this=col("__period", "sp"), expression=col(mt.name, "v")),
             join_type="left",
             copy=False,
@@ -993,7 +844,7 @@ class Compiler:
             node = self._metric_node(inner, flt, items, None, out)
             periods = st.add_cte(f"spine_{mt.grain}", self._spine_periods(mt.grain, None))
             sel = exp.select(copy=False).from_(
-                exp.Table(this=_id(periods)).as_("sp", quoted=False, copy=False), copy=False
+                exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
             )
             cond_left = exp.Sub(
                 this=col("__period", "sp"), expression=_interval(offset.count, offset.granularity)
@@ -1029,12 +880,12 @@ class Compiler:
                 )
             periods = st.add_cte(f"spine_{mt.grain}_starts", psel)
             sel = exp.select(copy=False).from_(
-                exp.Table(this=_id(periods)).as_("sp", quoted=False, copy=False), copy=False
+                exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
             )
             cond_left = _trunc(col("__period", "sp"), to_grain)
             join_col = base_item.name
         sel.join(
-            exp.Table(this=_id(node.name)).as_("v", quoted=False, copy=False),
+            exp.Table(this=ident(node.name)).as_("v", quoted=False, copy=False),
             on=exp.EQ(this=cond_left, expression=col(join_col, "v")),
             join_type="inner",
             copy=False,
@@ -1058,566 +909,6 @@ class Compiler:
                 )
         return Node(st.add_cte(f"{out}_offset", sel), [out])
 
-    # -- cumulative --------------------------------------------------------------------------
-
-    def _cumulative_node(self, metric: Metric, filters, items, constraint, out: str) -> Node:
-        """Cumulative metrics with window functions over a dense (period x group) grid at the
-        measure's base grain, then ``period_agg`` to the requested grain.
-
-        Semantics (MetricFlow's): the value on base period d is the aggregate of rows with
-        lower(d) <= time <= d (window: time > d - window; grain_to_date: time >= trunc(d));
-        periods with no rows in their window are absent; a coarser requested grain takes the
-        first/last/average of the present base periods inside it.
-        """
-        cum = metric.cumulative
-        ms = self.measure(metric.measure, metric.name)
-        flt = [parse_filter(x) for x in metric.measure.filters] + list(filters)
-        st = self._state
-        msm, atd_name, base = self.atd(ms)
-        own = (msm.own_entity,) if msm.own_entity else ()
-
-        def time_axis(i: GroupItem) -> bool:
-            # the agg time dimension by its own name accumulates like metric_time (the
-            # documented behaviour; MetricFlow skips the spine here, dbt-labs/metricflow#806)
-            if i.is_metric_time:
-                return True
-            r = i.ref
-            return (
-                i.kind == "time"
-                and not r.date_part
-                and r.element == atd_name
-                and tuple(r.entity_path) == own
-            )
-
-        mts = [i for i in items if time_axis(i)]
-        if not mts:
-            if cum.window or cum.grain_to_date:
-                raise QueryError(
-                    f"cumulative metric '{metric.name}' accumulates over a window; group by metric_time",
-                    hint="add --group-by metric_time__day (or another grain)",
-                )
-            # all-time accumulation without metric_time is the plain aggregate
-            return self._simple_node([(metric, out)], flt, items, constraint, out_name=out)
-        base_item = GroupItem(Ref("metric_time", grain=base), f"metric_time__{base}", "time", base)
-        others = [i for i in items if not time_axis(i)]
-        inner_items = [base_item, *others]
-        sel, group_exprs, _x, t0, _cf = self._rows(
-            ms, inner_items, flt, None, metric_name=metric.name
-        )
-        cname, cexpr = self._measure_value(ms)
-        st.need_model(self.model(ms.model), cname, cexpr)
-        v = col(cname, t0)
-        decomposable = ms.agg in ("sum", "count", "sum_boolean", "min", "max", "average")
-        wgrain = cum.window.granularity if cum.window else None
-        frame_rows = _FIXED.get((base, wgrain)) if wgrain else None
-        islands = (
-            ms.agg == "count_distinct"
-            and not cum.grain_to_date
-            and (cum.window is None or frame_rows is not None)
-        )
-        use_window = (decomposable and (cum.window is None or frame_rows is not None)) or islands
-        if use_window and cum.window is None and not islands:
-            # rows before the spine's first day still accumulate into it (MetricFlow joins
-            # every earlier row to each spine day); clamp them onto the first spine day
-            spine0 = self.m.spine_for(base)
-            if spine0 is not None:
-                s0 = (
-                    col(spine0.column) if spine0.grain == base else _trunc(col(spine0.column), base)
-                )
-                smin = (
-                    exp.select(exp.Min(this=s0), copy=False)
-                    .from_(st.spine_cte(spine0), copy=False)
-                    .subquery()
-                )
-                name0, e0 = group_exprs[0]
-                clamped = exp.Greatest(this=e0.copy(), expressions=[smin])
-                if cum.grain_to_date:
-                    same = exp.EQ(
-                        this=_trunc(e0.copy(), cum.grain_to_date),
-                        expression=_trunc(smin.copy(), cum.grain_to_date),
-                    )
-                    clamped = exp.Case(ifs=[exp.If(this=same, true=clamped)], default=e0.copy())
-                group_exprs[0] = (name0, clamped)
-        for name, e in group_exprs:
-            sel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
-        gcols = [n for n, _e in group_exprs[1:]]
-        if use_window and islands:
-            daily = self._distinct_events(sel, group_exprs, v, cum, base, out)
-            parts = [("__s", None)]
-        elif use_window:
-            parts = {
-                "sum": [("__s", exp.Sum(this=v))],
-                "count": [("__s", exp.Count(this=v))],
-                "sum_boolean": [("__s", exp.Sum(this=exp.cast(v, _INT.copy())))],
-                "min": [("__s", exp.Min(this=v))],
-                "max": [("__s", exp.Max(this=v))],
-                "average": [("__s", exp.Sum(this=v)), ("__c", exp.Count(this=v))],
-            }[ms.agg]
-            for pn, pe in parts:
-                sel.select(pe.as_(pn, quoted=False, copy=False), copy=False)
-            sel.select(exp.Count(this=exp.Star()).as_("__n", quoted=False, copy=False), copy=False)
-            sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
-            daily = st.add_cte(f"{out}_by_{base}", sel)
-        if use_window:
-            # dense grid of base periods x observed groups, from the first observed period
-            spine = self.m.spine_for(base)
-            if spine is None:
-                raise QueryError(
-                    f"cumulative metric '{metric.name}' needs a time spine at '{base}' grain"
-                )
-            scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-            first = (
-                exp.select(exp.Min(this=col(base_item.name)), copy=False)
-                .from_(_tbl(daily), copy=False)
-                .subquery()
-            )
-            grid = (
-                exp.select(scol.as_("__d", quoted=False, copy=False), copy=False)
-                .from_(_tbl(st.spine_cte(spine)), copy=False)
-                .distinct(copy=False)
-            )
-            grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
-            gridname = st.add_cte(f"{out}_days", grid)
-            grid_sel = exp.select(
-                col("__d", "sp").as_(base_item.name, quoted=False, copy=False), copy=False
-            ).from_(exp.Table(this=_id(gridname)).as_("sp", quoted=False, copy=False), copy=False)
-            if gcols:
-                groups = (
-                    exp.select(*[col(c) for c in gcols], copy=False)
-                    .from_(_tbl(daily), copy=False)
-                    .distinct(copy=False)
-                )
-                grid_sel.join(groups.subquery("grp", copy=False), join_type="cross", copy=False)
-                for c in gcols:
-                    grid_sel.select(col(c, "grp").as_(c, quoted=False, copy=False), copy=False)
-            grid2 = st.add_cte(f"{out}_grid", grid_sel)
-            g = exp.select(
-                col(base_item.name, "g").as_(base_item.name, quoted=False, copy=False), copy=False
-            )
-            g.from_(exp.Table(this=_id(grid2)).as_("g", quoted=False, copy=False), copy=False)
-            for c in gcols:
-                g.select(col(c, "g").as_(c, quoted=False, copy=False), copy=False)
-            on = [exp.EQ(this=col(base_item.name, "v"), expression=col(base_item.name, "g"))]
-            on += [exp.NullSafeEQ(this=col(c, "v"), expression=col(c, "g")) for c in gcols]
-            g.join(
-                exp.Table(this=_id(daily)).as_("v", quoted=False, copy=False),
-                on=exp.and_(*on, copy=False),
-                join_type="left",
-                copy=False,
-            )
-            partition = [col(c, "g") for c in gcols]
-            if cum.grain_to_date:
-                partition.append(_trunc(col(base_item.name, "g"), cum.grain_to_date))
-            order = exp.Order(expressions=[exp.Ordered(this=col(base_item.name, "g"))])
-            if frame_rows is not None and not islands:
-                spec = exp.WindowSpec(
-                    kind="ROWS",
-                    start=exp.Literal.number(cum.window.count * frame_rows - 1),
-                    start_side="PRECEDING",
-                    end="CURRENT ROW",
-                )
-            else:
-                spec = exp.WindowSpec(
-                    kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
-                )
-
-            def w(fn):
-                return exp.Window(
-                    this=fn,
-                    partition_by=[p.copy() for p in partition] or None,
-                    order=order.copy(),
-                    spec=spec.copy(),
-                )
-
-            for pn, _pe in parts:
-                wf = {"min": exp.Min, "max": exp.Max}.get(ms.agg, exp.Sum)
-                g.select(w(wf(this=col(pn, "v"))).as_(pn, quoted=False, copy=False), copy=False)
-            g.select(
-                w(exp.Sum(this=col("__n", "v"))).as_("__n", quoted=False, copy=False), copy=False
-            )
-            wname = st.add_cte(f"{out}_window", g)
-            value = col("__s")
-            if ms.agg == "average":
-                value = exp.Div(
-                    this=exp.cast(col("__s"), _DOUBLE.copy()),
-                    expression=exp.Nullif(this=col("__c"), expression=exp.Literal.number(0)),
-                )
-            present = exp.select(
-                col(base_item.name),
-                *[col(c) for c in gcols],
-                value.as_(out, quoted=False, copy=False),
-                copy=False,
-            ).from_(_tbl(wname), copy=False)
-            present.where(exp.GT(this=col("__n"), expression=exp.Literal.number(0)), copy=False)
-        else:
-            # non-decomposable (count_distinct, median, percentile) or calendar windows:
-            # MetricFlow's range join, on rows pre-reduced where possible
-            rows_sel = sel
-            rows_sel.select(v.copy().as_("__v", quoted=False, copy=False), copy=False)
-            if ms.agg == "count_distinct":
-                rows_sel = rows_sel.distinct(copy=False)
-            rows = st.add_cte(f"{out}_rows", rows_sel)
-            spine = self.m.spine_for(base)
-            if spine is None:
-                raise QueryError(
-                    f"cumulative metric '{metric.name}' needs a time spine at '{base}' grain"
-                )
-            scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-            first = (
-                exp.select(exp.Min(this=col(base_item.name)), copy=False)
-                .from_(_tbl(rows), copy=False)
-                .subquery()
-            )
-            grid = (
-                exp.select(scol.as_("__d", quoted=False, copy=False), copy=False)
-                .from_(_tbl(st.spine_cte(spine)), copy=False)
-                .distinct(copy=False)
-            )
-            grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
-            gridname = st.add_cte(f"{out}_days", grid)
-            rt = col(base_item.name, "r")
-            conds = [exp.LTE(this=rt, expression=col("__d", "sp"))]
-            if cum.window:
-                conds.append(
-                    exp.GT(
-                        this=rt.copy(),
-                        expression=exp.Sub(
-                            this=col("__d", "sp"),
-                            expression=_interval(cum.window.count, cum.window.granularity),
-                        ),
-                    )
-                )
-            if cum.grain_to_date:
-                conds.append(
-                    exp.GTE(this=rt.copy(), expression=_trunc(col("__d", "sp"), cum.grain_to_date))
-                )
-            present = exp.select(
-                col("__d", "sp").as_(base_item.name, quoted=False, copy=False),
-                *[col(c, "r").as_(c, quoted=False, copy=False) for c in gcols],
-                copy=False,
-            )
-            present.from_(
-                exp.Table(this=_id(gridname)).as_("sp", quoted=False, copy=False), copy=False
-            )
-            present.join(
-                exp.Table(this=_id(rows)).as_("r", quoted=False, copy=False),
-                on=exp.and_(*conds, copy=False),
-                join_type="inner",
-                copy=False,
-            )
-            present.select(
-                self._agg(ms, col("__v", "r")).as_(out, quoted=False, copy=False), copy=False
-            )
-            present.group_by(col("__d", "sp"), *[col(c, "r") for c in gcols], copy=False)
-        pres = st.add_cte(f"{out}_{base}", present)
-        # constraint, then period aggregation to the requested grain(s)
-        outer_where = []
-        if constraint is not None:
-            _g, start, end = constraint
-            if start is not None:
-                outer_where.append(exp.GTE(this=col(base_item.name), expression=_lit_ts(start)))
-            if end is not None:
-                end_excl = _next_period(end, _g)
-                outer_where.append(exp.LT(this=col(base_item.name), expression=_lit_ts(end_excl)))
-        coarse = [m for m in mts if m.grain != base]
-        if not coarse:
-            fin = exp.select(
-                *[col(base_item.name).as_(m.name, quoted=False, copy=False) for m in mts],
-                *[col(c) for c in gcols],
-                col(out),
-                copy=False,
-            ).from_(_tbl(pres), copy=False)
-            if outer_where:
-                fin.where(exp.and_(*outer_where, copy=False), copy=False)
-            return Node(st.add_cte(out, fin), [out])
-        period_exprs = {}
-        for m in mts:
-            if m.grain in self.custom_grains:
-                raise QueryError(
-                    f"cumulative metric '{metric.name}' at a custom grain is not supported yet"
-                )
-            period_exprs[m.name] = (
-                _trunc(col(base_item.name), m.grain) if m.grain != base else col(base_item.name)
-            )
-        keys = [*period_exprs.values(), *[col(c) for c in gcols]]
-        if cum.period_agg == "average":
-            fin = exp.select(
-                *[e.copy().as_(n, quoted=False, copy=False) for n, e in period_exprs.items()],
-                *[col(c) for c in gcols],
-                copy=False,
-            )
-            fin.select(exp.Avg(this=col(out)).as_(out, quoted=False, copy=False), copy=False).from_(
-                pres, copy=False
-            )
-            if outer_where:
-                fin.where(exp.and_(*outer_where, copy=False), copy=False)
-            fin.group_by(*[k.copy() for k in keys], copy=False)
-        else:
-            desc = cum.period_agg == "last"
-            rn = exp.Window(
-                this=exp.RowNumber(),
-                partition_by=[k.copy() for k in keys],
-                order=exp.Order(expressions=[exp.Ordered(this=col(base_item.name), desc=desc)]),
-            )
-            ranked = exp.select(
-                *[e.copy().as_(n, quoted=False, copy=False) for n, e in period_exprs.items()],
-                *[col(c) for c in gcols],
-                col(out),
-                rn.as_("__rn", quoted=False, copy=False),
-                copy=False,
-            ).from_(_tbl(pres), copy=False)
-            if outer_where:
-                ranked.where(exp.and_(*outer_where, copy=False), copy=False)
-            rk = st.add_cte(f"{out}_ranked", ranked)
-            fin = exp.select(
-                *[col(n) for n in period_exprs], *[col(c) for c in gcols], col(out), copy=False
-            ).from_(_tbl(rk), copy=False)
-            fin.where(exp.EQ(this=col("__rn"), expression=exp.Literal.number(1)), copy=False)
-        # restore the requested column order
-        node_sel = exp.select(*[col(i.name) for i in items], col(out), copy=False).from_(
-            fin.subquery("c", copy=False)
-        )
-        return Node(st.add_cte(out, node_sel), [out])
-
-    def _distinct_events(self, sel, group_exprs, v, cum, base: str, out: str) -> str:
-        """COUNT DISTINCT over a trailing window without a range join: each value is active on
-        [first day, last day + window) of each run of days closer than the window; +1/-1 events
-        at those bounds, summed in order, count the distinct values active on each day."""
-        st = self._state
-        day = group_exprs[0][0]
-        gcols = [n for n, _e in group_exprs[1:]]
-        sel.select(v.copy().as_("__v", quoted=False, copy=False), copy=False)
-        dv = st.add_cte(f"{out}_distinct", sel.distinct(copy=False))
-        part = [col(c) for c in gcols] + [col("__v")]
-        order = exp.Order(expressions=[exp.Ordered(this=col(day))])
-        prev = exp.Window(
-            this=exp.Lag(this=col(day)), partition_by=[p.copy() for p in part], order=order.copy()
-        )
-        new_run = exp.Is(this=col("__prev"), expression=exp.Null())
-        width = _interval(cum.window.count, cum.window.granularity) if cum.window else None
-        if width is not None:
-            new_run = exp.or_(
-                new_run,
-                exp.GTE(
-                    this=col(day), expression=exp.Add(this=col("__prev"), expression=width.copy())
-                ),
-                copy=False,
-            )
-        s1 = exp.select(
-            col(day),
-            *[col(c) for c in gcols],
-            col("__v"),
-            prev.as_("__prev", quoted=False, copy=False),
-            copy=False,
-        ).from_(_tbl(dv), copy=False)
-        s1n = st.add_cte(f"{out}_prev", s1)
-        flag = exp.Case(
-            ifs=[exp.If(this=new_run, true=exp.Literal.number(1))], default=exp.Literal.number(0)
-        )
-        run = exp.Window(
-            this=exp.Sum(this=flag),
-            partition_by=[p.copy() for p in part],
-            order=order.copy(),
-            spec=exp.WindowSpec(
-                kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
-            ),
-        )
-        s2 = exp.select(
-            col(day),
-            *[col(c) for c in gcols],
-            col("__v"),
-            run.as_("__run", quoted=False, copy=False),
-            copy=False,
-        ).from_(_tbl(s1n), copy=False)
-        s2n = st.add_cte(f"{out}_runs", s2)
-        iv = exp.select(
-            *[col(c) for c in gcols],
-            col("__v"),
-            exp.Min(this=col(day)).as_("__start", quoted=False, copy=False),
-            copy=False,
-        )
-        if width is not None:
-            iv.select(
-                exp.Add(this=exp.Max(this=col(day)), expression=width.copy()).as_(
-                    "__stop", quoted=False, copy=False
-                ),
-                copy=False,
-            )
-        iv.from_(_tbl(s2n), copy=False).group_by(
-            *[col(c) for c in gcols], col("__v"), col("__run"), copy=False
-        )
-        ivn = st.add_cte(f"{out}_active", iv)
-        spine = self.m.spine_for(base)
-        scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-        smin = (
-            exp.select(exp.Min(this=scol), copy=False)
-            .from_(_tbl(st.spine_cte(spine)), copy=False)
-            .subquery()
-        )
-        counted = exp.Case(
-            ifs=[
-                exp.If(
-                    this=exp.Is(this=col("__v"), expression=exp.Null()), true=exp.Literal.number(0)
-                )
-            ],
-            default=exp.Literal.number(1),
-        )
-
-        def events(bound: str, sign: int) -> exp.Select:
-            d = exp.Greatest(this=col(bound), expressions=[smin.copy()])
-            c = counted.copy() if sign > 0 else exp.Neg(this=exp.Paren(this=counted.copy()))
-            return exp.select(
-                d.as_(day, quoted=False, copy=False),
-                *[col(c_) for c_ in gcols],
-                c.as_("__s", quoted=False, copy=False),
-                exp.Literal.number(sign).as_("__n", quoted=False, copy=False),
-                copy=False,
-            ).from_(_tbl(ivn), copy=False)
-
-        ev = events("__start", 1)
-        if width is not None:
-            ev = exp.union(ev, events("__stop", -1), distinct=False, copy=False)
-        evn = st.add_cte(f"{out}_events", ev)
-        daily = (
-            exp.select(
-                col(day),
-                *[col(c) for c in gcols],
-                exp.Sum(this=col("__s")).as_("__s", quoted=False, copy=False),
-                exp.Sum(this=col("__n")).as_("__n", quoted=False, copy=False),
-                copy=False,
-            )
-            .from_(_tbl(evn), copy=False)
-            .group_by(col(day), *[col(c) for c in gcols])
-        )
-        return st.add_cte(f"{out}_by_{base}", daily)
-
-    # -- conversion --------------------------------------------------------------------------
-
-    def _conversion_node(self, metric: Metric, filters, items, constraint, out: str) -> Node:
-        """MetricFlow's conversion semantics: every conversion event is matched to the closest
-        preceding base event of the same entity (and equal constant properties) within the
-        window; conversions are attributed to that base event's group-by values."""
-        cv = metric.conversion
-        st = self._state
-        base_ms = self.measure(cv.base, metric.name)
-        conv_ms = self.measure(cv.conversion, metric.name)
-        bsm, _bdim, bgrain = self.atd(base_ms)
-        csm, _cdim, cgrain = self.atd(conv_ms)
-        fine = bgrain if GRAIN_RANK.get(bgrain, 6) <= GRAIN_RANK.get(cgrain, 6) else cgrain
-        bflt = [parse_filter(x) for x in cv.base.filters] + list(filters)
-        cflt = [parse_filter(x) for x in cv.conversion.filters]
-        # base aggregate (the denominator)
-        base_node = self._simple_node(
-            [
-                (
-                    Metric(name=f"{out}__base", type="simple", measure=MeasureInput(cv.base.name)),
-                    "__base",
-                )
-            ],
-            bflt,
-            items,
-            constraint,
-            out_name=f"{out}_base",
-        )
-        # base events with what the group-by needs
-        ent = Ref(cv.entity, kind="entity")
-        props_b = [
-            (
-                f"__p{i}",
-                Ref(p[0], (bsm.own_entity,) if bsm.own_entity and not bsm.entity(p[0]) else ()),
-            )
-            for i, p in enumerate(cv.constant_properties)
-        ]
-        extra = [("__entity", ent), ("__time", Ref("metric_time", grain=fine)), *props_b]
-        bsel, bgroup, bextra, bt0, _cf = self._rows(
-            base_ms, items, bflt, constraint, extra=extra, metric_name=metric.name
-        )
-        for name, e in bgroup + bextra:
-            bsel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
-        bname, bexpr = self._measure_value(base_ms)
-        st.need_model(bsm, bname, bexpr)
-        bsel.select(col(bname, bt0).as_("__bv", quoted=False, copy=False), copy=False)
-        base_rows = st.add_cte(f"{out}_base_events", bsel)
-        props_c = [
-            (
-                f"__p{i}",
-                Ref(p[1], (csm.own_entity,) if csm.own_entity and not csm.entity(p[1]) else ()),
-            )
-            for i, p in enumerate(cv.constant_properties)
-        ]
-        cextra = [("__entity", ent), ("__time", Ref("metric_time", grain=fine)), *props_c]
-        csel, _cg, cx, ct0, _cf2 = self._rows(
-            conv_ms, [], cflt, None, extra=cextra, metric_name=metric.name
-        )
-        for name, e in cx:
-            csel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
-        cname, cexpr = self._measure_value(conv_ms)
-        st.need_model(csm, cname, cexpr)
-        csel.select(col(cname, ct0).as_("__cv", quoted=False, copy=False), copy=False)
-        csel.select(
-            exp.Window(this=exp.RowNumber(), order=None).as_("__cid", quoted=False, copy=False),
-            copy=False,
-        )
-        conv_rows = st.add_cte(f"{out}_conversion_events", csel)
-        on = [exp.EQ(this=col("__entity", "b"), expression=col("__entity", "c"))]
-        on += [exp.EQ(this=col(p, "b"), expression=col(p, "c")) for p, _r in props_b]
-        on.append(exp.LTE(this=col("__time", "b"), expression=col("__time", "c")))
-        if cv.window:
-            on.append(
-                exp.GT(
-                    this=col("__time", "b"),
-                    expression=exp.Sub(
-                        this=col("__time", "c"),
-                        expression=_interval(cv.window.count, cv.window.granularity),
-                    ),
-                )
-            )
-        rn = exp.Window(
-            this=exp.RowNumber(),
-            partition_by=[col("__cid", "c")],
-            order=exp.Order(expressions=[exp.Ordered(this=col("__time", "b"), desc=True)]),
-        )
-        gnames = [n for n, _e in bgroup]
-        matched = exp.select(
-            *[col(n, "b").as_(n, quoted=False, copy=False) for n in gnames],
-            col("__cv", "c").as_("__cv", quoted=False, copy=False),
-            rn.as_("__rn", quoted=False, copy=False),
-            copy=False,
-        )
-        matched.from_(exp.Table(this=_id(base_rows)).as_("b", quoted=False, copy=False), copy=False)
-        matched.join(
-            exp.Table(this=_id(conv_rows)).as_("c", quoted=False, copy=False),
-            on=exp.and_(*on, copy=False),
-            join_type="inner",
-            copy=False,
-        )
-        mname = st.add_cte(f"{out}_matched", matched)
-        cagg = exp.select(
-            *[col(n) for n in gnames],
-            self._agg(conv_ms, col("__cv")).as_("__conv", quoted=False, copy=False),
-            copy=False,
-        ).from_(_tbl(mname), copy=False)
-        cagg.where(exp.EQ(this=col("__rn"), expression=exp.Literal.number(1)), copy=False)
-        if gnames:
-            cagg.group_by(*[col(n) for n in gnames], copy=False)
-        conv_node = Node(st.add_cte(f"{out}_conversions", cagg), ["__conv"])
-        combined = self._combine([base_node, conv_node], items)
-        sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
-            combined.subquery("cv", copy=False)
-        )
-        if cv.calculation == "conversions":
-            sel.select(col("__conv").as_(out, quoted=False, copy=False), copy=False)
-        else:
-            num = exp.cast(col("__conv"), _DOUBLE.copy())
-            den = exp.cast(
-                exp.Nullif(this=col("__base"), expression=exp.Literal.number(0)),
-                _DOUBLE.copy(),
-            )
-            sel.select(
-                exp.Div(this=num, expression=den).as_(out, quoted=False, copy=False), copy=False
-            )
-        return Node(st.add_cte(out, sel), [out])
-
     # -- combining ---------------------------------------------------------------------------
 
     def _combine(
@@ -1637,7 +928,8 @@ class Compiler:
             return sel
         aliases = [f"n{i}" for i in range(len(nodes))]
         sel = exp.select(copy=False).from_(
-            exp.Table(this=_id(nodes[0].name)).as_(aliases[0], quoted=False, copy=False), copy=False
+            exp.Table(this=ident(nodes[0].name)).as_(aliases[0], quoted=False, copy=False),
+            copy=False,
         )
 
         def key_expr(k: str, upto: int) -> exp.Expression:
@@ -1645,7 +937,7 @@ class Compiler:
             return cols[0] if len(cols) == 1 else exp.Coalesce(this=cols[0], expressions=cols[1:])
 
         for i in range(1, len(nodes)):
-            tbl = exp.Table(this=_id(nodes[i].name)).as_(aliases[i], quoted=False, copy=False)
+            tbl = exp.Table(this=ident(nodes[i].name)).as_(aliases[i], quoted=False, copy=False)
             if keys:
                 on = exp.and_(
                     *[exp.EQ(this=key_expr(k, i), expression=col(k, aliases[i])) for k in keys],
@@ -1705,21 +997,6 @@ class Compiler:
         if req.limit is not None:
             outer.limit(req.limit, copy=False)
         return outer
-
-
-def _next_period(value: dt.datetime, grain: str) -> dt.datetime:
-    if grain in ("second", "minute", "hour", "day", "week"):
-        step = {
-            "second": dt.timedelta(seconds=1),
-            "minute": dt.timedelta(minutes=1),
-            "hour": dt.timedelta(hours=1),
-            "day": dt.timedelta(days=1),
-            "week": dt.timedelta(days=7),
-        }[grain]
-        return value + step
-    months = {"month": 1, "quarter": 3, "year": 12}.get(grain, 1)
-    y, m = divmod(value.month - 1 + months, 12)
-    return value.replace(year=value.year + y, month=m + 1, day=1)
 
 
 class _State:
@@ -1784,12 +1061,12 @@ class _State:
                 copy=False,
             )
             sel.from_(self.c.relation(sm.relation), copy=False)
-            ctes.append(exp.CTE(this=sel, alias=exp.TableAlias(this=_id(name))))
+            ctes.append(exp.CTE(this=sel, alias=exp.TableAlias(this=ident(name))))
         for spine, name in self.spines.values():
             cols = [col(spine.column)] + [col(c) for _n, c in spine.custom_granularities]
             sel = exp.select(*cols, copy=False).from_(self.c.relation(spine.relation), copy=False)
-            ctes.append(exp.CTE(this=sel, alias=exp.TableAlias(this=_id(name))))
+            ctes.append(exp.CTE(this=sel, alias=exp.TableAlias(this=ident(name))))
         for name, sel in self.ctes:
-            ctes.append(exp.CTE(this=sel, alias=exp.TableAlias(this=_id(name))))
+            ctes.append(exp.CTE(this=sel, alias=exp.TableAlias(this=ident(name))))
         final.set("with_", exp.With(expressions=ctes))
         return final
