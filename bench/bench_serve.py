@@ -147,10 +147,13 @@ def bench_metric(server: Server, warehouse: Path, query_sql: str, request: dict,
         Path(info["target_path"]) / "semantic_manifest.json", str(warehouse / "opsmetrics.duckdb")
     )
     direct = _median_ms(lambda: sl.query(**request).fetchall(), n)
+    compiled = sl.query(**request).expression.sql(dialect="duckdb")
+    con = sl.connection
+    direct_sql = _median_ms(lambda: con.execute(compiled).fetchall(), n)
     with psycopg.connect(server.dsn, autocommit=True) as c:
         c.execute(query_sql).fetchall()
         served = _median_ms(lambda: c.execute(query_sql).fetchall(), n)
-    return {"direct": direct, "served": served}
+    return {"direct": direct, "direct_sql": direct_sql, "served": served}
 
 
 def bench_concurrency(server: Server, clients: int, per_client: int) -> dict:
@@ -257,13 +260,18 @@ def main(argv: list[str] | None = None) -> None:
         f"| metric query `{metric}` by {', '.join(req['group_by'])} (median) | "
         f"{mq['served']:.2f} ms | {mq['direct']:.2f} ms (SemanticLayer on the file) | "
         f"{mq['served'] / mq['direct']:.2f}× |",
+        f"| same, vs its compiled SQL run directly on DuckDB (no compile) | {mq['served']:.2f} ms | "
+        f"{mq['direct_sql']:.2f} ms | {mq['served'] / mq['direct_sql']:.2f}× |",
         f"| 50 concurrent clients, 40 parameterised queries each | {cc['qps']:,.0f} queries/s "
         f"({cc['errors']} errors) | | |",
     ]
     body = "\n".join(lines) + (
         "\n\nServer in its own process (`opsmetrics serve`), clients in the benchmark process "
         "on the same 2-core machine, so client and server compete for the cores. Targets: "
-        "round trip ≤ 1 ms median, streaming ≥ 500k rows/s."
+        "round trip ≤ 1 ms median, streaming ≥ 500k rows/s (met on the wire: libpq; "
+        "psycopg's per-row Python objects cap the client near DuckDB's own fetchall rate). "
+        "The server caches each statement's compiled plan, so a repeated metric query skips "
+        "compilation; the second metric row isolates the serving overhead."
     )
     print(body)
     record("SQL interface and server", body)

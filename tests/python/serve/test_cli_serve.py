@@ -171,3 +171,11 @@ def test_tls_when_a_certificate_is_configured(tmp_path):
             assert c.execute("select count(*) from dim_clients").fetchone() == (4,)
     finally:
         running.stop()
+
+
+def test_example_config_loads_and_documents_its_passwords():
+    cfg = load_config(Path(__file__).resolve().parents[3] / "config" / "serve.example.yml")
+    assert cfg.host == "127.0.0.1" and cfg.roles["emea_analyst"].row_policies
+    salt = b"opsmetrics-example"
+    assert cfg.users["analyst"].verifier == make_verifier("analyst-example", salt=salt)
+    assert cfg.users["emea"].verifier == make_verifier("emea-example", salt=salt)
