@@ -30,10 +30,10 @@ from analysis_py.generate.payments import make_payments
 from analysis_py.generate.requests import iter_request_months
 from analysis_py.generate.writer import (
     AtomicDir,
+    BackgroundWriter,
     distinct_count,
     write_by_load,
     write_json,
-    write_parquet,
 )
 
 GENERATOR_VERSION = 1
@@ -54,12 +54,12 @@ TABLES = {
 class _Chunked:
     """Writes a table one landing at a time and keeps the counts for ground_truth.json."""
 
-    def __init__(self, folder: Path, key: str):
-        self.folder, self.key = folder, key
+    def __init__(self, folder: Path, sink):
+        self.folder, self.sink = folder, sink
         self.raw_rows = self.files = 0
 
     def write(self, load_id: int, table) -> None:
-        write_parquet(self.folder / f"load_{load_id:04d}.parquet", table)
+        self.sink(self.folder / f"load_{load_id:04d}.parquet", table)
         self.raw_rows += table.num_rows
         self.files += 1
 
@@ -118,7 +118,7 @@ def generate(
     def land(tmp: Path, name: str, table) -> None:
         source, key = TABLES[name]
         folder = tmp / source / name
-        per_load = write_by_load(folder, table)
+        per_load = write_by_load(folder, table, sink)
         rows[name] = {
             "raw_rows": table.num_rows,
             "distinct_keys": distinct_count(table, key) if key else table.num_rows,
@@ -126,7 +126,7 @@ def generate(
         }
         step(f"{source}.{name}: {table.num_rows:,} rows in {len(per_load)} files")
 
-    with AtomicDir(out) as tmp:
+    with AtomicDir(out) as tmp, BackgroundWriter() as sink:
         calendar()
         clients, clients_table = make_clients(seed, scale)
         land(tmp, "clients", clients_table)
@@ -135,7 +135,7 @@ def generate(
         cells = choose_cells(seed, eff["anomalies"]["count"], windows)
         fx, fx_table = make_fx(seed)
         land(tmp, "fx_rates", fx_table)
-        pay = _Chunked(tmp / "payments" / "payment_instructions", "payment_id")
+        pay = _Chunked(tmp / "payments" / "payment_instructions", sink)
         failed, facts["payments"] = make_payments(
             seed, scale, eff, clients, windows, fx, cells, sink=pay.write
         )
@@ -146,7 +146,7 @@ def generate(
             land(tmp, name, case_tables[name])
         del case_tables
 
-        req = _Chunked(tmp / "platform" / "requests", "request_id")
+        req = _Chunked(tmp / "platform" / "requests", sink)
         req_facts = {"requests_non_test": 0, "errors_5xx_non_test": 0, "degraded_non_test": 0}
         for load_id, table, counters in iter_request_months(
             seed, scale, eff, clients, windows, cells, calendar().offset_s

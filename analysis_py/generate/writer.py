@@ -11,6 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +39,39 @@ def write_parquet(path: Path, table: pa.Table) -> None:
     pq.write_table(table.replace_schema_metadata(None), path, **PARQUET_OPTIONS)
 
 
-def write_by_load(folder: Path, table: pa.Table) -> dict[int, int]:
+class BackgroundWriter:
+    """Writes Parquet files on one background thread while the next table is simulated
+    (pyarrow releases the GIL while encoding). At most ``max_pending`` tables wait in
+    memory; a write error is raised in the caller at the next submit or on exit."""
+
+    def __init__(self, max_pending: int = 2):
+        self.max_pending = max_pending
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
+        self.pending: deque[Future] = deque()
+
+    def __call__(self, path: Path, table: pa.Table) -> None:
+        while len(self.pending) >= self.max_pending:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(write_parquet, path, table))
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is not None:
+                for f in self.pending:
+                    f.cancel()
+            for f in self.pending:
+                if not f.cancelled():
+                    f.result()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def write_by_load(
+    folder: Path, table: pa.Table, sink: Callable[[Path, pa.Table], None] = write_parquet
+) -> dict[int, int]:
     """One ``load_NNNN.parquet`` per ``_load_id``; rows keep their order within a load."""
     load = table.column("_load_id").to_numpy()
     order = np.argsort(load, kind="stable")
@@ -46,7 +81,7 @@ def write_by_load(folder: Path, table: pa.Table) -> dict[int, int]:
     rows = {}
     for a, b in itertools.pairwise(bounds):
         k = int(load[a])
-        write_parquet(folder / f"load_{k:04d}.parquet", table.slice(a, b - a))
+        sink(folder / f"load_{k:04d}.parquet", table.slice(a, b - a))
         rows[k] = int(b - a)
     return rows
 
