@@ -189,3 +189,17 @@ def test_cli_generates_with_effects_file_and_records_them(tmp_path):
     assert truth["effects"]["case_volume"]["weekend_factor"] == 0.5
     assert truth["effects"]["case_volume"]["holiday_factor"] == 0.30
     assert truth["anomalies"] == {"count": 0, "cells": []}
+
+
+def test_background_write_error_reaches_the_caller(tmp_path):
+    import pyarrow as pa
+
+    from analysis_py.generate.writer import BackgroundWriter
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    table = pa.table({"a": [1, 2, 3]})
+    with pytest.raises(OSError), BackgroundWriter() as sink:
+        sink(tmp_path / "ok" / "load_0001.parquet", table)
+        sink(blocker / "load_0002.parquet", table)
+    assert (tmp_path / "ok" / "load_0001.parquet").is_file()
