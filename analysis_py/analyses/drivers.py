@@ -59,7 +59,13 @@ class Drivers:
     ):
         if model not in ("ols", "logit"):
             raise InputError(f"{where}.model: '{model}' must be 'ols' or 'logit'")
-        for col in [outcome, *factors, *(controls or []), *(numeric or []), *([cluster] if cluster else [])]:
+        for col in [
+            outcome,
+            *factors,
+            *(controls or []),
+            *(numeric or []),
+            *([cluster] if cluster else []),
+        ]:
             if col not in data:
                 raise InputError(f"{where}: unknown column '{col}'")
             if data[col].isna().all():

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis_py.errors import AnalysisError, DataNotFoundError
@@ -201,7 +202,7 @@ class Inputs:
         con = ibis.duckdb.connect(str(path), read_only=True)
         semantic = None
         if use_semantic and os.environ.get("OPSMETRICS_ANALYSIS_SEMANTIC", "1") != "0":
-            semantic = _try_semantic(proj)
+            semantic = _try_semantic(proj, path, con)
         return cls(con, manifest, version=input_version(path), semantic=semantic)
 
     # -- marts ---------------------------------------------------------------------------
@@ -231,9 +232,16 @@ class Inputs:
         """Rows of ``t`` matching a SQL boolean predicate, evaluated by the engine."""
         import ibis
 
+        # A temporary view (allowed on a read-only warehouse) keeps the filter in the engine;
+        # ibis's ``con.sql`` schema probe is not used because it breaks on DuckDB 2.
+        self._views = getattr(self, "_views", 0) + 1
+        name = f"_opsm_filtered_{self._views}"
         try:
-            out = self.con.sql(f"SELECT * FROM ({ibis.to_sql(t)}) AS _in WHERE {predicate}")
-            out.schema()
+            self.con.raw_sql(
+                f"CREATE OR REPLACE TEMP VIEW {name} AS "
+                f"SELECT * FROM ({ibis.to_sql(t, dialect='duckdb')}) AS _in WHERE {predicate}"
+            )
+            out = self.con.table(name)
         except Exception as exc:
             raise InputError(f"{where}: cannot apply filter {predicate!r}: {exc}") from exc
         return out
@@ -277,7 +285,12 @@ class Inputs:
         if definition is None and self._semantic is not None:
             df = self._semantic_series(metric, slice_by)
             if df is not None:
-                return _fill(df, start, end, zero=True)
+                if start:
+                    df = df[pd.to_datetime(df["date"]) >= pd.Timestamp(start)]
+                if end:
+                    df = df[pd.to_datetime(df["date"]) <= pd.Timestamp(end)]
+                counts = bool(np.all(np.mod(df["value"].dropna(), 1) == 0))
+                return _fill(df, start, end, zero=counts)
         mdef = definition or BUILTIN_METRICS.get(metric)
         if mdef is None:
             known = sorted(BUILTIN_METRICS)
@@ -311,8 +324,10 @@ class Inputs:
             group_by = ["metric_time__day"] + ([slice_by] if slice_by and "__" in slice_by else [])
             if slice_by and "__" not in slice_by:
                 return None
+            if metric not in sl.manifest.metrics:
+                return None
             res = sl.query(metrics=[metric], group_by=group_by)
-            df = res.to_ibis().to_pandas() if hasattr(res, "to_ibis") else res.to_pandas()
+            df = res.to_pandas()  # already aggregated in the engine: days × slices
         except Exception:
             return None
         df = df.rename(columns={"metric_time__day": "date", metric: "value"})
@@ -351,13 +366,20 @@ def _fill(df: pd.DataFrame, start, end, *, zero: bool) -> pd.DataFrame:
     return out.reset_index()[["date", "slice", "value"]]
 
 
-def _try_semantic(project_dir: Path):
-    """The semantic layer facade when it is installed and the project has a manifest."""
+def _try_semantic(project_dir: Path, duckdb_path: Path, con):
+    """The semantic layer over the same connection, from the semantic manifest of the build
+    that produced the warehouse (else the project's); ``None`` if unavailable."""
     try:
         from analysis_py.semantic import SemanticLayer  # type: ignore[attr-defined]
     except Exception:
         return None
-    try:
-        return SemanticLayer.from_dbt(project_dir)
-    except Exception:
-        return None
+    for cand in (
+        Path(duckdb_path).parent / "target" / "semantic_manifest.json",
+        Path(project_dir) / "target" / "semantic_manifest.json",
+    ):
+        if cand.is_file():
+            try:
+                return SemanticLayer.from_manifest(str(cand), connection=con.con)
+            except Exception:
+                return None
+    return None

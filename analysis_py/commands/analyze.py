@@ -54,7 +54,8 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet):
 
         def done(o):
             mark = "✓" if o.status == "success" else "✗"
-            progress.console.print(f"{mark} {o.spec_name} ({o.analysis}) {o.seconds:.1f}s")
+            err = f": {(o.error or '').splitlines()[0]}" if o.status != "success" else ""
+            progress.console.print(f"{mark} {o.spec_name} ({o.analysis}) {o.seconds:.1f}s{err}")
             progress.update(task, advance=1, description=o.spec_name)
 
         outcomes = runner.run_specs(
