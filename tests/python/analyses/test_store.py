@@ -107,7 +107,7 @@ def test_failed_run_writes_only_its_runs_row(tmp_path):
 def test_error_while_writing_leaves_nothing(tmp_path):
     good = pd.DataFrame({"factor": ["x"], "estimate": [1.0]})
     bad = pd.DataFrame({"forecast": ["not a number"]})  # cannot be cast to DOUBLE
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         store.write_run(_run("r2"), {"effects": good, "forecasts": bad}, tmp_path)
     assert not any(p.is_file() for p in (tmp_path / "analysis").rglob("*"))
 
