@@ -336,7 +336,7 @@ def make_cases(
         "cases_from_failed_payments": int((source == 2).sum()),
         "open_cases_non_test": int((is_open & real).sum()),
         "open_cases": int(is_open.sum()),
-        "reopened_cases_non_test": int((reopened & real).sum()),
+        "reopened_cases_non_test": int((reopened & (reopen_at < DATA_END_S) & real).sum()),
         "case_events": int(n_ev),
         "median_business_hours_to_first_resolution": float(np.median(res_hours[real])),
         "median_business_hours_to_first_resolution_by_channel": {

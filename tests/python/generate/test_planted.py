@@ -225,3 +225,20 @@ def test_second_effects_file_changes_the_data(tmp_path):
     got = np.log(np.median(hours[ch == "chat"]) / np.median(hours[ch == "portal"]))
     assert abs(got - math.log(2.0)) < 0.15
     assert truth["effects"]["resolution"]["channel_multiplier"]["chat"] == 2.0
+
+
+def test_lifecycle_facts_match_raw_events(clean, truth):
+    facts = truth["facts"]["cases"]
+    n_cases, n_open, n_reopened = clean.execute(
+        """
+        with ev as (select case_id, lower(trim(event_type)) as t from case_events)
+        select count(*),
+               count(*) filter (where case_id not in (select case_id from ev
+                                                      where t = 'resolved')),
+               count(*) filter (where case_id in (select case_id from ev where t = 'reopened'))
+        from clean_cases
+        """
+    ).fetchall()[0]
+    assert n_cases == facts["cases_non_test"]
+    assert n_open == facts["open_cases_non_test"] > 0
+    assert n_reopened == facts["reopened_cases_non_test"] > 0
