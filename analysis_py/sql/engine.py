@@ -319,9 +319,14 @@ class Engine:
 
     # ------------------------------------------------------------------ objects
     def _marts(self, alias: str, target: Path | None) -> dict[str, MartInfo]:
+        # Tables only: views in a build (staging) read the raw landing files, which the
+        # locked-down engine may not open; marts and time spines are tables.
         rows = self.con.execute(
-            "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
-            f"WHERE database_name = '{alias}' ORDER BY schema_name, table_name, column_index"
+            "SELECT c.schema_name, c.table_name, c.column_name, c.data_type "
+            "FROM duckdb_columns() c JOIN duckdb_tables() t ON t.database_name = "
+            "c.database_name AND t.schema_name = c.schema_name AND t.table_name = c.table_name "
+            f"WHERE c.database_name = '{alias}' "
+            "ORDER BY c.schema_name, c.table_name, c.column_index"
         ).fetchall()
         cols: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for s, t, c, d in rows:
