@@ -105,16 +105,15 @@ def make_clients(seed: int, scale: float) -> tuple[Clients, pa.Table]:
         + " "
         + np.array([_NAME_C[COUNTRIES[c]] for c in range(len(COUNTRIES))], dtype=object)[country]
     )
-    # Names repeat past 450 clients: suffix the number to keep legal names distinct.
+    # Only 450 name combinations exist: past that, suffix the client number.
     names = names + np.where(number > len(_NAME_A) * len(_NAME_B), " " + number.astype(str), "")
     slug = np.char.replace(np.char.lower(names.astype(str)), " ", "")
     slug = np.char.replace(np.char.replace(slug, ".", ""), ",", "")
     email = np.char.add(np.char.add("treasury.ops@", slug), ".example.com")
     email_mask = rng.random(n) < 0.03
 
-    test_vocab = ["Y", "true", "N", "false", None]
+    test_vocab = [*IS_TEST_VARIANTS[True], *IS_TEST_VARIANTS[False]]  # Y, true | N, false, null
     test_idx = np.where(is_test, np.cumsum(is_test) % 2, 2 + choose(rng, [0.5, 0.2, 0.3], n))
-    assert all(v in IS_TEST_VARIANTS[True] + IS_TEST_VARIANTS[False] for v in test_vocab)
 
     def build(idx: np.ndarray, tier_codes: np.ndarray) -> pa.Table:
         return pa.table(
