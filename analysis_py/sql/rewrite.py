@@ -205,6 +205,20 @@ def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
             and isinstance(node.expression, exp.Func)
         ):
             return visit(node.expression.copy())
+        if (
+            isinstance(node, exp.Dot)
+            and isinstance(node.this, exp.Identifier)
+            and node.this.name.lower() == "information_schema"
+            and isinstance(node.expression, exp.Anonymous)
+            and str(node.expression.name).lower() == "_pg_expandarray"
+            and len(node.expression.expressions) == 1
+        ):
+            # pgjdbc's getPrimaryKeys (Metabase, Tableau): one (x, n) row per array element
+            arr = _transform(node.expression.expressions[0].copy(), visit).sql(dialect="duckdb")
+            return exp.Var(
+                this=f"unnest(list_transform(range(1, len({arr}) + 1), "
+                f"lambda _k: struct_pack(x := ({arr})[_k], n := _k)))"
+            )
         if isinstance(node, exp.Cast):
             out = _rewrite_cast(node)
             if out is not None:

@@ -281,3 +281,88 @@ QUERIES: list[tuple[str, str, object]] = [
         ),
     ),
 ]
+
+QUERIES += [
+    (
+        "metabase_table_cat_query (pgjdbc getPrimaryKeys)",
+        """SELECT result.table_cat, result.table_schem, result.table_name, result.column_name,
+          result.key_seq, result.pk_name
+        FROM (
+          SELECT NULL AS table_cat, n.nspname AS table_schem, ct.relname AS table_name,
+            a.attname AS column_name, (information_schema._pg_expandarray(i.indkey)).n as key_seq,
+            ci.relname AS pk_name, information_schema._pg_expandarray(i.indkey) AS keys,
+            a.attnum AS a_attnum
+          FROM pg_catalog.pg_class ct
+          JOIN pg_catalog.pg_attribute a ON (ct.oid = a.attrelid)
+          JOIN pg_catalog.pg_namespace n ON (ct.relnamespace = n.oid)
+          JOIN pg_catalog.pg_index i ON (a.attrelid = i.indrelid)
+          JOIN pg_catalog.pg_class ci ON (ci.oid = i.indexrelid)
+          WHERE true AND ct.relname = 'fct_payments' AND i.indisprimary) result
+        WHERE result.a_attnum = (result.keys).x
+        ORDER BY result.table_name, result.pk_name, result.key_seq""",
+        lambda rows: rows == [(None, "main", "fct_payments", "payment_id", 1, "fct_payments_pkey")],
+    ),
+    (
+        "pgjdbc_get_tables (DBeaver, Metabase)",
+        """SELECT NULL AS TABLE_CAT, n.nspname AS TABLE_SCHEM, c.relname AS TABLE_NAME,
+          CASE n.nspname ~ '^pg_' OR n.nspname = 'information_schema'
+            WHEN true THEN CASE WHEN n.nspname = 'pg_catalog' OR n.nspname =
+              'information_schema' THEN CASE c.relkind WHEN 'r' THEN 'SYSTEM TABLE'
+              WHEN 'v' THEN 'SYSTEM VIEW' WHEN 'i' THEN 'SYSTEM INDEX' ELSE NULL END
+              WHEN n.nspname = 'pg_toast' THEN CASE c.relkind WHEN 'r' THEN 'SYSTEM TOAST TABLE'
+              WHEN 'i' THEN 'SYSTEM TOAST INDEX' ELSE NULL END
+              ELSE CASE c.relkind WHEN 'r' THEN 'TEMPORARY TABLE' WHEN 'p' THEN
+              'TEMPORARY TABLE' WHEN 'i' THEN 'TEMPORARY INDEX' WHEN 'S' THEN 'TEMPORARY SEQUENCE'
+              WHEN 'v' THEN 'TEMPORARY VIEW' ELSE NULL END END
+            WHEN false THEN CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'p' THEN
+              'PARTITIONED TABLE' WHEN 'i' THEN 'INDEX' WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN
+              'VIEW' WHEN 'c' THEN 'TYPE' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'm' THEN
+              'MATERIALIZED VIEW' ELSE NULL END
+            ELSE NULL END AS TABLE_TYPE,
+          d.description AS REMARKS, '' as TYPE_CAT, '' as TYPE_SCHEM, '' as TYPE_NAME,
+          '' AS SELF_REFERENCING_COL_NAME, '' AS REF_GENERATION
+        FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c
+        LEFT JOIN pg_catalog.pg_description d ON (c.oid = d.objoid AND d.objsubid = 0
+          AND d.classoid = 'pg_class' :: regclass)
+        WHERE c.relnamespace = n.oid AND (false OR (c.relkind = 'f') OR (c.relkind = 'm')
+          OR (c.relkind = 'p' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema')
+          OR (c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema')
+          OR (c.relkind = 'v' AND n.nspname <> 'pg_catalog'
+              AND n.nspname <> 'information_schema'))
+        ORDER BY TABLE_SCHEM ASC, TABLE_NAME ASC""",
+        lambda rows: (
+            ("main", "fct_payments", "TABLE", "The fct_payments mart.")
+            in [(r[1], r[2], r[3], r[4]) for r in rows]
+        ),
+    ),
+]
+
+#: Not from Cube's suite: the shape of pgjdbc's PgDatabaseMetaData.getColumns query (the JDBC
+#: driver under Metabase, DBeaver and Tableau), written from the driver's source.
+QUERIES += [
+    (
+        "pgjdbc_get_columns",
+        """SELECT * FROM (SELECT n.nspname,c.relname,a.attname,a.atttypid,a.attnotnull OR
+          (t.typtype = 'd' AND t.typnotnull) AS attnotnull,a.atttypmod,a.attlen,t.typtypmod,
+          row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) AS attnum,
+          nullif(a.attidentity, '') as attidentity,nullif(a.attgenerated, '') as attgenerated,
+          pg_catalog.pg_get_expr(def.adbin, def.adrelid) AS adsrc,dsc.description,
+          t.typbasetype,t.typtype
+        FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_class c ON (c.relnamespace = n.oid)
+        JOIN pg_catalog.pg_attribute a ON (a.attrelid=c.oid)
+        JOIN pg_catalog.pg_type t ON (a.atttypid = t.oid)
+        LEFT JOIN pg_catalog.pg_attrdef def ON (a.attrelid=def.adrelid AND a.attnum = def.adnum)
+        LEFT JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid)
+        LEFT JOIN pg_catalog.pg_class dc ON (dc.oid=dsc.classoid AND dc.relname='pg_class')
+        LEFT JOIN pg_catalog.pg_namespace dn ON (dc.relnamespace=dn.oid AND
+          dn.nspname='pg_catalog')
+        WHERE c.relkind in ('r','p','v','f','m') and a.attnum > 0 AND NOT a.attisdropped
+          AND n.nspname LIKE 'main' AND c.relname LIKE 'fct_payments') c
+        WHERE true ORDER BY nspname,c.relname,attnum""",
+        lambda rows: (
+            [r[2] for r in rows][:3] == ["payment_id", "client_id", "created_date"]
+            and rows[0][3] == 20
+            and rows[0][12] == "payment_id of fct_payments"
+        ),
+    ),
+]
