@@ -78,9 +78,9 @@ BUILTIN_METRICS: dict[str, MetricDef] = {
         {"rail": "rail", "initiation_channel": "initiation_channel"},
     ),
     "platform_requests": MetricDef(
-        "fct_platform_usage_daily",
-        "usage_date",
-        "sum:request_count",
+        "fct_platform_requests",
+        "requested_date",
+        "count",
         {"surface": "surface", "endpoint": "endpoint"},
     ),
 }
