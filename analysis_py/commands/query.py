@@ -45,37 +45,20 @@ def source_options(fn):
 
 
 def _layer(project_dir, profiles_dir, target, manifest, database, connect: bool, dialect="duckdb"):
-    from pathlib import Path
+    from analysis_py.semantic.layer import SemanticLayer, _open_duckdb
 
-    from analysis_py.semantic.layer import SemanticLayer, _open_duckdb, _project_dir
-    from analysis_py.semantic.project import find_manifest, profile_duckdb_path
-
-    if manifest:
-        conn = _open_duckdb(Path(database)) if (connect and database) else None
-        if connect and conn is None:
-            raise ConfigError(
-                "--manifest needs --database FILE.duckdb to run the query", hint="or use --explain"
-            )
-        return SemanticLayer(manifest, connection=conn, dialect=dialect)
-    project = _project_dir(project_dir)
-    mpath = find_manifest(project, target=target, profiles_dir=profiles_dir)
-    conn = None
-    if connect:
-        db = (
-            Path(database)
-            if database
-            else profile_duckdb_path(project, target=target, profiles_dir=profiles_dir)
-        )
-        conn = _open_duckdb(db)
+    mpath, db = _paths(project_dir, profiles_dir, target, manifest, database, connect)
+    conn = _open_duckdb(db) if (connect and db is not None) else None
     return SemanticLayer(mpath, connection=conn, dialect=dialect)
 
 
 def _paths(project_dir, profiles_dir, target, manifest, database, connect: bool):
-    """(manifest path, DuckDB path or None) without building the compiler."""
+    """(manifest path, DuckDB path or None) without building the compiler: the published
+    warehouse with its own manifest, else the dbt profile's file (see project.resolve_sources)."""
     from pathlib import Path
 
     from analysis_py.semantic.connect import project_dir as _project_dir
-    from analysis_py.semantic.project import find_manifest, profile_duckdb_path
+    from analysis_py.semantic.project import resolve_sources
 
     if manifest:
         if connect and not database:
@@ -83,16 +66,13 @@ def _paths(project_dir, profiles_dir, target, manifest, database, connect: bool)
                 "--manifest needs --database FILE.duckdb to run the query", hint="or use --explain"
             )
         return Path(manifest), (Path(database) if database else None)
-    project = _project_dir(project_dir)
-    mpath = find_manifest(project, target=target, profiles_dir=profiles_dir)
-    db = None
-    if connect:
-        db = (
-            Path(database)
-            if database
-            else profile_duckdb_path(project, target=target, profiles_dir=profiles_dir)
-        )
-    return mpath, db
+    return resolve_sources(
+        _project_dir(project_dir),
+        target=target,
+        profiles_dir=profiles_dir,
+        database=database,
+        connect=connect,
+    )
 
 
 def _split(values) -> list[str]:
@@ -307,24 +287,22 @@ def validate(project_dir, profiles_dir, target, manifest, database):
 @source_options
 def export(saved_queries, project_dir, profiles_dir, target, manifest, database):
     """Materialise saved-query exports as tables/views in a writable DuckDB file."""
-    from pathlib import Path
 
     from analysis_py.semantic.exports import run_exports
-    from analysis_py.semantic.layer import _project_dir
-    from analysis_py.semantic.project import find_manifest, profile_duckdb_path
 
-    if manifest:
-        if not database:
-            raise ConfigError("--manifest needs --database FILE.duckdb for export")
-        mpath, db = manifest, Path(database)
-    else:
-        project = _project_dir(project_dir)
-        mpath = find_manifest(project, target=target, profiles_dir=profiles_dir)
-        db = (
-            Path(database)
-            if database
-            else profile_duckdb_path(project, target=target, profiles_dir=profiles_dir)
-        )
+    if manifest and not database:
+        raise ConfigError("--manifest needs --database FILE.duckdb for export")
+    if not manifest and not database and not target:
+        from analysis_py.semantic.connect import project_dir as _project_dir
+        from analysis_py.semantic.project import published_warehouse
+
+        if published_warehouse(_project_dir(project_dir)) is not None:
+            raise ConfigError(
+                "published warehouse builds are never modified; exports are written by "
+                "`opsmetrics build` into each new build before it is published",
+                hint="to export elsewhere, pass --database FILE.duckdb",
+            )
+    mpath, db = _paths(project_dir, profiles_dir, target, manifest, database, connect=True)
     written = run_exports(mpath, db, _split(saved_queries) or None)
     for w in written:
         click.echo(f"✓ {w}")

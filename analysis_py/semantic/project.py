@@ -159,3 +159,42 @@ def find_manifest(project: Path, target=None, profiles_dir=None) -> Path:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
         raise ManifestError(f"{path} is missing and `dbt parse` failed:\n{tail}")
     return path
+
+
+def published_warehouse(project: Path) -> tuple[Path | None, Path] | None:
+    """The published warehouse of an opsmetrics project, if one exists: (its semantic
+    manifest, its DuckDB file). Builds publish ``<warehouse>/opsmetrics.duckdb`` with the
+    artifacts that match it in ``<warehouse>/target``; the profile's path names the file dbt
+    writes during a build, not the file readers should open."""
+    from analysis_py.config import resolve_paths
+
+    try:
+        paths = resolve_paths(project_dir=project)
+    except Exception:
+        return None
+    db = paths.published_path
+    if not db.exists():
+        return None
+    manifest = paths.warehouse_dir / "target" / "semantic_manifest.json"
+    return (manifest if manifest.is_file() else None), db
+
+
+def resolve_sources(project: Path, target=None, profiles_dir=None, database=None, connect=True):
+    """(manifest path, DuckDB path or None) for a project: the published warehouse and its own
+    manifest when there is one and no target/database was asked for, else the dbt profile's."""
+    if target is None and database is None:
+        pub = published_warehouse(project)
+        if pub is not None:
+            manifest, db = pub
+            return manifest or find_manifest(project, profiles_dir=profiles_dir), (
+                db if connect else None
+            )
+    manifest = find_manifest(project, target=target, profiles_dir=profiles_dir)
+    if not connect:
+        return manifest, None
+    db = (
+        Path(database)
+        if database
+        else profile_duckdb_path(project, target=target, profiles_dir=profiles_dir)
+    )
+    return manifest, db

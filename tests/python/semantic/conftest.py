@@ -3,6 +3,7 @@ answers for the oracle requests (run once per session in .venv-oracle)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -57,9 +58,26 @@ def build_project(dest: Path) -> Project:
     return Project(dest, db, dest / "target" / "semantic_manifest.json")
 
 
+def shared_once(tmp_path_factory, name: str, make):
+    """Run ``make(folder)`` once per session across xdist workers (file lock), return its
+    folder; the other workers wait and reuse the result."""
+    from tests.python.conftest import shared_dir
+
+    root = shared_dir(tmp_path_factory, name)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / ".done").exists():
+            make(root)
+            (root / ".done").write_text("ok")
+    return root
+
+
 @pytest.fixture(scope="session")
 def sl_project(tmp_path_factory) -> Project:
-    return build_project(tmp_path_factory.mktemp("sl_project"))
+    root = shared_once(tmp_path_factory, "semantic-fixture", lambda r: build_project(r / "project"))
+    dest = root / "project"
+    return Project(dest, dest / "sl_fixture.duckdb", dest / "target" / "semantic_manifest.json")
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +116,7 @@ def run_oracle(
     workdir: Path,
     explain: bool = False,
     profiles_subdir: str = "",
+    db_env: str = "SL_FIXTURE_DUCKDB",
 ) -> list[dict]:
     py = ensure_oracle()
     # MetricFlow opens the file read-write through dbt; give it its own copy
@@ -113,7 +132,7 @@ def run_oracle(
     req_path = workdir / "requests.json"
     req_path.write_text(json.dumps([{k: v for k, v in r.items() if k != "id"} for r in requests]))
     out = workdir / "oracle_out.json"
-    env = {**os.environ, "SL_FIXTURE_DUCKDB": str(odb), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, db_env: str(odb), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     args = [
         str(py),
         str(Path(__file__).with_name("oracle_runner.py")),
@@ -134,5 +153,10 @@ def run_oracle(
 
 @pytest.fixture(scope="session")
 def oracle_answers(sl_project, oracle_requests, tmp_path_factory) -> dict[str, dict]:
-    results = run_oracle(sl_project, oracle_requests, tmp_path_factory.mktemp("oracle"))
+    def make(root: Path) -> None:
+        results = run_oracle(sl_project, oracle_requests, root)
+        (root / "answers.json").write_text(json.dumps(results))
+
+    root = shared_once(tmp_path_factory, "semantic-oracle", make)
+    results = json.loads((root / "answers.json").read_text())
     return {r["id"]: res for r, res in zip(oracle_requests, results, strict=True)}

@@ -1,5 +1,5 @@
-"""The oracle on OUR project: generate a small dataset, build the marts with dbt, and check that
-our answers for the ops KPIs equal MetricFlow's.
+"""The oracle on OUR project: on the session's shared warehouse (generated and built with the
+real CLI), our answers for the ops KPIs equal MetricFlow's.
 
 Metric column order: MetricFlow's source-scan optimizer sometimes moves a simple metric after a
 ratio it merges with; we compare metric columns by name and group-by columns by position
@@ -9,11 +9,7 @@ ratio it merges with; we compare metric columns by name and group-by columns by 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -25,60 +21,21 @@ IDS = [r["id"] for r in json.loads(REQUESTS.read_text())]
 
 
 @pytest.fixture(scope="session")
-def ops_project(tmp_path_factory) -> Project:
-    base = tmp_path_factory.mktemp("ops_project")
-    proj = base / "project"
-    proj.mkdir()
+def ops_project(built_warehouse, tmp_path_factory) -> Project:
+    """The session's shared warehouse (built by `opsmetrics build` for every area's tests):
+    its published DuckDB file and the dbt artifacts published with it."""
+    db = built_warehouse.duckdb_path.resolve()
+    target = (built_warehouse.paths.warehouse_dir / "target").resolve()
+    proj = tmp_path_factory.mktemp("ops_project")
     for item in ("dbt_project.yml", "models", "macros", "seeds", "profiles"):
         src = REPO / item
         if src.is_dir():
             shutil.copytree(src, proj / item)
         elif src.exists():
             shutil.copyfile(src, proj / item)
-    raw = base / "raw"
-    wh = base / "wh"
-    wh.mkdir()
-    db = wh / "opsmetrics.duckdb"
-    env = {
-        **os.environ,
-        "OPSMETRICS_DATA_DIR": str(raw),
-        "OPSMETRICS_WAREHOUSE_DIR": str(wh),
-        "OPSMETRICS_DUCKDB_PATH": str(db),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    gen = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analysis_py.cli",
-            "generate",
-            "--scale",
-            "0.02",
-            "--seed",
-            "7",
-            "--out",
-            str(raw),
-            "-q",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    shutil.copytree(
+        target, proj / "target", ignore=shutil.ignore_patterns("*.html", "catalog.json")
     )
-    assert gen.returncode == 0, gen.stderr[-2000:]
-    dbt = str(Path(sys.executable).with_name("dbt"))
-    for cmd in ("seed", "run"):
-        proc = subprocess.run(
-            [dbt, cmd, "--project-dir", str(proj), "--profiles-dir", str(proj / "profiles")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stdout[-3000:]
-    os.environ["OPSMETRICS_DUCKDB_PATH"] = str(db)  # the oracle's dbt profile reads it
     return Project(proj, db, proj / "target" / "semantic_manifest.json")
 
 
@@ -86,15 +43,9 @@ def ops_project(tmp_path_factory) -> Project:
 def ops_answers(ops_project, tmp_path_factory):
     reqs = json.loads(REQUESTS.read_text())
     work = tmp_path_factory.mktemp("ops_oracle")
-    # run_oracle copies the db next to a copy of the project; the profile points at it by env var
-    old = os.environ.get("OPSMETRICS_DUCKDB_PATH")
-    (work / "db").mkdir()
-    os.environ["OPSMETRICS_DUCKDB_PATH"] = str(work / "db" / ops_project.db.name)
-    try:
-        res = run_oracle(ops_project, reqs, work, profiles_subdir="profiles")
-    finally:
-        if old is not None:
-            os.environ["OPSMETRICS_DUCKDB_PATH"] = old
+    res = run_oracle(
+        ops_project, reqs, work, profiles_subdir="profiles", db_env="OPSMETRICS_DUCKDB_PATH"
+    )
     return {r["id"]: x for r, x in zip(reqs, res, strict=True)}
 
 
