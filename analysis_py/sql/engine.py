@@ -420,7 +420,7 @@ class Engine:
     def metric_columns(self, name: str) -> list[tuple[str, str]]:
         """(column, DuckDB type) of the ``metrics.<name>`` table BI tools see."""
         info = self.semantic.metrics[name] if self.semantic else {"dimensions": []}
-        cols = [(f"metric_time__{g}", "DATE") for g in METRIC_TIME_GRAINS]
+        cols = [(f"metric_time__{g}", "TIMESTAMP") for g in METRIC_TIME_GRAINS]
         seen = {c for c, _ in cols}
         for d in info["dimensions"]:
             dname = d["name"] if isinstance(d, dict) else str(d)
@@ -431,7 +431,7 @@ class Engine:
             if "time" in str(dtype).lower():
                 cols.append((dname, "TIMESTAMP"))
                 for g in METRIC_TIME_GRAINS:
-                    cols.append((f"{dname}__{g}", "DATE"))
+                    cols.append((f"{dname}__{g}", "TIMESTAMP"))
             else:
                 cols.append((dname, "VARCHAR"))
         cols.append((name, "DOUBLE"))

@@ -161,6 +161,11 @@ _DENY = frozenset(
         "glob",
     }
 )
+ALLOWED_SCHEMAS = frozenset(
+    {"main", "public", "metrics", "analysis", "pg_catalog", "information_schema"}
+)
+#: DuckDB's own catalog views (they list every attached database, role and generation).
+_SYSTEM_VIEW_PREFIXES = ("duckdb_", "sqlite_", "pragma_")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
@@ -203,6 +208,10 @@ def check_query(tree: exp.Expression, database: str) -> None:
             raise ReadOnly("SELECT INTO creates a table and is not allowed in a read-only session")
         if isinstance(node, exp.Table):
             _check_table(node, database, ctes)
+        elif isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+            qualifier = node.this.sql(dialect="postgres").lower()
+            if qualifier not in ("pg_catalog", "information_schema"):
+                raise Forbidden(f"function {node.sql(dialect='postgres')} is not allowed")
         elif isinstance(node, exp.Func):
             _check_function(function_name(node))
 
@@ -224,9 +233,18 @@ def _check_table(node: exp.Table, database: str, ctes: set[str]) -> None:
         )
     if not node.db and name.lower() in ctes:
         return
+    if node.db and node.db.lower() not in ALLOWED_SCHEMAS:
+        # DuckDB would read ``x.t`` as catalog ``x`` when no schema ``x`` exists, so any
+        # other qualifier could name a generation or another role's database.
+        raise Forbidden(
+            f'schema "{node.db}" is not accessible',
+            hint="schemas: main (marts), metrics, analysis, pg_catalog, information_schema",
+        )
     for part in (node.db, name):
         if part and (not _IDENT.match(part) or part.startswith("_")):
             raise Forbidden(f'"{part}" is not an allowed object name')
+    if name.lower().startswith(_SYSTEM_VIEW_PREFIXES):
+        raise Forbidden(f'"{name}" is an engine system view and is not accessible')
 
 
 _WRITE_WORDS = frozenset(

@@ -600,7 +600,8 @@ class Session:
     # ------------------------------------------------------------------ queries
     def _plan(self, text: str, params) -> tuple[str, str]:
         """(DuckDB SQL, kind) for a query; cached per role and user."""
-        key = (self.role.name, self.user, text)
+        gen = self.engine.current
+        key = (gen.alias if gen else "", self.role.name, self.user, text)
         cacheable = not re.search(
             r"current_setting|set_config|pg_backend_pid|application_name", text, re.I
         )

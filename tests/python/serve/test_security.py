@@ -45,6 +45,15 @@ FORBIDDEN = [
     ("select * from gen_1.main.fct_payments", psycopg.errors.InsufficientPrivilege),
     ("select * from _sem.dim_clients", psycopg.errors.InsufficientPrivilege),
     ("select * from role_admin.main.dim_clients", psycopg.errors.InsufficientPrivilege),
+    ("select * from duckdb_databases", psycopg.errors.InsufficientPrivilege),
+    ("select legal_name from gen_1.dim_clients", psycopg.errors.InsufficientPrivilege),
+    ("select * from role_admin.dim_clients", psycopg.errors.InsufficientPrivilege),
+    ("select * from _analysis.x", psycopg.errors.InsufficientPrivilege),
+    ("select role_admin._pg.obj_description(1)", psycopg.errors.InsufficientPrivilege),
+    ("select * from memory.main.x", psycopg.errors.InsufficientPrivilege),
+    ("select * from main.duckdb_views", psycopg.errors.InsufficientPrivilege),
+    ("select * from sqlite_master", psycopg.errors.InsufficientPrivilege),
+    ("select * from system.main.duckdb_tables", psycopg.errors.InsufficientPrivilege),
     ("with x as (select 1) insert into t select * from x", psycopg.errors.ReadOnlySqlTransaction),
 ]
 

@@ -235,3 +235,39 @@ def test_cli_sql_and_csv(sl_warehouse, tmp_path):
         timeout=120,
     )
     assert p.returncode != 0 and "read-only" in p.stderr and not bad.exists()
+
+
+BI_METRIC_QUERIES = [
+    # Superset's explore: a dimension and an aggregate "metric" ordered by its label
+    'SELECT "customer__segment" AS "customer__segment", MAX("completion_rate") AS '
+    '"MAX(completion_rate)" FROM "metrics"."completion_rate" GROUP BY "customer__segment" '
+    'ORDER BY "MAX(completion_rate)" DESC LIMIT 10000',
+    # Metabase's query builder: fully qualified columns, a month bucket, its row cap
+    'SELECT CAST(date_trunc(\'month\', "metrics"."order_total"."metric_time__day") AS '
+    'timestamp) AS "metric_time__day", SUM("metrics"."order_total"."order_total") AS "sum" '
+    'FROM "metrics"."order_total" GROUP BY CAST(date_trunc(\'month\', '
+    '"metrics"."order_total"."metric_time__day") AS timestamp) ORDER BY CAST(date_trunc('
+    '\'month\', "metrics"."order_total"."metric_time__day") AS timestamp) ASC LIMIT 1048575',
+]
+
+
+@pytest.mark.parametrize("sql", BI_METRIC_QUERIES, ids=["superset", "metabase"])
+def test_bi_generated_metric_queries(server, sl_warehouse, sql):
+    with connect(server) as c:
+        rows = c.execute(sql).fetchall()
+    assert len(rows) >= 2
+    if "completion_rate" in sql:
+        want = dict(
+            direct(sl_warehouse, metrics=["completion_rate"], group_by=["customer__segment"])
+        )
+        assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
+        for seg, v in rows:
+            assert v == pytest.approx(want[seg])
+    else:
+        want = direct(
+            sl_warehouse,
+            metrics=["order_total"],
+            group_by=["metric_time__month"],
+            order_by=["metric_time__month"],
+        )
+        assert [float(r[1]) for r in rows] == pytest.approx([float(w[1]) for w in want])
