@@ -314,3 +314,28 @@ def check_unparsed(text: str) -> None:
     """For text that does not parse: refuse it as forbidden if it calls a denied function."""
     for name in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(", text):
         _check_function(name.lower())
+
+
+def check_functions(tree: exp.Expression) -> None:
+    """Deny-listed functions anywhere in a tree (semantic SQL, which is not passed through
+    :func:`check_query` because it never reaches DuckDB as written)."""
+    for node in tree.walk():
+        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+            raise Forbidden(f"function {node.sql(dialect='postgres')} is not allowed")
+        if isinstance(node, exp.Func):
+            _check_function(function_name(node))
+
+
+def check_filter_text(text: str) -> None:
+    """A MetricFlow-style filter (JDBC ``where=[...]``) may only be a plain expression:
+    no subqueries, tables or deny-listed functions."""
+    import sqlglot
+
+    plain = re.sub(r"\{\{.*?\}\}", "NULL", text, flags=re.S)
+    try:
+        tree = sqlglot.parse_one(plain, read="duckdb")
+    except sqlglot.errors.ParseError:
+        return  # the semantic layer reports the syntax error with its own message
+    if tree.find(exp.Select, exp.Subquery, exp.Table):
+        raise Forbidden("subqueries are not allowed in metric filters")
+    check_functions(tree)

@@ -737,6 +737,7 @@ class Session:
         from analysis_py.sql import semantic as sem
 
         info = self._layer()
+        guard.check_functions(tree)
         if params:
             tree = sem.bind_params(tree, params)
         query = sem.translate(tree, known_metrics=set(info.metrics))
@@ -754,6 +755,9 @@ class Session:
 
         info = self._layer()
         call = jdbc.parse_call(text)
+        where = call.kwargs.get("where", call.kwargs.get("where_filter")) or []
+        for w in [where] if isinstance(where, str) else where:
+            guard.check_filter_text(str(w))
         if call.method == "query":
             for m in call.kwargs.get("metrics") or []:
                 if not self.role.metrics.allows(m):

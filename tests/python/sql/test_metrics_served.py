@@ -271,3 +271,31 @@ def test_bi_generated_metric_queries(server, sl_warehouse, sql):
             order_by=["metric_time__month"],
         )
         assert [float(r[1]) for r in rows] == pytest.approx([float(w[1]) for w in want])
+
+
+P = psycopg.errors.InsufficientPrivilege
+
+
+@pytest.mark.parametrize(
+    "sql,error",
+    [
+        ("select order_total from metrics where customer__country = getvariable('x')", P),
+        (
+            "select order_total from metrics having max(order_total) > (select 1)",
+            psycopg.errors.SyntaxError,
+        ),
+        (
+            "select * from {{ semantic_layer.query(metrics=['order_total'], where=[\"{{ "
+            "Dimension('customer__country') }} in (select country from dim_customers)\"]) }}",
+            P,
+        ),
+        (
+            "select * from {{ semantic_layer.query(metrics=['order_total'], "
+            "where=[\"read_text('/etc/passwd') is not null\"]) }}",
+            P,
+        ),
+    ],
+)
+def test_semantic_paths_refuse_smuggled_sql(server, sql, error):
+    with connect(server) as c, pytest.raises(error):
+        c.execute(sql)
