@@ -1,15 +1,19 @@
 """Anomalies in metric × slice daily series: STL + calendar + robust z, and level shifts.
 
 A day is anomalous when it departs from what the series' own trend, weekly pattern and the
-known calendar (public holidays, month-end) predict by more than noise allows. Steps per
-series, on log(1+value) for counts so a ×3 spike and a ×0.2 drop are symmetric:
+known calendar (public holidays, month-end) predict by more than noise allows. Per series,
+on log(1+value) for counts so a ×3 spike and a ×0.2 drop are symmetric:
 
-1. STL (period 7) → residuals; regress them on calendar flags (holidays per country,
-   month-end business days) so a quiet holiday is *expected*, not an anomaly;
-2. cells with a large first-pass score are replaced by their expected value and STL is
-   refitted, so an anomaly cannot drag the expected values of its neighbours;
-3. score = residual / (1.4826·MAD of residuals); |score| ≥ threshold is flagged, with the
-   expected value (trend + season + calendar, back on the original scale);
+1. a robust first guess (median of the same weekday over the surrounding 9 weeks) replaces
+   calendar days and gross outliers, then STL (period 7, stable weekly pattern) gives the
+   baseline; outliers are re-identified against it;
+2. calendar effects are estimated on calendar days against that baseline (ratio scale, with
+   a robust refit so an anomaly on a holiday cannot set the holiday effect), and STL is
+   refitted with calendar days and outliers replaced — a quiet holiday is *expected*;
+3. score: for counts, the normal score of the mid-p tail probability under a negative
+   binomial around the expected value (overdispersion estimated per series) — honest for
+   slices with 2 cases a day and with 2,000; otherwise a robust z (median/MAD per weekday).
+   |score| ≥ threshold is flagged, with the expected value on the original scale;
 4. level shifts: difference of medians of the 14 days after vs before each day on the
    de-seasonalised series, in units of its noise; local maxima above the threshold.
 
@@ -70,18 +74,16 @@ def detect_series(
     C = _calendar_design(calendar)
     phase = np.arange(n) % period
     is_cal = C.any(axis=1) if C is not None else np.zeros(n, bool)
-    # Calendar days (holidays, month-end) are kept out of the decomposition — replaced by the
-    # same weekday a week earlier, later by the fitted baseline — so a holiday dip cannot leak
-    # into the trend and weekly pattern of the days around it; their effect is estimated
-    # separately against that baseline. On counts it acts on the ratio scale (a holiday
+    # Calendar days (holidays, month-end) and outliers are kept out of the decomposition —
+    # replaced first by the median of the same weekday over the surrounding 9 weeks, then by
+    # the fitted baseline — so neither a holiday dip nor a planted drop can pull down its
+    # weekday's seasonal component or the local trend. Calendar effects are estimated
+    # separately against that baseline; on counts they act on the ratio scale (a holiday
     # removes a share of the volume: y = base·(1 + Cγ)), which is how a mix of clients from
     # several countries adds up.
-    x0 = pd.Series(np.where(is_cal, np.nan, x))
-    x0 = x0.fillna(x0.shift(period)).fillna(x0.shift(-period)).interpolate(limit_direction="both")
-    base = _stl(x0.to_numpy(), period).fit()
-    base = base.trend + base.seasonal
-    out = np.abs(_phase_z(np.where(is_cal, 0.0, x - base), phase)) >= threshold
-    fit = _stl(np.where(out | is_cal, base, x), period).fit()
+    x_med = _phase_median(np.where(is_cal, np.nan, x), period)
+    out = (np.abs(_phase_z(x - x_med, phase)) >= threshold) & ~is_cal
+    fit = _stl(np.where(out | is_cal, x_med, x), period).fit()
     base = fit.trend + fit.seasonal
     out = (np.abs(_phase_z(x - base, phase)) >= threshold) & ~is_cal
     cal = np.zeros(n)
@@ -90,14 +92,14 @@ def detect_series(
         coef = _robust_lstsq(C[is_cal], target[is_cal])
         cal = np.log(np.clip(1.0 + C @ coef, 0.05, None)) if use_log else C @ coef
     x_adj = x - cal
-    # one more pass with the outliers found against the cleaner baseline
+    # final pass with the outliers found against the STL baseline
     f2 = _stl(np.where(out | is_cal, base, x_adj), period).fit()
     base2 = f2.trend + f2.seasonal
     resid = x_adj - base2
     expected_x = base2 + cal
     if use_log:
-        # Count noise shrinks relative to the level as counts grow: score Pearson residuals
-        # of a negative-binomial-like variance so quiet days are not over-flagged.
+        # Counts: score the tail probability under a negative binomial around the expected
+        # value (overdispersion estimated from the series), so quiet days are not over-flagged.
         mu = np.maximum(np.expm1(expected_x), 0.5)
         phi = np.median(((y - mu) ** 2 - mu) / mu**2) / 0.455
         phi = max(float(phi), 0.0)
@@ -190,6 +192,21 @@ def _count_z(y: np.ndarray, mu: np.ndarray, phi: float) -> np.ndarray:
     return np.clip(np.nan_to_num(z, nan=0.0, posinf=40.0, neginf=-40.0), -40.0, 40.0)
 
 
+def _phase_median(x: np.ndarray, period: int, weeks: int = 9) -> np.ndarray:
+    """Centred rolling median of the same phase (weekday) over ``weeks`` cycles; NaNs are
+    skipped and filled from the nearest value."""
+    n = len(x)
+    rows = -(-n // period)
+    grid = np.full(rows * period, np.nan)
+    grid[:n] = x
+    frame = pd.DataFrame(grid.reshape(rows, period))
+    med = frame.rolling(weeks, center=True, min_periods=2).median()
+    med = med.ffill().bfill().to_numpy().ravel()[:n]
+    if np.isnan(med).any():
+        med = pd.Series(med).interpolate(limit_direction="both").fillna(np.nanmedian(x)).to_numpy()
+    return med
+
+
 def _phase_z(r: np.ndarray, phase: np.ndarray) -> np.ndarray:
     """Robust z within each weekday: weekend noise differs from weekday noise."""
     out = np.empty_like(r)
@@ -237,11 +254,13 @@ def trailing_zscore(
     """
     y = pd.Series(np.asarray(values, float))
     if seasonality == "day_of_week":
-        groups = np.arange(len(y)) % 7
-        mean = y.groupby(groups).transform(
-            lambda s: s.shift(1).rolling(window, min_periods=3).mean()
-        )
-        sd = y.groupby(groups).transform(lambda s: s.shift(1).rolling(window, min_periods=3).std())
+        n = len(y)
+        rows = -(-n // 7)
+        grid = np.full(rows * 7, np.nan)
+        grid[:n] = y.to_numpy()
+        weeks = pd.DataFrame(grid.reshape(rows, 7)).shift(1)  # previous weeks, same weekday
+        mean = pd.Series(weeks.rolling(window, min_periods=3).mean().to_numpy().ravel()[:n])
+        sd = pd.Series(weeks.rolling(window, min_periods=3).std().to_numpy().ravel()[:n])
     else:
         mean = y.shift(1).rolling(window, min_periods=7).mean()
         sd = y.shift(1).rolling(window, min_periods=7).std()

@@ -70,8 +70,12 @@ def run_one(
     batch_id: str | None = None,
     write: bool = True,
     inner_jobs: int | None = None,
+    inputs=None,
 ) -> Outcome:
-    """Run one spec end to end (open inputs, fit, render plots, write back)."""
+    """Run one spec end to end (open inputs, fit, render plots, write back).
+
+    ``inputs``: already-open Inputs to use (and leave open), e.g. on Spark (analyses/spark.py).
+    """
     from analysis_py.analyses.inputs import Inputs
 
     run_id = store.new_run_id(spec.name)
@@ -93,13 +97,16 @@ def run_one(
         "inputs": {"marts": spec.marts(), "input": spec.input},
     }
     try:
-        inputs = Inputs.open(duckdb_path, project_dir)
+        shared = inputs is not None
+        if not shared:
+            inputs = Inputs.open(duckdb_path, project_dir)
         version = inputs.version
         try:
             res = module_for(spec.analysis).run(inputs, spec)
         finally:
-            with contextlib.suppress(Exception):
-                inputs.con.disconnect()
+            if not shared:
+                with contextlib.suppress(Exception):
+                    inputs.con.disconnect()
         tables = dict(res.tables)
         tables["measures"] = res.measures_frame()
         plots = _render_plots(res) if write else {}
