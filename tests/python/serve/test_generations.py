@@ -116,9 +116,23 @@ def test_portal_keeps_its_generation_until_closed(tmp_path):
                 publish_build(wh, "b0002", n_payments=10, marker=2)
                 assert _wait(lambda: running.engine.current.path.name == "b0002.duckdb")
                 assert len(_attached(running)) == 2  # the old one is leased by the cursor
+                # while attached, DuckDB's file lock keeps writers out of the old build
+                assert _open_rw_elsewhere(wh / "builds" / "b0001.duckdb") != 0
                 rest = cur.fetchall()
             c.commit()
             assert {r[0] for r in first + rest} == {1} and len(first + rest) == 3000
         assert _wait(lambda: len(_attached(running)) == 1)
+        # once detached, the old build file is free: another process may open it read-write
+        # (a builder pruning or rebuilding never waits on the server)
+        old = wh / "builds" / "b0001.duckdb"
+        assert _open_rw_elsewhere(old) == 0
     finally:
         running.stop()
+
+
+def _open_rw_elsewhere(path) -> int:
+    import subprocess
+    import sys
+
+    code = f"import duckdb; duckdb.connect({str(path)!r}).execute('checkpoint')"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60).returncode
