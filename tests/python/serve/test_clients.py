@@ -151,3 +151,22 @@ def test_pandas_read_sql(engine):
             params={"r": "ACH"},
         )
         assert df["n"].iloc[0] == 1250
+
+
+def test_analysis_results_are_served(server):
+    """Analysis result tables (Parquet under <warehouse>/analysis) appear as schema analysis."""
+    import psycopg
+
+    from tests.python.serve.conftest import dsn
+
+    with psycopg.connect(dsn(server), autocommit=True) as c:
+        names = {
+            r[0]
+            for r in c.execute(
+                "select table_name from information_schema.tables where table_schema = 'analysis'"
+            )
+        }
+        assert "runs" in names
+        assert c.execute("select count(*) from analysis.runs").fetchone()[0] >= 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("select * from read_parquet('analysis/runs/*.parquet')")
