@@ -123,7 +123,9 @@ class Engine:
         self.options = options or EngineOptions()
         self.project_dir = Path(project_dir) if project_dir else None
         self._lock = threading.RLock()
-        self._swap_lock = threading.Lock()
+        # serialises ATTACH/DETACH and view rebuilds, which run on one admin cursor
+        self._swap_lock = threading.RLock()
+        self._cursor_lock = threading.Lock()
         self._gen_no = 0
         self.current: Generation | None = None
         self._old: list[Generation] = []
@@ -252,7 +254,8 @@ class Engine:
         with self._swap_lock:
             self._gen_no += 1
             alias = f"gen_{self._gen_no}"
-            self.con.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
+            admin = self._admin()
+            admin.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
             try:
                 marts = self._marts(alias, target)
                 if self.options.semantic:
@@ -261,7 +264,7 @@ class Engine:
                 for role in self.roles.values():
                     self._build_role(role, gen)
             except Exception:
-                self.con.execute(f"DETACH {alias}")
+                admin.execute(f"DETACH {alias}")
                 raise
             with self._lock:
                 old = self.current
@@ -274,13 +277,21 @@ class Engine:
                 fn(gen)
             self._reap()
 
+    def _admin(self) -> duckdb.DuckDBPyConnection:
+        """The cursor that generation changes run on (never shared with client queries)."""
+        if getattr(self, "_admin_cur", None) is None:
+            with self._cursor_lock:
+                self._admin_cur = self.con.cursor()
+        return self._admin_cur
+
     def _reap(self) -> None:
         with self._lock:
             done = [g for g in self._old if g.leases == 0]
             self._old = [g for g in self._old if g.leases > 0]
         for g in done:
             try:
-                self.con.execute(f"DETACH {g.alias}")
+                with self._swap_lock:
+                    self._admin().execute(f"DETACH {g.alias}")
             except duckdb.Error as exc:  # pragma: no cover - logged, retried never needed
                 log.warning("detach %s failed: %s", g.alias, exc)
 
@@ -321,13 +332,17 @@ class Engine:
     def _marts(self, alias: str, target: Path | None) -> dict[str, MartInfo]:
         # Tables only: views in a build (staging) read the raw landing files, which the
         # locked-down engine may not open; marts and time spines are tables.
-        rows = self.con.execute(
-            "SELECT c.schema_name, c.table_name, c.column_name, c.data_type "
-            "FROM duckdb_columns() c JOIN duckdb_tables() t ON t.database_name = "
-            "c.database_name AND t.schema_name = c.schema_name AND t.table_name = c.table_name "
-            f"WHERE c.database_name = '{alias}' "
-            "ORDER BY c.schema_name, c.table_name, c.column_index"
-        ).fetchall()
+        rows = (
+            self._admin()
+            .execute(
+                "SELECT c.schema_name, c.table_name, c.column_name, c.data_type "
+                "FROM duckdb_columns() c JOIN duckdb_tables() t ON t.database_name = "
+                "c.database_name AND t.schema_name = c.schema_name AND t.table_name = c.table_name "
+                f"WHERE c.database_name = '{alias}' "
+                "ORDER BY c.schema_name, c.table_name, c.column_index"
+            )
+            .fetchall()
+        )
         cols: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for s, t, c, d in rows:
             cols.setdefault((s, t), []).append((c, d))
@@ -439,7 +454,8 @@ class Engine:
 
     def _build_role(self, role: Role, gen: Generation) -> None:
         db = _q(role.db_name)
-        con = self.con.cursor()
+        with self._cursor_lock:
+            con = self.con.cursor()
         try:
             con.execute("BEGIN")
             existing = con.execute(
@@ -532,7 +548,8 @@ class Engine:
 
     # ------------------------------------------------------------------ connections
     def cursor(self, role: Role) -> duckdb.DuckDBPyConnection:
-        cur = self.con.cursor()
+        with self._cursor_lock:  # the root connection object is not shared across threads
+            cur = self.con.cursor()
         cur.execute(f"USE {_q(role.db_name)}")
         return cur
 
