@@ -1,0 +1,106 @@
+"""The extended protocol at the message level: portals with row limits (PortalSuspended),
+Describe of statements and portals, Flush, Close, binary parameters and results, errors
+that skip to Sync."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from tests.python.serve.conftest import PASSWORDS
+from tests.python.serve.pgclient import RawClient, data_rows
+
+
+@pytest.fixture
+def raw(server):
+    c = RawClient(server.port, "alice", PASSWORDS["alice"])
+    yield c
+    c.close_socket()
+
+
+def test_startup_parameter_status(raw):
+    for key in (
+        "server_version",
+        "client_encoding",
+        "DateStyle",
+        "TimeZone",
+        "integer_datetimes",
+        "standard_conforming_strings",
+        "server_encoding",
+        "IntervalStyle",
+        "is_superuser",
+        "session_authorization",
+        "application_name",
+    ):
+        assert key in raw.params
+    assert raw.params["integer_datetimes"] == "on" and raw.params["client_encoding"] == "UTF8"
+
+
+def test_portal_row_limit_suspends_and_resumes(raw):
+    raw.send(
+        raw.parse("", "select payment_id from fct_payments order by 1"),
+        raw.bind("p1", ""),
+        raw.describe(b"P", "p1"),
+        raw.execute("p1", 3),
+        raw.FLUSH,
+    )
+    msgs = raw.until(b"s")
+    assert [t for t, _ in msgs] == [b"1", b"2", b"T", b"D", b"D", b"D", b"s"]
+    assert [r[0] for r in data_rows(msgs)] == [b"0", b"1", b"2"]
+    raw.send(raw.execute("p1", 2), raw.FLUSH)
+    msgs = raw.until(b"s")
+    assert [r[0] for r in data_rows(msgs)] == [b"3", b"4"]
+    raw.send(raw.execute("p1", 0), raw.SYNC)
+    msgs = raw.until_ready()
+    rows = data_rows(msgs)
+    assert len(rows) == 4995 and rows[-1][0] == b"4999"
+    assert (b"C", b"SELECT 5000\x00") in msgs
+
+
+def test_describe_statement_reports_parameters_and_columns(raw):
+    raw.send(
+        raw.parse("s1", "select client_id, segment from dim_clients where client_id = $1", [23]),
+        raw.describe(b"S", "s1"),
+        raw.SYNC,
+    )
+    msgs = raw.until_ready()
+    tags = [t for t, _ in msgs]
+    assert tags == [b"1", b"t", b"T", b"Z"]
+    t_payload = dict(msgs)[b"t"]
+    assert struct.unpack("!hi", t_payload) == (1, 23)
+    raw.send(
+        raw.bind("", "s1", [struct.pack("!i", 3)], pformats=[1], rformats=[1]),
+        raw.execute(""),
+        raw.close(b"S", "s1"),
+        raw.SYNC,
+    )
+    msgs = raw.until_ready()
+    rows = data_rows(msgs)
+    assert rows == [[struct.pack("!i", 3), b"Corporate"]]
+    assert b"3" in [t for t, _ in msgs]  # CloseComplete
+
+
+def test_error_skips_to_sync_then_recovers(raw):
+    raw.send(raw.parse("", "select * from nope"), raw.bind("", ""), raw.execute(""), raw.SYNC)
+    msgs = raw.until_ready()
+    tags = [t for t, _ in msgs]
+    assert tags == [b"1", b"E", b"Z"]
+    assert b"42P01" in msgs[1][1]
+    raw.send(raw.parse("", "select 7"), raw.bind("", ""), raw.execute(""), raw.SYNC)
+    assert data_rows(raw.until_ready()) == [[b"7"]]
+
+
+def test_simple_query_empty_and_multi(raw):
+    raw.send(b"Q" + struct.pack("!i", 4 + 3) + b";;\x00")
+    assert [t for t, _ in raw.until_ready()] == [b"I", b"Z"]
+    sql = b"select 1; select 'a', null; show timezone\x00"
+    raw.send(b"Q" + struct.pack("!i", 4 + len(sql)) + sql)
+    msgs = raw.until_ready()
+    assert data_rows(msgs) == [[b"1"], [b"a", None], [b"UTC"]]
+    assert [p for t, p in msgs if t == b"C"] == [b"SELECT 1\x00", b"SELECT 1\x00", b"SHOW\x00"]
+
+
+def test_wrong_password_at_protocol_level(server):
+    with pytest.raises(PermissionError, match="28P01"):
+        RawClient(server.port, "alice", "nope")
