@@ -31,6 +31,25 @@ import pandas as pd
 from bench._record import record
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process plus its finished children (the worker processes): a figure
+    that, unlike wall time, does not depend on what else the shared machine is doing."""
+    import resource
+
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
+
+
+def load_avg() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
 OPSMETRICS = str(Path(sys.executable).with_name("opsmetrics"))
 
 
@@ -39,9 +58,9 @@ def bench_forecast(n_series: int) -> tuple[str, dict]:
     from analysis_py.analyses.forecast import Forecast
 
     data, _, cal = series_panel(n_series, n_anomalies=0, seed=1)
-    t0 = time.perf_counter()
+    t0, c0, load = time.perf_counter(), cpu_seconds(), load_avg()
     res = Forecast(data, calendar=cal, n_jobs=os.cpu_count() or 1).fit()
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     bt = res.tables["backtest_scores"]
     ch = bt[bt.is_chosen]
     nv = bt[bt.model == "snaive"]
@@ -87,7 +106,8 @@ def bench_forecast(n_series: int) -> tuple[str, dict]:
 
 | measure | value |
 | --- | --- |
-| wall time, {os.cpu_count()} processes | **{secs:.1f} s** (target ≤ 120 s) |
+| wall time, {os.cpu_count()} processes (1-min load average at start: {load}) | **{secs:.1f} s** (target ≤ 120 s) |
+| CPU time, all processes (≈ wall time × cores on an idle machine) | {cpu:.1f} s → ≈ {cpu / (os.cpu_count() or 1):.0f} s wall on {os.cpu_count()} idle cores |
 | sMAPE chosen vs seasonal naive | {smape_c:.1f}% vs {smape_n:.1f}% → **{(1 - smape_c / smape_n):.0%} lower** (target ≥ 15%) |
 | MASE (m = 7) chosen vs seasonal naive | {mase_c:.2f} vs {mase_n:.2f} |
 | interval coverage 80% / 95% (chosen) | {cov80:.0%} / {cov95:.0%} |
@@ -105,9 +125,9 @@ def bench_anomalies(n_series: int) -> tuple[str, dict]:
     from analysis_py.analyses.anomalies import Anomalies, trailing_zscore
 
     data, planted, cal = series_panel(n_series, n_anomalies=240 * n_series // 500, seed=2)
-    t0 = time.perf_counter()
+    t0, c0, load = time.perf_counter(), cpu_seconds(), load_avg()
     res = Anomalies(data, calendar=cal, n_jobs=os.cpu_count() or 1).fit()
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     cells = res.tables["anomalies"]
     ours = f1(cells[cells.kind != "level_shift"], planted)
     peers = {}
@@ -140,7 +160,11 @@ def bench_anomalies(n_series: int) -> tuple[str, dict]:
 | **STL + calendar + count-aware robust score (ours), \\|z\\| ≥ 5** | {ours["precision"]:.2f} | {ours["recall"]:.2f} | **{ours["f1"]:.2f}** | **{secs:.1f} s** |
 {lines}
 
-Targets: ≤ 10 s, F1 ≥ 0.85. The trailing-window z-score is what dbt anomaly packages compute.
+Ours: {secs:.1f} s wall with {os.cpu_count()} processes at a 1-min load average of {load}; CPU time
+{cpu:.1f} s in all processes (≈ {cpu / (os.cpu_count() or 1):.1f} s wall on {os.cpu_count()} idle cores).
+Targets: ≤ 10 s, F1 ≥ 0.85. The trailing-window z-score is what dbt anomaly packages compute;
+with day-of-week seasonality it flags holiday and month-end dips (the synthetic series carry
+public holidays of five countries), hence its precision here.
 """
     return md, {"anomalies_s": secs, "f1": ours["f1"]}
 

@@ -313,6 +313,7 @@ def _forest_plot(effects: pd.DataFrame, xlabel: str):
         capsize=3,
     )
     ax.axvline(1.0, color="grey", lw=1, ls="--")
+    ax.set_xscale("log")  # ratios: 0.5× and 2× equally far from 1
     ax.set_yticks(ypos)
     ax.set_yticklabels(
         [f"{f}={lv} vs {r}" for f, lv, r in zip(e.factor, e.level, e.reference_level, strict=True)]

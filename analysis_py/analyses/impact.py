@@ -239,7 +239,11 @@ class Impact:
         fake = dates.min() + (dates.max() - dates.min()) / 2
         Xp = X.loc[pre].drop(columns=["treated_post"]).copy()
         Xp["treated_post"] = (d.loc[pre, "treated"] * (dates >= fake)).to_numpy()
-        Xp = Xp.loc[:, Xp.std() > 0].assign(const=1.0)
+        Xp = Xp.loc[:, Xp.std() > 0]
+        months = [c for c in Xp.columns if c.startswith("month[")]
+        if months:  # pre-period only: one month dummy is collinear with the constant
+            Xp = Xp.drop(columns=months[0])
+        Xp = Xp.assign(const=1.0)
         kwp = dict(kw)
         if "cov_kwds" in kw:
             kwp = {"cov_type": "cluster", "cov_kwds": {"groups": kw["cov_kwds"]["groups"][pre]}}

@@ -55,7 +55,7 @@ def _fmt_table(df: pd.DataFrame, cols: list[str], n: int = 20) -> str:
     for c in show.columns:
         if pd.api.types.is_float_dtype(show[c]):
             show[c] = show[c].map(
-                lambda v: "" if pd.isna(v) else (f"{v:.3g}" if abs(v) < 1e5 else f"{v:,.0f}")
+                lambda v: "" if pd.isna(v) else (f"{v:.3g}" if abs(v) < 1e3 else f"{v:,.0f}")
             )
     return show.to_html(index=False, border=0, classes="tbl", na_rep="", escape=True)
 
