@@ -15,6 +15,7 @@ backend); only aggregated series or model matrices are pulled into pandas.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -200,6 +201,8 @@ class Inputs:
         proj = Path(project_dir) if project_dir else find_project_dir()
         manifest = Manifest.load(proj, path)
         con = ibis.duckdb.connect(str(path), read_only=True)
+        with contextlib.suppress(Exception):  # DuckDB's bar would interleave with ours
+            con.raw_sql("SET enable_progress_bar = false")
         semantic = None
         if use_semantic and os.environ.get("OPSMETRICS_ANALYSIS_SEMANTIC", "1") != "0":
             semantic = _try_semantic(proj, path, con)
