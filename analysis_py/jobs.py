@@ -53,8 +53,64 @@ def main_job(
     echo(sample_tables(paths))
     echo("")
     echo(sample_metrics(paths))
-    summary["query"] = "opsmetrics query --metrics cases_opened --group-by metric_time__month"
+    summary["query"] = (
+        "opsmetrics query --metrics cases_opened,stp_rate --group-by metric_time__month"
+    )
+    if not analyses:
+        return summary
+
+    echo("")
+    outcomes = run_analyses(paths, quiet=quiet, echo=echo)
+    failed = [o for o in outcomes if o.status != "success"]
+    summary["analyses"] = (
+        f"{len(outcomes) - len(failed)}/{len(outcomes)} specs succeeded; results in {paths.warehouse_dir / 'analysis'}"
+    )
+    from analysis_py.report import write_report
+
+    report = write_report(paths.project_dir / "reports", warehouse_dir=paths.warehouse_dir)
+    summary["report"] = str(report)
+    if failed:
+        from analysis_py.errors import AnalysisError
+
+        names = ", ".join(o.spec_name for o in failed)
+        raise AnalysisError(
+            f"{len(failed)} analysis spec(s) failed: {names}",
+            hint=f"the report with the others is at {report}; rerun one with `opsmetrics analyze analyses/<spec>.yml`",
+        )
     return summary
+
+
+def run_analyses(paths: Paths, *, quiet: bool, echo: Callable[[str], None]) -> list:
+    """Run every shipped spec in analyses/ against the published warehouse."""
+    from analysis_py.analyses import runner
+    from analysis_py.analyses import spec as spec_mod
+    from analysis_py.analyses.inputs import published_warehouse
+
+    specs = spec_mod.load(None)
+    db = published_warehouse(paths.warehouse_dir)
+    with progress("analyze", quiet=quiet) as p:
+        p.update(0, len(specs))
+        done = 0
+
+        def on_done(o) -> None:
+            nonlocal done
+            done += 1
+            mark = "ok" if o.status == "success" else "FAILED"
+            p.step(f"{o.spec_name} ({o.analysis}) {mark} in {o.seconds:.1f}s")
+            p.update(done, len(specs), o.spec_name)
+
+        outcomes = runner.run_specs(
+            specs,
+            duckdb_path=db,
+            project_dir=paths.project_dir,
+            warehouse_dir=paths.warehouse_dir,
+            write=True,
+            on_done=on_done,
+        )
+    for o in outcomes:
+        if o.status == "success" and o.finding:
+            echo(f"  {o.spec_name}: {o.finding.split('. ')[0]}.")
+    return outcomes
 
 
 def sample_tables(paths: Paths) -> str:
