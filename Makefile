@@ -13,9 +13,10 @@ PYTEST_ARGS ?=
 $(BIN)/opsmetrics: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	# uv resolves and installs in seconds; plain pip is the fallback.
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' \
-	  || $(BIN)/python -m pip install --quiet -e '.[dev]'
+	# uv resolves and installs in seconds; plain pip is the fallback. The spark extra (pyspark,
+	# dbt-spark, Ibis pyspark) is installed so `make test` runs the Spark parity test (docs/spark.md).
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,spark]' \
+	  || $(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	touch $@
 
 install: $(BIN)/opsmetrics
