@@ -15,6 +15,7 @@ DuckDB sees it.
 Traceback (most recent call last):
 ...
 analysis_py.sql.guard.Forbidden: function read_csv is not allowed
+Hint: only read-only queries over the granted marts, metrics and catalog are allowed
 """
 
 from __future__ import annotations
