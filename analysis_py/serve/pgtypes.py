@@ -309,8 +309,9 @@ def binary_value(v: Any, pgtype: PgType) -> bytes:
 
 
 # ---------------------------------------------------------------- Arrow column → bytes
-_TF = pa.array([b"f", b"t"], pa.binary())
-_BIN_TF = pa.array([b"\x00", b"\x01"], pa.binary())
+def _bool_lookup(false: bytes, true: bytes) -> pa.Array:
+    # built on first use: pa.array() at import time would import pandas (2 s of startup)
+    return pa.array([false, true], pa.binary())
 
 
 def _ts_string(col: pa.Array) -> pa.Array:
@@ -335,7 +336,7 @@ def arrow_text(col: pa.Array) -> pa.Array:
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return col.cast(pa.binary())
     if pa.types.is_boolean(t):
-        return _TF.take(col.cast(pa.int8()))
+        return _bool_lookup(b"f", b"t").take(col.cast(pa.int8()))
     if pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_date(t):
         return col.cast(pa.string()).cast(pa.binary())
     if pa.types.is_floating(t):
@@ -368,7 +369,7 @@ def arrow_binary(col: pa.Array, pgtype: PgType) -> pa.Array:
     ):
         return col.cast(pa.binary())
     if pgtype.oid == BOOL.oid and pa.types.is_boolean(t):
-        return _BIN_TF.take(col.cast(pa.int8()))
+        return _bool_lookup(b"\x00", b"\x01").take(col.cast(pa.int8()))
     if pgtype.oid == DATE.oid and pa.types.is_date32(t):
         days = pc.subtract(col.cast(pa.int32()), 10957)  # days since 2000-01-01
         return arrow_binary(days, INT4)
