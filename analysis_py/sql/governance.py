@@ -122,7 +122,10 @@ def _policy_filters(
             yield f"({p.filter})"
         elif p.key and p.key in colnames:
             ref = marts.get(p.table)
-            schema = ref.schema if ref else mart.schema
+            if ref is None:  # fail closed: the policy's reference table is not in this build
+                yield "false"
+                continue
+            schema = ref.schema
             yield (
                 f"{_q(p.key)} IN (SELECT {_q(p.key)} FROM {_q(gen)}.{_q(schema)}.{_q(p.table)} "
                 f"WHERE {p.filter})"

@@ -173,3 +173,13 @@ def test_split_statements():
     assert split_statements(
         'select * from {{ semantic_layer.query(where=["a;b"]) }}; select 2'
     ) == ['select * from {{ semantic_layer.query(where=["a;b"]) }}', "select 2"]
+
+
+def test_row_policy_fails_closed_without_its_reference_table():
+    from analysis_py.sql.governance import MartInfo, Role, RowPolicy, view_sql
+
+    fact = MartInfo("fct_x", "main", (("client_id", "INTEGER"), ("v", "DOUBLE")))
+    role = Role("r", row_policies=(RowPolicy("p", "dim_missing", "region = 'EMEA'", "client_id"),))
+    assert view_sql(fact, "gen_1", role, {"fct_x": fact}).endswith("WHERE false")
+    other = MartInfo("dim_dates", "main", (("date_day", "DATE"),))
+    assert "WHERE" not in view_sql(other, "gen_1", role, {"fct_x": fact})
