@@ -1,0 +1,280 @@
+"""The Spark target: where a Spark build lives, how it is published, and a session that reads it.
+
+Publication model (the Spark twin of publish.py, kept apart so a Spark build never replaces the
+published DuckDB warehouse)::
+
+    <warehouse>/spark/builds/<build_id>/warehouse/<schema>.db/<table>/   Parquet written by dbt
+    <warehouse>/spark/builds/<build_id>/target/                          dbt artifacts of the build
+    <warehouse>/spark/current.json     {"build_id", "build_dir", "tables": {"main.fct_cases": path}}
+
+dbt runs with an in-memory catalog (no Hive metastore, no Derby lock, ~25% faster), so a
+build's catalog dies with its dbt process and what survives is the folder of Parquet tables.
+Each build writes a fresh folder; only when dbt build passed is ``current.json`` replaced
+(atomically) with the list of its tables. Readers (``opsmetrics query|analyze --target spark``)
+start their own local session and register those tables as external Parquet tables, so any
+number of readers can read a published build while the next one is being written. A failed build
+removes its folder and leaves the published build as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from analysis_py.config import Paths
+from analysis_py.errors import BuildError, ConfigError, DataNotFoundError
+
+SPARK_DIRNAME = "spark"
+CURRENT = "current.json"
+KEEP_BUILDS = 2
+
+#: Session settings shared by dbt's profile (profiles/profiles.yml, target `spark`) and the
+#: readers' sessions: local, loopback only, no UI, in-memory catalog, UTC wall clock.
+SESSION_CONF = {
+    "spark.master": "local[2]",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.catalogImplementation": "in-memory",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.sources.default": "parquet",
+}
+
+
+def require_pyspark() -> None:
+    """Fail clearly when the optional Spark extra is not installed."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "the spark target needs pyspark, which is not installed",
+            hint="pip install -e '.[spark]' (or `make install`, which installs it)",
+        ) from None
+
+
+def is_spark_target(paths: Paths, target: str | None) -> bool:
+    """True when ``target`` names an output of type ``spark`` in the project's profile."""
+    if not target:
+        return False
+    profile_file = paths.profiles_dir / "profiles.yml"
+    if not profile_file.is_file():
+        return False
+    profiles = yaml.safe_load(profile_file.read_text()) or {}
+    for profile in profiles.values():
+        if isinstance(profile, dict):
+            out = (profile.get("outputs") or {}).get(target)
+            if isinstance(out, dict):
+                return out.get("type") == "spark"
+    return False
+
+
+def spark_root(paths: Paths) -> Path:
+    return paths.warehouse_dir / SPARK_DIRNAME
+
+
+def process_env(spark_dir: Path | None = None) -> dict[str, str]:
+    """Environment for a process that starts a local Spark: loopback networking, this
+    interpreter for Python workers, and (for dbt) the folder the profile writes to."""
+    env = {
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
+    if spark_dir is not None:
+        env["OPSMETRICS_SPARK_DIR"] = str(spark_dir)
+    return env
+
+
+@dataclass(frozen=True)
+class SparkPublished:
+    build_id: str
+    build_dir: Path
+    tables: dict[str, str]
+    published_at: str
+    info: dict
+
+    @property
+    def target_path(self) -> Path:
+        return self.build_dir / "target"
+
+    @property
+    def semantic_manifest_path(self) -> Path:
+        return self.target_path / "semantic_manifest.json"
+
+
+@dataclass
+class SparkBuildResult:
+    published: SparkPublished
+    run: object  # dbt_runner.DbtRun
+    seconds: float
+    log_path: Path
+
+
+def build(
+    paths: Paths,
+    *,
+    target: str = "spark",
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    on_progress=None,
+    on_step: Callable[[str], None] | None = None,
+) -> SparkBuildResult:
+    """dbt build on the Spark target into a fresh folder; publish it if everything passed."""
+    from analysis_py.warehouse.build import (
+        _failure_message,
+        build_lock,
+        check_raw_data,
+        new_build_id,
+    )
+    from analysis_py.warehouse.dbt_runner import run_dbt
+
+    require_pyspark()
+    started = dt.datetime.now(dt.UTC)
+    data_info = check_raw_data(paths)
+    step = on_step or (lambda _msg: None)
+    root = spark_root(paths)
+    with build_lock(paths):
+        build_id = new_build_id()
+        build_dir = root / "builds" / build_id
+        target_dir = build_dir / "target"
+        log_dir = root / "logs"
+        log_path = log_dir / f"{build_id}.dbt.log"
+        build_dir.mkdir(parents=True)
+        env = {**paths.env(), **process_env(build_dir)}
+        args = ["build", "--target", target, "--target-path", str(target_dir)]
+        args += ["--log-path", str(log_dir / build_id)]
+        for s in select:
+            args += ["--select", s]
+        for x in exclude:
+            args += ["--exclude", x]
+        try:
+            step(f"dbt build (spark) → {build_dir.relative_to(paths.warehouse_dir)}")
+            run = run_dbt(
+                args,
+                project_dir=paths.project_dir,
+                env=env,
+                log_path=log_path,
+                on_progress=on_progress,
+            )
+            if not run.ok:
+                raise BuildError(_failure_message(run), hint=f"full dbt log: {log_path}")
+            tables = _tables(build_dir / "warehouse")
+            if not tables:
+                raise BuildError(f"dbt build wrote no tables under {build_dir / 'warehouse'}")
+        except BaseException:
+            shutil.rmtree(build_dir, ignore_errors=True)
+            raise
+        step("publish")
+        published = _publish(
+            paths,
+            build_id,
+            build_dir,
+            tables,
+            {"target": target, "select": list(select), **data_info},
+        )
+    seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    return SparkBuildResult(published=published, run=run, seconds=seconds, log_path=log_path)
+
+
+def _tables(warehouse: Path) -> dict[str, str]:
+    """``schema.table`` → Parquet folder, for every table dbt wrote (views are not kept:
+    they live in the build's catalog only; readers need the marts)."""
+    out: dict[str, str] = {}
+    for db in sorted(warehouse.glob("*.db")):
+        for t in sorted(p for p in db.iterdir() if p.is_dir()):
+            if any(t.rglob("*.parquet")) or (t / "_SUCCESS").exists():
+                out[f"{db.name[:-3]}.{t.name}"] = str(t)
+    return out
+
+
+def _publish(
+    paths: Paths, build_id: str, build_dir: Path, tables: dict, info: dict
+) -> SparkPublished:
+    root = spark_root(paths)
+    payload = {
+        **info,
+        "engine": "spark",
+        "build_id": build_id,
+        "build_dir": str(build_dir),
+        "tables": tables,
+        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, root / CURRENT)
+    _prune(root, build_id)
+    return current(paths)
+
+
+def _prune(root: Path, keep_id: str) -> None:
+    builds = sorted(p for p in (root / "builds").iterdir() if p.is_dir())
+    for old in builds[:-KEEP_BUILDS]:
+        if old.name != keep_id:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def current(paths: Paths) -> SparkPublished:
+    """The published Spark build, or a clear error if there is none."""
+    path = spark_root(paths) / CURRENT
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"no published Spark build in {spark_root(paths)}",
+            hint="run `opsmetrics build --target spark` first",
+        )
+    info = json.loads(path.read_text())
+    return SparkPublished(
+        build_id=info["build_id"],
+        build_dir=Path(info["build_dir"]),
+        tables=dict(info["tables"]),
+        published_at=info.get("published_at", ""),
+        info=info,
+    )
+
+
+def session(app_name: str = "opsmetrics"):
+    """A local SparkSession configured like the dbt profile (reused if one is running)."""
+    require_pyspark()
+    for k, v in process_env().items():
+        os.environ.setdefault(k, v)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    for k, v in SESSION_CONF.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def register(spark, published: SparkPublished, schemas: Sequence[str] = ("main",)) -> list[str]:
+    """Make the published build's tables of ``schemas`` (default: the marts) visible to
+    ``spark`` under their dbt names. Each table costs a Parquet footer read, so readers
+    register only what they read."""
+    chosen = {n: loc for n, loc in published.tables.items() if n.split(".", 1)[0] in schemas}
+    for s in sorted({name.split(".", 1)[0] for name in chosen}):
+        spark.sql(f"create database if not exists `{s}`")
+    for name, location in sorted(chosen.items()):
+        schema, table = name.split(".", 1)
+        with contextlib.suppress(Exception):
+            spark.sql(f"drop table if exists `{schema}`.`{table}`")
+        spark.sql(f"create table `{schema}`.`{table}` using parquet location '{location}'")
+    return sorted(chosen)
+
+
+def published_session(paths: Paths, app_name: str = "opsmetrics"):
+    """(session, published build): a session with the published Spark build registered."""
+    published = current(paths)
+    spark = session(app_name)
+    register(spark, published)
+    return spark, published
