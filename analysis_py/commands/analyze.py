@@ -18,7 +18,12 @@ import click
 )
 @click.option("--no-write", is_flag=True, help="Run and print, but write no results.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; print the summary only.")
-def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet):
+@click.option(
+    "--target",
+    default=None,
+    help="dbt target whose published build to read; a spark target runs on Spark (docs/spark.md).",
+)
+def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
     """Run analysis SPECS (YAML files or folders; default: every spec in analyses/).
 
     Results are written to <warehouse>/analysis/<table>/run_id=<id>.parquet and show up as
@@ -38,7 +43,10 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet):
     if not loaded:
         raise spec_mod.SpecError("no specs found", hint="pass spec files or add *.yml to analyses/")
     paths = resolve_paths(project_dir=project_dir, warehouse_dir=warehouse_dir)
-    db = published_warehouse(paths.warehouse_dir)
+    from analysis_py.warehouse.spark import is_spark_target
+
+    on_spark = is_spark_target(paths, target)
+    db = None if on_spark else published_warehouse(paths.warehouse_dir)
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]analyze"),
@@ -58,15 +66,20 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet):
             progress.console.print(f"{mark} {o.spec_name} ({o.analysis}) {o.seconds:.1f}s{err}")
             progress.update(task, advance=1, description=o.spec_name)
 
-        outcomes = runner.run_specs(
-            loaded,
-            duckdb_path=db,
-            project_dir=paths.project_dir,
-            warehouse_dir=paths.warehouse_dir,
-            jobs=jobs,
-            write=not no_write,
-            on_done=done,
-        )
+        if on_spark:
+            from analysis_py.analyses import spark as spark_analyses
+
+            outcomes = spark_analyses.run_specs(loaded, paths, write=not no_write, on_done=done)
+        else:
+            outcomes = runner.run_specs(
+                loaded,
+                duckdb_path=db,
+                project_dir=paths.project_dir,
+                warehouse_dir=paths.warehouse_dir,
+                jobs=jobs,
+                write=not no_write,
+                on_done=done,
+            )
     out = Console()
     table = Table(title="analysis runs", show_lines=False)
     for col in ("spec", "analysis", "status", "seconds", "finding / error"):

@@ -30,6 +30,10 @@ def build(target, select, exclude, project_dir, no_docs, quiet):
     from analysis_py.warehouse.build import build as do_build
 
     paths = resolve_paths(project_dir=project_dir)
+    from analysis_py.warehouse import spark
+
+    if spark.is_spark_target(paths, target):
+        return _build_spark(paths, target, select, exclude, quiet)
     with progress("dbt build", quiet=quiet) as p:
         result = do_build(
             paths,
@@ -50,3 +54,27 @@ def build(target, select, exclude, project_dir, no_docs, quiet):
     docs = pub.target_path / "static_index.html"
     if docs.is_file():
         click.echo(f"  dbt docs:  {docs}")
+
+
+def _build_spark(paths, target, select, exclude, quiet):
+    """A Spark target builds into its own folder and publication (docs/spark.md)."""
+    from analysis_py.progress import progress
+    from analysis_py.warehouse import spark
+
+    with progress("dbt build (spark)", quiet=quiet) as p:
+        result = spark.build(
+            paths,
+            target=target,
+            select=select,
+            exclude=exclude,
+            on_progress=p.update,
+            on_step=p.step,
+        )
+    pub = result.published
+    counts: dict[str, int] = {}
+    for r in result.run.results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    click.echo(f"Published Spark build {pub.build_id} in {result.seconds:.1f}s ({summary})")
+    click.echo(f"  tables:    {len(pub.tables)} Parquet tables under {pub.build_dir / 'warehouse'}")
+    click.echo(f"  record:    {spark.spark_root(paths) / spark.CURRENT}")

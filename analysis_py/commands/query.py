@@ -165,6 +165,11 @@ def query(
         raise QueryError(
             f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(dialects)}"
         )
+    if target and not manifest and not database and _spark_target(project_dir, target):
+        return _query_spark(
+            project_dir, metrics, group_by, where, order, limit, start_time, end_time,
+            saved_query, explain, csv_path,
+        )  # fmt: skip
     if not explain and dialect != "duckdb":
         raise QueryError(
             "queries run on DuckDB; --dialect only changes the SQL printed by --explain",
@@ -228,6 +233,57 @@ def query(
         click.echo("(no rows)")
         return 0
     _print_table(q.columns, rows)
+    return 0
+
+
+def _spark_target(project_dir, target) -> bool:
+    from analysis_py.config import resolve_paths
+    from analysis_py.warehouse.spark import is_spark_target
+
+    return is_spark_target(resolve_paths(project_dir=project_dir), target)
+
+
+def _query_spark(
+    project_dir, metrics, group_by, where, order, limit, start, end, saved, explain, csv_path
+):
+    """``--target spark``: Spark SQL on the published Spark build (docs/spark.md)."""
+    from analysis_py.config import resolve_paths
+    from analysis_py.semantic.spark import run_request
+
+    if not _split(metrics) and not saved:
+        raise QueryError("no metrics requested", hint="pass --metrics a,b or --saved-query NAME")
+    request = {
+        "metrics": _split(metrics),
+        "group_by": _split(group_by),
+        "where": list(where),
+        "order_by": _split(order),
+        "limit": limit,
+        "start_time": start,
+        "end_time": end,
+        "saved_query": saved,
+    }
+    sql, columns, rows = run_request(
+        resolve_paths(project_dir=project_dir), request, explain=explain
+    )
+    if explain:
+        click.echo(sql)
+        return 0
+    if csv_path:
+        import os
+
+        tmp = f"{csv_path}.tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(columns)
+            for r in rows:
+                w.writerow([_cell(v) for v in r])
+        os.replace(tmp, csv_path)
+        click.echo(f"Wrote {len(rows)} rows to {csv_path}", err=True)
+        return 0
+    if not rows:
+        click.echo("(no rows)")
+        return 0
+    _print_table(columns, rows)
     return 0
 
 
