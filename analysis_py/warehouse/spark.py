@@ -18,12 +18,14 @@ removes its folder and leaves the published build as it was.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,6 +254,11 @@ def session(app_name: str = "opsmetrics"):
     builder = SparkSession.builder.appName(app_name)
     for k, v in SESSION_CONF.items():
         builder = builder.config(k, v)
+    # Readers create only namespaces (their tables are external); keep Spark's default
+    # ./spark-warehouse out of the working directory.
+    scratch = tempfile.mkdtemp(prefix="opsmetrics-spark-")
+    atexit.register(shutil.rmtree, scratch, True)
+    builder = builder.config("spark.sql.warehouse.dir", scratch)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
