@@ -20,7 +20,7 @@ def calendar(start: str = "2024-01-01", end: str = "2025-12-31") -> pd.DataFrame
     for cc in ("US", "GB", "HK", "SG", "IN"):
         hol = holidays.country_holidays(cc, years=sorted({d.year for d in days}))
         out[f"is_holiday_{cc.lower()}"] = np.array([d in hol for d in days.date], dtype=float)
-    wk = days.dayofweek < 5
+    wk = days.day_of_week < 5
     ym = days.to_period("M")
     me = np.zeros(len(days))
     frame = pd.DataFrame({"wk": wk, "ym": ym})
@@ -45,7 +45,7 @@ def series_panel(
     days = cal.index
     n = len(days)
     t = np.arange(n) / 365.0
-    weekend = days.dayofweek >= 5
+    weekend = days.day_of_week >= 5
     frames = []
     # country mix per series: share of volume from each country's clients
     shares = rng.dirichlet(np.ones(5), size=n_series)

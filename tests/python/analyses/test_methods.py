@@ -40,7 +40,7 @@ def test_anomalies_f1_beats_trailing_zscore(panel):
 def test_anomalies_find_a_level_shift():
     rng = np.random.default_rng(0)
     days = pd.date_range("2024-01-01", periods=400, freq="D")
-    mu = np.where(days < "2024-09-01", 200, 320) * np.where(days.dayofweek >= 5, 0.3, 1.0)
+    mu = np.where(days < "2024-09-01", 200, 320) * np.where(days.day_of_week >= 5, 0.3, 1.0)
     data = pd.DataFrame({"metric": "m", "slice": "a", "date": days, "value": rng.poisson(mu)})
     cells = Anomalies(data, n_jobs=1).fit().tables["anomalies"]
     shifts = cells[cells.kind == "level_shift"]
