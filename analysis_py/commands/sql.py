@@ -23,7 +23,16 @@ import click
 )
 @click.option("--project-dir", type=click.Path(file_okay=False), help="dbt project folder.")
 @click.option("--max-rows", default=50, show_default=True, help="rows printed to the terminal.")
-def sql(statement, file_, csv_path, warehouse_dir, project_dir, max_rows):
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="serve config: run as one of its users (see --as).",
+)
+@click.option(
+    "--as", "as_user", help="user from --config whose grants, masking and row policies apply."
+)
+def sql(statement, file_, csv_path, warehouse_dir, project_dir, max_rows, config_path, as_user):
     """Run SQL against the published warehouse (read-only).
 
     \b
@@ -39,7 +48,17 @@ def sql(statement, file_, csv_path, warehouse_dir, project_dir, max_rows):
     if not text or not text.strip():
         raise ConfigError("no SQL given", hint='pass a statement: opsmetrics sql "select ..."')
     stmts = split_statements(text)
-    session = open_session(warehouse_dir, project_dir=project_dir)
+    role, user = None, "local"
+    if bool(config_path) != bool(as_user):
+        raise ConfigError("--config and --as go together", hint="--config serve.yml --as alice")
+    if config_path:
+        from analysis_py.serve.config import load_config
+
+        cfg = load_config(config_path)
+        if as_user not in cfg.users:
+            raise ConfigError(f"user {as_user!r} is not in {config_path}")
+        role, user = cfg.roles[cfg.users[as_user].role], as_user
+    session = open_session(warehouse_dir, project_dir=project_dir, role=role, user=user)
     try:
         table = None
         for stmt in stmts:

@@ -299,3 +299,30 @@ P = psycopg.errors.InsufficientPrivilege
 def test_semantic_paths_refuse_smuggled_sql(server, sql, error):
     with connect(server) as c, pytest.raises(error):
         c.execute(sql)
+
+
+def test_cli_sql_as_a_governed_user(sl_warehouse, tmp_path):
+    cfg = tmp_path / "serve.yml"
+    cfg.write_text(
+        "row_policies:\n  gb: {table: dim_customers, key: customer_id, filter: \"country = 'GB'\"}\n"
+        "roles:\n  gb: {marts: '*', metrics: '*', row_policies: [gb]}\n"
+        f"users:\n  g: {{password: '{make_verifier('x')}', role: gb}}\n"
+    )
+    env = {**os.environ, "OPSMETRICS_WAREHOUSE_DIR": str(sl_warehouse)}
+    p = subprocess.run(
+        [
+            OPSMETRICS,
+            "sql",
+            "select count(distinct country) as n from dim_customers",
+            "--config",
+            str(cfg),
+            "--as",
+            "g",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[2].strip() == "1"  # only GB rows are visible
