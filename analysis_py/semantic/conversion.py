@@ -84,7 +84,11 @@ class ConversionMixin:
         st.need_model(csm, cname, cexpr)
         csel.select(col(cname, ct0).as_("__cv", quoted=False, copy=False), copy=False)
         csel.select(
-            exp.Window(this=exp.RowNumber(), order=None).as_("__cid", quoted=False, copy=False),
+            # an id per conversion event; the order only has to exist (Spark requires one)
+            exp.Window(
+                this=exp.RowNumber(),
+                order=exp.Order(expressions=[exp.Ordered(this=e.copy()) for _n, e in cx]),
+            ).as_("__cid", quoted=False, copy=False),
             copy=False,
         )
         conv_rows = st.add_cte(f"{out}_conversion_events", csel)
