@@ -233,7 +233,8 @@ def write_run(
             folder = base / name
             folder.mkdir(parents=True, exist_ok=True)
             final = folder / f"run_id={run_id}.parquet"
-            tmp = folder / f".tmp-{run_id}-{os.getpid()}.parquet"
+            # not *.parquet: readers globbing the folder must never see a half-written file
+            tmp = folder / f".tmp-{run_id}-{os.getpid()}.partial"
             frame = _conform(name, df, run_id, spec_name)
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
             pending.append((tmp, final))
