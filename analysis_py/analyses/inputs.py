@@ -184,6 +184,14 @@ class Inputs:
         self._semantic = semantic
 
     @classmethod
+    def from_backend(cls, con, manifest_path: str | Path, *, version: str = "unknown") -> Inputs:
+        """Inputs over any Ibis backend (e.g. ``ibis.pyspark.connect(session)`` on a Spark
+        target) with the dbt manifest of that target; the governance checks are the same."""
+        path = Path(manifest_path)
+        data = json.loads(path.read_text())
+        return cls(con, Manifest(data.get("nodes", {}), str(path)), version=version)
+
+    @classmethod
     def open(
         cls,
         duckdb_path: str | Path | None = None,
@@ -242,7 +250,7 @@ class Inputs:
         try:
             self.con.raw_sql(
                 f"CREATE OR REPLACE TEMP VIEW {name} AS "
-                f"SELECT * FROM ({ibis.to_sql(t, dialect='duckdb')}) AS _in WHERE {predicate}"
+                f"SELECT * FROM ({ibis.to_sql(t, dialect=self.con.name)}) AS _in WHERE {predicate}"
             )
             out = self.con.table(name)
         except Exception as exc:
