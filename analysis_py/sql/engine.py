@@ -174,19 +174,21 @@ class Engine:
             for schema in ("main", "metrics", "analysis", "_sem"):
                 self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(role.db_name)}.{schema}")
             pgcatalog.create_catalog(self.con, role.db_name)
-        self._register_analysis()
+        self.con.execute("ATTACH ':memory:' AS _analysis")
         self.con.execute("SET lock_configuration = true")
         self._swap_to(*found)
         return self
 
     def _register_analysis(self) -> None:
-        """Views over analysis results (Parquet in the warehouse folder), if that module exists."""
+        """Views over analysis results (Parquet in the warehouse folder), if that module exists.
+
+        Re-run at every generation swap, so result tables written since appear too."""
         try:
             from analysis_py.analyses.store import register_views
         except ImportError:
             return
-        self.con.execute("ATTACH ':memory:' AS _analysis")
-        cur = self.con.cursor()
+        with self._cursor_lock:
+            cur = self.con.cursor()
         try:
             cur.execute("USE _analysis")
             register_views(cur, self.warehouse_dir)
@@ -258,6 +260,7 @@ class Engine:
             admin.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
             try:
                 marts = self._marts(alias, target)
+                self._register_analysis()
                 if self.options.semantic:
                     self._load_semantic(target)
                 gen = Generation(alias, path, target, marts)

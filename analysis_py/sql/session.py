@@ -766,6 +766,10 @@ class Session:
                 compiled = info.layer.compile(**call.query_kwargs())
             except SemanticError as exc:
                 raise semantic_error(exc) from None
+            if call.kwargs.get("compile"):  # dbt's compile=True: the SQL, not the rows
+                text = compiled.expression.sql(dialect="duckdb", pretty=True)
+                text = re.sub(r"\b_sem\.", "main.", text)
+                return self.run_duckdb(call.wrap(_values_sql(["sql"], [(text,)])), kind="semantic")
             sql = call.wrap(compiled.expression.sql(dialect="duckdb"))
             return self.run_duckdb(sql, kind="semantic")
         if call.method == "dimension_values":
