@@ -68,3 +68,21 @@ def test_ops_kpis_equal_metricflow(rid, ops_project, ops_answers):
     ok, why = rows_equal(rows, theirs["rows"], ordered=bool(req.get("order_by")))
     assert ok, why
     sl.connection.close()
+
+
+def test_published_warehouse_is_what_from_dbt_and_the_cli_read(built_warehouse, monkeypatch):
+    from analysis_py.semantic import SemanticLayer
+    from tests.python.conftest import run_cli
+
+    for k, v in built_warehouse.paths.env().items():
+        monkeypatch.setenv(k, v)
+    sl = SemanticLayer.from_dbt(REPO)
+    n = sl.query(metrics=["cases_opened"]).fetchall()[0][0]
+    assert n > 0
+    exported = sl.connection.sql("select count(*) from exports.weekly_ops_kpis").fetchall()[0][0]
+    assert exported == len(sl.query(saved_query="weekly_ops_kpis").fetchall())
+    sl.connection.close()
+    proc = run_cli("query", "--metrics", "cases_opened", env=built_warehouse.env)
+    assert str(n) in proc.stdout
+    refused = run_cli("export", env=built_warehouse.env, check=False)
+    assert refused.returncode != 0 and "never modified" in refused.stderr
