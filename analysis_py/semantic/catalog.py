@@ -38,7 +38,8 @@ def _reachable(m, model_name: str, max_hops: int = 2):
 
 
 def dimensions_for(layer, metrics=None) -> list[dict]:
-    """Group-by items valid for all of ``metrics`` (all metrics when None)."""
+    """Group-by items valid for all of ``metrics``; with no metrics, every item any metric
+    can be grouped by."""
     comp = layer._compiler
     names = list(metrics) if metrics else list(layer.manifest.metrics)
     if isinstance(metrics, str):
@@ -77,5 +78,10 @@ def dimensions_for(layer, metrics=None) -> list[dict]:
                         "semantic_model": sm.name,
                     },
                 )
-        common = found if common is None else {k: v for k, v in common.items() if k in found}
+        if common is None:
+            common = found
+        elif metrics:  # valid for all the named metrics
+            common = {k: v for k, v in common.items() if k in found}
+        else:  # no metrics named: everything any metric can be grouped by
+            common.update({k: v for k, v in found.items() if k not in common})
     return sorted((common or {}).values(), key=lambda d: (d["name"] != "metric_time", d["name"]))
