@@ -97,28 +97,6 @@ class CumulativeMixin:
             and (cum.window is None or frame_rows is not None)
         )
         use_window = (decomposable and (cum.window is None or frame_rows is not None)) or islands
-        if use_window and cum.window is None and not islands:
-            # rows before the spine's first day still accumulate into it (MetricFlow joins
-            # every earlier row to each spine day); clamp them onto the first spine day
-            spine0 = self.m.spine_for(base)
-            if spine0 is not None:
-                s0 = (
-                    col(spine0.column) if spine0.grain == base else _trunc(col(spine0.column), base)
-                )
-                smin = (
-                    exp.select(exp.Min(this=s0), copy=False)
-                    .from_(st.spine_cte(spine0), copy=False)
-                    .subquery()
-                )
-                name0, e0 = group_exprs[0]
-                clamped = exp.Greatest(this=e0.copy(), expressions=[smin])
-                if cum.grain_to_date:
-                    same = exp.EQ(
-                        this=_trunc(e0.copy(), cum.grain_to_date),
-                        expression=_trunc(smin.copy(), cum.grain_to_date),
-                    )
-                    clamped = exp.Case(ifs=[exp.If(this=same, true=clamped)], default=e0.copy())
-                group_exprs[0] = (name0, clamped)
         for name, e in group_exprs:
             sel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
         gcols = [n for n, _e in group_exprs[1:]]
@@ -139,6 +117,10 @@ class CumulativeMixin:
             sel.select(exp.Count(this=exp.Star()).as_("__n", quoted=False, copy=False), copy=False)
             sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
             daily = st.add_cte(f"{out}_by_{base}", sel)
+            if cum.window is None:
+                daily = self._clamp_to_spine(
+                    daily, base_item.name, gcols, parts, ms.agg, cum, base, out
+                )
         if use_window:
             # dense grid of base periods x observed groups, from the first observed period
             spine = self.m.spine_for(base)
@@ -359,6 +341,41 @@ class CumulativeMixin:
             fin.subquery("c", copy=False)
         )
         return Node(st.add_cte(out, node_sel), [out])
+
+    def _clamp_to_spine(self, daily, day, gcols, parts, agg, cum, base: str, out: str) -> str:
+        """Rows before the spine's first day still accumulate into it (MetricFlow joins every
+        earlier row to each spine day): move those days onto the first spine day (for
+        grain_to_date only within its period) — on the small per-day table, not on the rows."""
+        st = self._state
+        spine0 = self.m.spine_for(base)
+        if spine0 is None:
+            return daily
+        s0 = col(spine0.column) if spine0.grain == base else _trunc(col(spine0.column), base)
+        first = exp.select(exp.Min(this=s0).as_("__first", quoted=False, copy=False), copy=False)
+        first.from_(_tbl(st.spine_cte(spine0)), copy=False)
+        early = exp.LT(this=col(day, "v"), expression=col("__first", "f"))
+        if cum.grain_to_date:
+            early = exp.and_(
+                early,
+                exp.EQ(
+                    this=_trunc(col(day, "v"), cum.grain_to_date),
+                    expression=_trunc(col("__first", "f"), cum.grain_to_date),
+                ),
+                copy=False,
+            )
+        moved = exp.Case(ifs=[exp.If(this=early, true=col("__first", "f"))], default=col(day, "v"))
+        sel = exp.select(moved.as_(day, quoted=False, copy=False), copy=False)
+        sel.from_(exp.Table(this=ident(daily)).as_("v", quoted=False), copy=False)
+        sel.join(first.subquery("f", copy=False), join_type="cross", copy=False)
+        for c in gcols:
+            sel.select(col(c, "v").as_(c, quoted=False, copy=False), copy=False)
+        re_agg = {"min": exp.Min, "max": exp.Max}.get(agg, exp.Sum)
+        for pn, _pe in parts:
+            f = re_agg if pn == "__s" else exp.Sum
+            sel.select(f(this=col(pn, "v")).as_(pn, quoted=False, copy=False), copy=False)
+        sel.select(exp.Sum(this=col("__n", "v")).as_("__n", quoted=False, copy=False), copy=False)
+        sel.group_by(moved.copy(), *[col(c, "v") for c in gcols], copy=False)
+        return st.add_cte(f"{out}_by_{base}_from_spine", sel)
 
     def _distinct_events(self, sel, group_exprs, v, cum, base: str, out: str) -> str:
         """COUNT DISTINCT over a trailing window without a range join: each value is active on
