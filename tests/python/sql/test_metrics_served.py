@@ -326,3 +326,13 @@ def test_cli_sql_as_a_governed_user(sl_warehouse, tmp_path):
     )
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[2].strip() == "1"  # only GB rows are visible
+
+
+def test_jdbc_compile_returns_sql(server):
+    with connect(server) as c:
+        (sql,) = c.execute(
+            "select * from {{ semantic_layer.query(metrics=['order_total'], "
+            "group_by=['metric_time__month'], compile=True) }}"
+        ).fetchone()
+    assert "SELECT" in sql.upper() and "fct_orders" in sql and "main." in sql
+    assert "_sem" not in sql
