@@ -366,3 +366,22 @@ QUERIES += [
         ),
     ),
 ]
+QUERIES += [
+    (
+        "pgjdbc_type_info_cache",
+        """SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname,
+        pg_type.oid FROM pg_catalog.pg_type LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r
+        from pg_namespace as ns join ( select s.r, (current_schemas(false))[s.r] as nspname
+        from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r
+        using ( nspname ) ) as sp ON sp.nspoid = typnamespace WHERE pg_type.oid = 1700
+        ORDER BY sp.r, pg_type.oid DESC""",
+        lambda rows: [r[1:] for r in rows] == [("b", "numeric", 1700)],
+    ),
+    (
+        "pgjdbc_type_in_search_path",
+        """SELECT n.nspname = ANY(current_schemas(true)), n.nspname, t.typname
+        FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON t.typnamespace = n.oid
+        WHERE t.oid = 1700""",
+        lambda rows: rows == [(True, "pg_catalog", "numeric")],
+    ),
+]
