@@ -38,8 +38,11 @@ def series_panel(
     end: str = "2025-12-31",
     n_anomalies: int = 240,
     seed: int = 0,
+    calendar_effects: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(long frame metric/slice/date/value, planted cells, calendar)."""
+    """(long frame metric/slice/date/value, planted cells, calendar).
+
+    ``calendar_effects=False`` leaves out holidays and month-end (weekly pattern only)."""
     rng = np.random.default_rng(seed)
     cal = calendar(start, end)
     days = cal.index
@@ -50,10 +53,12 @@ def series_panel(
     # country mix per series: share of volume from each country's clients
     shares = rng.dirichlet(np.ones(5), size=n_series)
     hol = cal[[c for c in cal if c.startswith("is_holiday_")]].to_numpy()
+    if not calendar_effects:
+        hol = np.zeros_like(hol)
     level = np.exp(rng.uniform(np.log(20), np.log(2000), n_series))
     growth = rng.uniform(-0.1, 0.4, n_series)
     wk_factor = rng.uniform(0.1, 0.5, n_series)
-    me_uplift = rng.choice([0.0, 0.25], n_series)
+    me_uplift = rng.choice([0.0, 0.25], n_series) * (1.0 if calendar_effects else 0.0)
     mult = np.ones((n_series, n))
     cells = []
     picks = rng.choice(n_series * (n - 60), n_anomalies, replace=False)
