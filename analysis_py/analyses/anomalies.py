@@ -67,7 +67,11 @@ def detect_series(
         raise InputError("series is entirely null")
     y = pd.Series(y).interpolate(limit_direction="both").to_numpy()
     use_log = transform == "log" or (transform == "auto" and y.min() >= 0 and y.max() > 1)
-    x = np.log1p(y) if use_log else y.copy()
+    # log(y + c) with c = 5% of the typical level: quiet days with a handful of counts (a
+    # weekend with 0–5 payments next to weekdays with 300) would otherwise carry log-scale
+    # noise that leaks into the trend and biases weekday expectations; c ≪ y on normal days.
+    c = max(1.0, 0.05 * float(np.median(y[y > 0]))) if use_log and (y > 0).any() else 1.0
+    x = np.log(y + c) if use_log else y.copy()
     if np.ptp(x) == 0:
         zeros = np.zeros(n)
         return {"expected": y, "score": zeros, "flag": zeros.astype(bool), "shift": zeros}
@@ -88,7 +92,7 @@ def detect_series(
     out = (np.abs(_phase_z(x - base, phase)) >= threshold) & ~is_cal
     cal = np.zeros(n)
     if C is not None:
-        target = y / np.maximum(np.expm1(base), 0.5) - 1.0 if use_log else x - base
+        target = (y + c) / np.exp(base) - 1.0 if use_log else x - base
         coef = _robust_lstsq(C[is_cal], target[is_cal])
         cal = np.log(np.clip(1.0 + C @ coef, 0.05, None)) if use_log else C @ coef
     x_adj = x - cal
@@ -100,11 +104,11 @@ def detect_series(
     if use_log:
         # Counts: score the tail probability under a negative binomial around the expected
         # value (overdispersion estimated from the series), so quiet days are not over-flagged.
-        mu = np.maximum(np.expm1(expected_x), 0.5)
+        mu = np.maximum(np.exp(expected_x) - c, 0.5)
         phi = np.median(((y - mu) ** 2 - mu) / mu**2) / 0.455
         phi = max(float(phi), 0.0)
         score = _count_z(y, mu, phi)
-        expected = np.expm1(expected_x)
+        expected = np.maximum(np.exp(expected_x) - c, 0.0)
     else:
         score = _phase_z(resid, phase)
         expected = expected_x

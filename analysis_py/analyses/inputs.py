@@ -271,7 +271,9 @@ class Inputs:
         ]
         if date_col is None or not flags:
             return None
-        df = t.select(t[date_col].cast("date").name("date"), *[t[c].cast("float64") for c in flags])
+        df = t.select(
+            t[date_col].cast("date").name("date"), *[t[c].cast("float64").name(c) for c in flags]
+        )
         out = df.to_pandas()
         out["date"] = pd.to_datetime(out["date"])
         return out.set_index("date").sort_index().fillna(0.0)
