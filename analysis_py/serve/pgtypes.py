@@ -186,14 +186,22 @@ def _float_text(v: float) -> str:
     if math.isinf(v):
         return "Infinity" if v > 0 else "-Infinity"
     r = repr(v)
+    if 1e15 <= abs(v) < 1e16:  # PostgreSQL switches to exponent notation at 1e15, Python at 1e16
+        mant, _, exp = f"{decimal.Decimal(r).normalize():E}".partition("E")
+        return f"{mant}e+{int(exp):02d}".lower()
     return r[:-2] if r.endswith(".0") else r
+
+
+def _frac_trim(text: str) -> str:
+    """PostgreSQL prints no trailing zeros in fractional seconds (Python pads to six)."""
+    return text.rstrip("0") if "." in text else text
 
 
 def _ts_text(v: dt.datetime) -> str:
     if v.tzinfo is not None:
         v = v.astimezone(dt.UTC)
-        return v.replace(tzinfo=None).isoformat(sep=" ") + "+00"
-    return v.isoformat(sep=" ")
+        return _frac_trim(v.replace(tzinfo=None).isoformat(sep=" ")) + "+00"
+    return _frac_trim(v.isoformat(sep=" "))
 
 
 def _interval_text(v: dt.timedelta) -> str:
@@ -230,7 +238,9 @@ def text_value(v: Any) -> str:
         return str(v) if v.is_finite() else "NaN"
     if isinstance(v, dt.datetime):
         return _ts_text(v)
-    if isinstance(v, dt.date | dt.time):
+    if isinstance(v, dt.time):
+        return _frac_trim(v.isoformat())
+    if isinstance(v, dt.date):
         return v.isoformat()
     if isinstance(v, dt.timedelta):
         return _interval_text(v)
@@ -309,9 +319,47 @@ def binary_value(v: Any, pgtype: PgType) -> bytes:
 
 
 # ---------------------------------------------------------------- Arrow column → bytes
-def _bool_lookup(false: bytes, true: bytes) -> pa.Array:
-    # built on first use: pa.array() at import time would import pandas (2 s of startup)
-    return pa.array([false, true], pa.binary())
+# A column encoder returns either a binary Arrow array (values of varying width, NULLs kept)
+# or, when every value is non-null and equally wide, an ``(n, width)`` uint8 numpy block:
+# blocks are laid side by side with plain strided copies, so only the varying-width columns
+# cost Arrow's per-value join (:func:`datarows_from_columns`).
+Piece = pa.Array | np.ndarray
+
+
+def _binary_from_block(block: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """An ``(n, w)`` block as a binary array; rows where ``valid`` is False become NULL."""
+    n, w = block.shape
+    if valid is None or valid.all():
+        offsets = np.arange(0, (n + 1) * w, w, dtype=np.int32) if w else np.zeros(n + 1, np.int32)
+        data = np.ascontiguousarray(block).reshape(-1)
+        return pa.BinaryArray.from_buffers(
+            pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(valid * w, out=offsets[1:])
+    data = np.ascontiguousarray(block[valid]).reshape(-1)
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), n, [validity, pa.py_buffer(offsets), pa.py_buffer(data)], int(n - valid.sum())
+    )
+
+
+def _as_arrow(piece: Piece) -> pa.Array:
+    return _binary_from_block(piece) if isinstance(piece, np.ndarray) else piece
+
+
+def _valid(col: pa.Array) -> np.ndarray | None:
+    """Validity as a bool array, or None when the column has no NULLs."""
+    if not col.null_count:
+        return None
+    return col.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _bool_piece(col: pa.Array, false: int, true: int) -> Piece:
+    vals = col.fill_null(False).to_numpy(zero_copy_only=False)
+    out = np.where(vals, np.uint8(true), np.uint8(false)).astype(np.uint8).reshape(-1, 1)
+    valid = _valid(col)
+    return out if valid is None else _binary_from_block(out, valid)
 
 
 def _ts_string(col: pa.Array) -> pa.Array:
@@ -330,13 +378,37 @@ def _strip_frac_zeros(s: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(s, r"(\.\d*[1-9])0+$", r"\1")
 
 
-def arrow_text(col: pa.Array) -> pa.Array:
-    """A column as a binary array of PostgreSQL text representations (nulls kept)."""
+def _python_column(col: pa.Array, encode: Callable[[Any], bytes]) -> pa.Array:
+    values = [None if v is None else encode(v) for v in col.to_pylist()]
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum([0 if v is None else len(v) for v in values], out=offsets[1:])
+    valid = np.array([v is not None for v in values], dtype=bool)
+    data = b"".join(v for v in values if v is not None)
+    # from_buffers, not pa.array(): pa.array() imports pandas (2 s) on first use
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(),
+        len(values),
+        [
+            pa.py_buffer(np.packbits(valid, bitorder="little")),
+            pa.py_buffer(offsets),
+            pa.py_buffer(data),
+        ],
+        int((~valid).sum()),
+    ).cast(pa.binary())
+
+
+def _mdn_timedelta(v: Any) -> dt.timedelta:
+    """Arrow's MonthDayNano as the timedelta DuckDB's Python API gives (a month is 30 days)."""
+    return dt.timedelta(days=v.months * 30 + v.days, microseconds=v.nanoseconds // 1000)
+
+
+def text_piece(col: pa.Array) -> Piece:
+    """A column's PostgreSQL text representations: a fixed-width block or a binary array."""
     t = col.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return col.cast(pa.binary())
     if pa.types.is_boolean(t):
-        return _bool_lookup(b"f", b"t").take(col.cast(pa.int8()))
+        return _bool_piece(col, ord("f"), ord("t"))
     if pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_date(t):
         return col.cast(pa.string()).cast(pa.binary())
     if pa.types.is_floating(t):
@@ -344,6 +416,10 @@ def arrow_text(col: pa.Array) -> pa.Array:
         if pc.any(pc.invert(pc.is_finite(col))).as_py():
             s = pc.replace_substring(s, "inf", "Infinity")
             s = pc.replace_substring(s, "nan", "NaN")
+        tiny = pc.and_(pc.less(pc.abs(col), 1e-4), pc.not_equal(col, 0))
+        if pc.any(tiny).as_py():  # Arrow prints 0.000099 and 2.5e-7; PostgreSQL 9.9e-05, 2.5e-07
+            fixed = _python_column(col.filter(tiny), lambda v: _float_text(v).encode())
+            s = pc.replace_with_mask(s, tiny.fill_null(False), fixed.cast(pa.string()))
         return s.cast(pa.binary())
     if pa.types.is_timestamp(t):
         if t.tz is not None:
@@ -353,78 +429,151 @@ def arrow_text(col: pa.Array) -> pa.Array:
         return _ts_string(col).cast(pa.binary())
     if pa.types.is_time(t):
         return _strip_frac_zeros(col.cast(pa.string())).cast(pa.binary())
-    return pa.array(
-        [None if v is None else text_value(v).encode() for v in col.to_pylist()], pa.binary()
-    )
+    if pa.types.is_interval(t):
+        return _python_column(col, lambda v: _interval_text(_mdn_timedelta(v)).encode())
+    return _python_column(col, lambda v: text_value(v).encode())
+
+
+def arrow_text(col: pa.Array) -> pa.Array:
+    """A column as a binary array of PostgreSQL text representations (nulls kept)."""
+    return _as_arrow(text_piece(col))
 
 
 _NP_BIN = {INT2.oid: ">i2", INT4.oid: ">i4", INT8.oid: ">i8", FLOAT4.oid: ">f4", FLOAT8.oid: ">f8"}
 
 
-def arrow_binary(col: pa.Array, pgtype: PgType) -> pa.Array:
-    """A column as a binary array of PostgreSQL binary representations (nulls kept)."""
+def binary_piece(col: pa.Array, pgtype: PgType) -> Piece:
+    """A column's PostgreSQL binary representations: a fixed-width block or a binary array."""
     t = col.type
     if pgtype.oid in (TEXT.oid, VARCHAR.oid) and (
         pa.types.is_string(t) or pa.types.is_large_string(t)
     ):
         return col.cast(pa.binary())
     if pgtype.oid == BOOL.oid and pa.types.is_boolean(t):
-        return _bool_lookup(b"\x00", b"\x01").take(col.cast(pa.int8()))
+        return _bool_piece(col, 0, 1)
     if pgtype.oid == DATE.oid and pa.types.is_date32(t):
         days = pc.subtract(col.cast(pa.int32()), 10957)  # days since 2000-01-01
-        return arrow_binary(days, INT4)
+        return binary_piece(days, INT4)
     if pgtype.oid in (TIMESTAMP.oid, TIMESTAMPTZ.oid) and pa.types.is_timestamp(t):
         us = col.cast(pa.timestamp("us", t.tz)).cast(pa.int64())
-        return arrow_binary(pc.subtract(us, 946_684_800_000_000), INT8)
+        return binary_piece(pc.subtract(us, 946_684_800_000_000), INT8)
     npfmt = _NP_BIN.get(pgtype.oid)
     if npfmt is not None:
         width = int(npfmt[-1])
         filled = col.fill_null(0).to_numpy(zero_copy_only=False).astype(npfmt)
-        fsb = pa.FixedSizeBinaryArray.from_buffers(
-            pa.binary(width), len(col), [None, pa.py_buffer(filled.tobytes())]
-        )
-        out = fsb.cast(pa.binary())
-        return pc.if_else(col.is_valid(), out, pa.scalar(None, pa.binary()))
-    return pa.array(
-        [None if v is None else binary_value(v, pgtype) for v in col.to_pylist()], pa.binary()
+        block = filled.view(np.uint8).reshape(-1, width)
+        valid = _valid(col)
+        return block if valid is None else _binary_from_block(block, valid)
+    if pa.types.is_interval(t):
+        return _python_column(col, lambda v: binary_value(_mdn_timedelta(v), pgtype))
+    return _python_column(col, lambda v: binary_value(v, pgtype))
+
+
+def arrow_binary(col: pa.Array, pgtype: PgType) -> pa.Array:
+    """A column as a binary array of PostgreSQL binary representations (nulls kept)."""
+    return _as_arrow(binary_piece(col, pgtype))
+
+
+def _offsets(arr: pa.Array) -> np.ndarray:
+    wide = pa.types.is_large_binary(arr.type)
+    return np.frombuffer(
+        arr.buffers()[1],
+        dtype=np.int64 if wide else np.int32,
+        count=len(arr) + 1,
+        offset=arr.offset * (8 if wide else 4),
     )
 
 
-def _fsb(np_bytes: np.ndarray, width: int, n: int) -> pa.Array:
-    return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(width), n, [None, pa.py_buffer(np_bytes.tobytes())]
-    ).cast(pa.binary())
+def _fixed_block(col: pa.Array) -> np.ndarray | None:
+    """A binary column as an ``(n, w)`` view when every value is non-null and ``w`` bytes."""
+    n = len(col)
+    if col.null_count or n == 0:
+        return None
+    off = _offsets(col)
+    span = int(off[-1] - off[0])
+    w = span // n
+    if w * n != span or not (np.diff(off) == w).all():
+        return None
+    if w == 0:
+        return np.empty((n, 0), dtype=np.uint8)
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8, count=span, offset=int(off[0]))
+    return data.reshape(n, w)
 
 
-def datarows_from_columns(cols: list[pa.Array]) -> bytes:
-    """Concatenated DataRow messages for binary-encoded columns of equal length.
+def _be_i32_block(values: np.ndarray) -> np.ndarray:
+    return values.astype(">i4").view(np.uint8).reshape(-1, 4)
 
-    Built column-wise with Arrow kernels: the message for row i is
-    ``'D' len ncols (collen colbytes)*``; the data buffer of the joined array is exactly
-    the bytes to send.
+
+class _Run:
+    """Consecutive fixed-width parts of every row, laid out in one ``(n, width)`` block.
+
+    Constant parts (the length word of a fixed-width column, the column count) go into a
+    one-row template that is broadcast once; per-row parts are copied column by column.
+    """
+
+    def __init__(self) -> None:
+        self.template = bytearray()
+        self.blocks: list[tuple[int, np.ndarray]] = []
+
+    def const(self, data: bytes) -> None:
+        self.template += data
+
+    def block(self, block: np.ndarray) -> None:
+        self.blocks.append((len(self.template), block))
+        self.template += bytes(block.shape[1])
+
+    def build(self, n: int) -> pa.Array | None:
+        if not self.template:
+            return None
+        out = np.empty((n, len(self.template)), dtype=np.uint8)
+        out[:] = np.frombuffer(bytes(self.template), dtype=np.uint8)
+        for at, block in self.blocks:
+            out[:, at : at + block.shape[1]] = block
+        return _binary_from_block(out)
+
+
+def datarows_from_columns(cols: list[Piece]) -> memoryview:
+    """Concatenated DataRow messages for encoded columns of equal length.
+
+    The message for row i is ``'D' len ncols (collen colbytes)*``. Runs of fixed-width
+    parts (the header, every length word, every fixed-width column) are built as one
+    ``(n, width)`` numpy block each; only varying-width columns go through Arrow's
+    element-wise join, which then sees about two arguments per varying column instead of
+    two per column. The data buffer of the joined array is exactly the bytes to send
+    (returned without a copy).
     """
     n = len(cols[0]) if cols else 0
     if n == 0:
-        return b""
+        return memoryview(b"")
     total = np.full(n, 4 + 2, dtype=np.int64)
-    parts: list[pa.Array] = []
-    for col in cols:
-        lens = pc.binary_length(col).to_numpy(zero_copy_only=False)
-        valid = col.is_valid().to_numpy(zero_copy_only=False)
-        lens = np.where(valid, lens, 0).astype(np.int64)
+    header = np.empty(n, dtype=[("t", "S1"), ("len", ">i4")])
+    run = _Run()
+    run.block(header.view(np.uint8).reshape(n, 5))
+    run.const(struct.pack("!h", len(cols)))
+    plan: list[_Run | pa.Array] = []
+    for piece in cols:
+        block = piece if isinstance(piece, np.ndarray) else _fixed_block(piece)
+        if block is not None:
+            total += 4 + block.shape[1]
+            run.const(struct.pack("!i", block.shape[1]))
+            run.block(block)
+            continue
+        lens = np.diff(_offsets(piece)).astype(np.int64)
+        valid = _valid(piece)
+        if valid is not None:
+            lens[~valid] = 0
         total += 4 + lens
-        prefix = np.where(valid, lens, -1).astype(">i4")
-        parts.append(_fsb(prefix, 4, n))
-        parts.append(col.fill_null(b""))
-    header = np.empty(n, dtype=[("t", "S1"), ("len", ">i4"), ("n", ">i2")])
+        run.block(_be_i32_block(lens if valid is None else np.where(valid, lens, -1)))
+        plan += [run, piece.fill_null(b"") if valid is not None else piece]
+        run = _Run()
+    plan.append(run)
     header["t"] = b"D"
-    header["len"] = total
-    header["n"] = len(cols)
-    joined = pc.binary_join_element_wise(_fsb(header, 7, n), *parts, b"")
-    offsets = joined.buffers()[1]
-    data = joined.buffers()[2]
-    off = np.frombuffer(offsets, dtype=np.int32, count=n + 1, offset=joined.offset * 4)
-    return data.to_pybytes()[off[0] : off[-1]]
+    header["len"] = total  # known only now: the runs are built after this
+    parts = [p.build(n) if isinstance(p, _Run) else p for p in plan]
+    parts = [p for p in parts if p is not None]
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, b"")
+    off = _offsets(joined)
+    return memoryview(joined.buffers()[2])[off[0] : off[-1]]
 
 
 # ---------------------------------------------------------------- parameters (Bind)

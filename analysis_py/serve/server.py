@@ -345,15 +345,15 @@ class PgServer:
                 handle.cancel()
 
 
-def _encode(chunk, columns, formats: list[int]) -> bytes:
+def _encode(chunk, columns, formats: list[int]) -> bytes | memoryview:
     fmts = _formats(formats, len(columns))
     if isinstance(chunk, pa.RecordBatch):
         cols = []
         for i, col in enumerate(chunk.columns):
             if fmts[i] == 1:
-                cols.append(pgtypes.arrow_binary(col, columns[i][1]))
+                cols.append(pgtypes.binary_piece(col, columns[i][1]))
             else:
-                cols.append(pgtypes.arrow_text(col))
+                cols.append(pgtypes.text_piece(col))
         return pgtypes.datarows_from_columns(cols)
     if not any(fmts):
         return b"".join(wire.data_row(pgtypes.text_row(r)) for r in chunk)
