@@ -161,15 +161,33 @@ class Compiler(CumulativeMixin, ConversionMixin):
         branches: dict[tuple, list[Metric]] = {}
         order: list[tuple] = []
         for metric in metrics:
-            key = self._branch_key(metric)
+            rk = self._ratio_scan_key(metric)
+            # MetricFlow merges compatible simple metrics into one branch and ratios over the
+            # same rows into another; its output columns follow those branches
+            key = ("ratio", rk) if rk is not None else self._branch_key(metric)
             if key not in branches:
                 branches[key] = []
                 order.append(key)
             branches[key].append(metric)
+        expected = [m.name for key in order for m in branches[key]]
+        # ratios whose parts read the same rows as a simple branch ride on its scan
+        attached: dict[tuple, list[Metric]] = {}
+        for key in list(order):
+            if key[0] == "ratio" and key[1] in branches:
+                attached.setdefault(key[1], []).extend(branches[key])
+                order.remove(key)
         for key in order:
             group = branches[key]
-            if key[0] == "simple":
-                node = self._simple_node([(m, m.name) for m in group], filters, items, constraint)
+            if key[0] in ("simple", "ratio"):
+                simple = group if key[0] == "simple" else []
+                ratios = attached.get(key, []) if key[0] == "simple" else group
+                pairs = [(m, m.name) for m in simple]
+                for r in ratios:
+                    pairs.append((self.metric(r.numerator.name), f"{r.name}__num"))
+                    pairs.append((self.metric(r.denominator.name), f"{r.name}__den"))
+                node = self._simple_node(pairs, filters, items, constraint)
+                if ratios:
+                    node = self._ratios_on(node, simple, ratios, items)
             else:
                 node = self._metric_node(group[0], filters, items, constraint, group[0].name)
             for m in group:
@@ -179,6 +197,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
             nodes.append(node)
             out_cols.extend(v for v in node.values)
         final = self._combine(nodes, items, outer_fill=True)
+        if out_cols != expected:
+            by_name = {e.alias_or_name: e for e in final.expressions}
+            final.set("expressions", [by_name[n] for n in [i.name for i in items] + expected])
+            out_cols = expected
         final = self._order_limit(final, req, items, out_cols)
         tree = self._state.with_ctes(final)
         return tree, [i.name for i in items] + out_cols
@@ -801,6 +823,35 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if t == "conversion":
             return self._conversion_node(metric, own + list(filters), items, constraint, out)
         raise QueryError(f"metric '{metric.name}' has unsupported type '{t}'")
+
+    def _ratio_scan_key(self, m: Metric) -> tuple | None:
+        """The simple-branch key a ratio's parts share, if they can be read in that scan."""
+        if m.type != "ratio" or m.filters or m.numerator.filters or m.denominator.filters:
+            return None  # filtered ratios take the general path, which applies input filters
+        num, den = self.metric(m.numerator.name), self.metric(m.denominator.name)
+        if not self._one_scan(num, m.numerator, den, m.denominator):
+            return None
+        ms = self.measure(num.measure, num.name)
+        flt = tuple(sorted(set(num.filters + num.measure.filters + m.numerator.filters)))
+        return ("simple", ms.model, ms.agg_time_dimension, False, flt, ms.non_additive)
+
+    def _ratios_on(self, node: Node, group: list[Metric], ratios: list[Metric], items) -> Node:
+        """Compute ratios from their parts aggregated in a simple branch's node."""
+        sel = exp.select(*[col(i.name) for i in items], *[col(m.name) for m in group], copy=False)
+        for r in ratios:
+            num = exp.cast(col(f"{r.name}__num"), _DOUBLE.copy())
+            den = exp.cast(
+                exp.Nullif(this=col(f"{r.name}__den"), expression=exp.Literal.number(0)),
+                _DOUBLE.copy(),
+            )
+            sel.select(
+                exp.Div(this=num, expression=den).as_(r.name, quoted=False, copy=False), copy=False
+            )
+        sel.from_(_tbl(node.name), copy=False)
+        return Node(
+            self._state.add_cte(f"{(group or ratios)[0].name}_ratios", sel),
+            [m.name for m in group] + [r.name for r in ratios],
+        )
 
     def _one_scan(self, a: Metric, ai, b: Metric, bi) -> bool:
         """Whether two ratio inputs are plain simple metrics over the same rows."""
