@@ -314,6 +314,15 @@ def _forest_plot(effects: pd.DataFrame, xlabel: str):
     )
     ax.axvline(1.0, color="grey", lw=1, ls="--")
     ax.set_xscale("log")  # ratios: 0.5× and 2× equally far from 1
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    lo, hi = float(e["ci_low"].min()), float(e["ci_high"].max())
+    ticks = [
+        t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10) if lo * 0.8 <= t <= hi * 1.25
+    ]
+    ax.set_xticks(ticks or [1])
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(ypos)
     ax.set_yticklabels(
         [f"{f}={lv} vs {r}" for f, lv, r in zip(e.factor, e.level, e.reference_level, strict=True)]

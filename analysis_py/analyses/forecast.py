@@ -410,7 +410,11 @@ class Forecast:
         mase_naive = float(naive["mase"].mean()) if len(naive) else float("nan")
         mix = chosen["model"].str.replace(r"\+cal$", "", regex=True).value_counts()
         mix_txt = ", ".join(f"{k} for {v}" for k, v in mix.items())
-        total = forecasts.groupby("metric")["forecast"].sum()
+        # the total of a metric is its 'all' series when there is one, else the sum of slices
+        # (never both, or every case would be counted twice)
+        has_all = forecasts.groupby("metric")["slice"].transform(lambda s: (s == "all").any())
+        for_total = forecasts[~has_all | (forecasts["slice"] == "all")]
+        total = for_total.groupby("metric")["forecast"].sum()
         h = self.kw["horizon"]
         finding = (
             f"Over {len(chosen)} series and {self.kw['origins']} backtest origins of {h} days, "
@@ -452,7 +456,7 @@ class Forecast:
         res.add_measure("coverage_95", float(ch["coverage_95"].mean()), "intrinsic", "share")
         if self.agent_hours:
             for metric, tot in total.items():
-                fm = forecasts[forecasts.metric == metric]
+                fm = for_total[for_total.metric == metric]
                 sd80 = np.sqrt((((fm["upper_80"] - fm["lower_80"]) / (2 * Z80)) ** 2).sum())
                 hours = tot * self.agent_hours
                 res.add_measure(
