@@ -346,6 +346,11 @@ def main(argv: list[str] | None = None) -> None:
             + "\n".join(rows)
             + "\n"
         )
+        load = os.getloadavg()[0]
+        sections.append(
+            f"Load average during the run: {load:.1f} on 2 cores (other engineers' jobs); absolute "
+            "times are inflated by it, ratios are measured side by side in the same run.\n"
+        )
         body = "\n".join(sections)
         print(body)
         record("Semantic layer", body)
