@@ -157,7 +157,8 @@ def whole_process(proj: Path, db: Path, work: Path) -> str:
 
 def mf_version() -> str:
     p = sh(
-        [ORACLE / "python", "-c", "import importlib.metadata as m; print(m.version('metricflow'))"], check=False
+        [ORACLE / "python", "-c", "import importlib.metadata as m; print(m.version('metricflow'))"],
+        check=False,
     )
     return p.stdout.strip() or "?"
 
