@@ -182,7 +182,12 @@ class Engine:
     def _register_analysis(self) -> None:
         """Views over analysis results (Parquet in the warehouse folder), if that module exists.
 
-        Re-run at every generation swap, so result tables written since appear too."""
+        Re-run at every generation swap, so result tables written since appear too. Skipped
+        while the warehouse has no ``analysis`` folder (no analysis was ever run): importing
+        the analysis package pulls in pandas, about 2 s of every ``opsmetrics sql`` start."""
+        if not (self.warehouse_dir / "analysis").is_dir():
+            self.analysis_tables = []
+            return
         try:
             from analysis_py.analyses.store import register_views
         except ImportError:

@@ -46,6 +46,7 @@ def serve_config(tmp, **server):
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     wh = make_warehouse(tmp, n_payments=5000)
+    (wh / "analysis").mkdir()  # as after `opsmetrics analyze`: the analysis schema is served
     cfg = serve_config(tmp)
     running = start_in_thread(cfg, wh)
     running.tmp = tmp

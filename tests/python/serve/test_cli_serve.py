@@ -179,3 +179,23 @@ def test_example_config_loads_and_documents_its_passwords():
     salt = b"opsmetrics-example"
     assert cfg.users["analyst"].verifier == make_verifier("analyst-example", salt=salt)
     assert cfg.users["emea"].verifier == make_verifier("emea-example", salt=salt)
+
+
+def test_sql_does_not_import_pandas_without_analysis_results(tmp_path):
+    """No analysis folder, no analysis views: the pandas-backed analysis package (2 s of
+    start-up) stays unimported; once the folder exists its tables are served."""
+    wh = make_warehouse(tmp_path)
+    probe = (
+        "import sys, analysis_py.sql as s; t = s.execute({sql!r}, {wh!r}); "
+        "print(t.num_rows, 'pandas' in sys.modules)"
+    )
+    run = [sys.executable, "-c", probe.format(sql="select count(*) from fct_payments", wh=str(wh))]
+    p = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["1", "False"]
+    (wh / "analysis").mkdir()
+    sql = "select count(*) from information_schema.tables where table_schema = 'analysis'"
+    run = [sys.executable, "-c", probe.format(sql=sql, wh=str(wh))]
+    p = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["1", "True"]
