@@ -532,6 +532,10 @@ class _Run:
         return _binary_from_block(out)
 
 
+#: Bytes of DataRows built in one piece: Arrow binary arrays have 32-bit offsets.
+MAX_JOIN_BYTES = 2**31 - 1
+
+
 def datarows_from_columns(cols: list[Piece]) -> memoryview:
     """Concatenated DataRow messages for encoded columns of equal length.
 
@@ -567,6 +571,10 @@ def datarows_from_columns(cols: list[Piece]) -> memoryview:
         plan += [run, piece.fill_null(b"") if valid is not None else piece]
         run = _Run()
     plan.append(run)
+    if int(total.sum()) + n > MAX_JOIN_BYTES and n > 1:  # 32-bit Arrow offsets: split
+        half = n // 2
+        first = datarows_from_columns([p[:half] for p in cols])
+        return memoryview(b"".join((first, datarows_from_columns([p[half:] for p in cols]))))
     header["t"] = b"D"
     header["len"] = total  # known only now: the runs are built after this
     parts = [p.build(n) if isinstance(p, _Run) else p for p in plan]

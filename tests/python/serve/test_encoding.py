@@ -175,3 +175,9 @@ def test_psycopg_reads_the_same_values_before_and_after_the_first_fetch(server, 
     assert len(rows) == 5000
     assert rows == [tuple(r) for r in expect]
     assert isinstance(rows[4000][5], decimal.Decimal)
+
+
+def test_batches_over_the_offset_limit_are_split(con, monkeypatch):
+    rows, columns, batch = _both(con, FIXED, False)
+    monkeypatch.setattr(pgtypes, "MAX_JOIN_BYTES", 10_000)  # as if rows were 2 GiB
+    assert _arrow_rows(batch, columns, False) == _python_rows(rows, columns, False)
