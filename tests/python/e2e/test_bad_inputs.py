@@ -97,12 +97,19 @@ def test_build_without_raw_data(tmp_path, wh):
     assert not (tmp_path / "wh" / "opsmetrics.duckdb").exists()
 
 
-def test_build_unknown_target_leaves_nothing_published(tmp_path, wh):
-    env = {**wh.env, "OPSMETRICS_WAREHOUSE_DIR": str(tmp_path / "wh")}
+def test_build_unknown_target_keeps_last_good_warehouse(private_wh, wh, tmp_path):
+    """README: a failed build leaves the last good warehouse published."""
+    d, env = private_wh
+    (d / "current.json").write_text((wh.paths.warehouse_dir / "current.json").read_text())
+    before = (os.readlink(d / "opsmetrics.duckdb"), (d / "current.json").read_text())
     p = cli("build", "-q", "--target", "nosuch", env=env)
     assert_clean_error(p, "nosuch", "dev")
-    assert not (tmp_path / "wh" / "opsmetrics.duckdb").exists()
-    assert not list((tmp_path / "wh").glob("builds/*.duckdb"))
+    assert (os.readlink(d / "opsmetrics.duckdb"), (d / "current.json").read_text()) == before
+    assert len(list((d / "builds").glob("*.duckdb"))) == 1, "a failed build file was left"
+    # readers still get the last good build
+    out = tmp_path / "n.csv"
+    assert_ok(cli("sql", "select count(*) as n from fct_cases", "--csv", str(out), env=env))
+    assert int(out.read_text().splitlines()[1]) > 1000
 
 
 @pytest.mark.slow  # a full dbt parse + build attempt: ≈ 60 s on the shared machine
