@@ -155,7 +155,13 @@ def main(argv=None) -> None:
     lines = [
         f"Scale {args.scale:g} (seed {args.seed}), the whole project (`dbt build`: seeds, models, "
         "data and unit tests) from the same raw Parquet; Spark is `local[2]`, in-memory catalog, "
-        "Parquet tables (docs/spark.md). One run; the machine is shared, so read the ratios.",
+        "Parquet tables (docs/spark.md). The machine is shared, so read the ratios."
+        + (
+            " Build times are from the run that made these builds (same `--keep` folder); "
+            "queries re-timed now (`--reuse`)."
+            if args.reuse
+            else " One run."
+        ),
         "",
         "| step | DuckDB | local Spark | Spark / DuckDB |",
         "|---|---:|---:|---:|",
