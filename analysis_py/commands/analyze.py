@@ -43,8 +43,9 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
     if not loaded:
         raise spec_mod.SpecError("no specs found", hint="pass spec files or add *.yml to analyses/")
     paths = resolve_paths(project_dir=project_dir, warehouse_dir=warehouse_dir)
-    from analysis_py.warehouse.spark import is_spark_target
+    from analysis_py.warehouse.spark import check_target, is_spark_target
 
+    check_target(paths, target)
     on_spark = is_spark_target(paths, target)
     db = None if on_spark else published_warehouse(paths.warehouse_dir)
     console = Console(stderr=True)

@@ -65,6 +65,30 @@ def require_pyspark() -> None:
         ) from None
 
 
+def profile_targets(paths: Paths) -> dict[str, str]:
+    """Target name → adapter type, for every output of the project's profile(s)."""
+    profile_file = paths.profiles_dir / "profiles.yml"
+    if not profile_file.is_file():
+        return {}
+    out: dict[str, str] = {}
+    for profile in (yaml.safe_load(profile_file.read_text()) or {}).values():
+        if isinstance(profile, dict):
+            for name, o in (profile.get("outputs") or {}).items():
+                if isinstance(o, dict):
+                    out.setdefault(name, str(o.get("type")))
+    return out
+
+
+def check_target(paths: Paths, target: str | None) -> None:
+    """A clear error for a target the profile does not define (None means the default)."""
+    targets = profile_targets(paths)
+    if target is not None and targets and target not in targets:
+        raise ConfigError(
+            f"target '{target}' is not in profiles/profiles.yml",
+            hint=f"targets: {', '.join(sorted(targets))}",
+        )
+
+
 def is_spark_target(paths: Paths, target: str | None) -> bool:
     """True when ``target`` names an output of type ``spark`` in the project's profile."""
     if not target:

@@ -396,11 +396,6 @@ def test_analyze_unknown_spec_file(private_wh, tmp_path):
     assert_clean_error(cli("analyze", "-q", str(tmp_path / "nope.yml"), env=env), "nope.yml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: analyze --target nosuch is silently ignored (runs on the default build, exit 0) "
-    "instead of naming the unknown target (analysis_py/commands/analyze.py)",
-)
 def test_analyze_unknown_target(private_wh):
     _, env = private_wh
     p = cli(
