@@ -283,6 +283,18 @@ def session(app_name: str = "opsmetrics"):
     scratch = tempfile.mkdtemp(prefix="opsmetrics-spark-")
     atexit.register(shutil.rmtree, scratch, True)
     builder = builder.config("spark.sql.warehouse.dir", scratch)
+    # Errors only on the console (Spark's default prints WARN lines and a banner to stderr,
+    # which would mix with the CLI's output).
+    log4j = Path(scratch) / "log4j2.properties"
+    log4j.write_text(
+        "rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console\n"
+        "appender.console.type = Console\nappender.console.name = console\n"
+        "appender.console.target = SYSTEM_ERR\nappender.console.layout.type = PatternLayout\n"
+        "appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n"
+    )
+    builder = builder.config(
+        "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}"
+    )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
