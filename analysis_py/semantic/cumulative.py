@@ -41,6 +41,35 @@ class CumulativeMixin:
 
     # -- cumulative --------------------------------------------------------------------------
 
+    def _day_key(self, key: exp.Expression, msm, t0: str, base: str, use_window: bool):
+        """DuckDB, daily base grain: group the per-day rows by ``CAST(time AS DATE)`` and show
+        ``DATE_TRUNC('DAY', MIN(time))`` instead of grouping by ``DATE_TRUNC('DAY', time)``.
+
+        Why: DuckDB truncates every row and hashes a TIMESTAMP key for the latter, but uses its
+        perfect-hash aggregate on a DATE key with known bounds (≈2× faster on fct_payments at
+        scale 1, the cost that kept the cumulative benchmark 1.3-1.5× behind hand-written SQL).
+        Same answer and type: every row of a group has the same date, so the truncated MIN is
+        the truncated value of each row (NULL stays NULL); both casts use the session time zone.
+        Returns (select expression, group expression), or (None, None) when not applicable.
+        """
+        if self.dialect != "duckdb" or base != "day" or not use_window:
+            return None, None
+        if not isinstance(key, exp.Column) or key.table != t0:
+            return None, None
+        entry = self._state.models.get(msm.name)
+        defined = entry[1].get(key.name) if entry else None
+        if not (
+            isinstance(defined, exp.TimestampTrunc)
+            and isinstance(defined.args.get("unit"), exp.Var)
+            and defined.args["unit"].name.upper() == "DAY"
+        ):
+            return None, None
+        raw_name = f"__{key.name}_raw"
+        self._state.need_model(msm, raw_name, defined.this.copy())
+        raw = col(raw_name, t0)
+        shown = _trunc(exp.Min(this=raw), "day")
+        return shown, exp.cast(raw.copy(), exp.DataType.build("date"))
+
     def _cumulative_node(self, metric: Metric, filters, items, constraint, out: str) -> Node:
         """Cumulative metrics with window functions over a dense (period x group) grid at the
         measure's base grain, then ``period_agg`` to the requested grain.
@@ -97,8 +126,12 @@ class CumulativeMixin:
             and (cum.window is None or frame_rows is not None)
         )
         use_window = (decomposable and (cum.window is None or frame_rows is not None)) or islands
-        for name, e in group_exprs:
-            sel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
+        key_select, key_group = self._day_key(
+            group_exprs[0][1], msm, t0, base, use_window and not islands
+        )
+        for i, (name, e) in enumerate(group_exprs):
+            shown = key_select if i == 0 and key_select is not None else e.copy()
+            sel.select(shown.as_(name, quoted=False, copy=False), copy=False)
         gcols = [n for n, _e in group_exprs[1:]]
         if use_window and islands:
             daily = self._distinct_events(sel, group_exprs, v, cum, base, out)
@@ -115,7 +148,10 @@ class CumulativeMixin:
             for pn, pe in parts:
                 sel.select(pe.as_(pn, quoted=False, copy=False), copy=False)
             sel.select(exp.Count(this=exp.Star()).as_("__n", quoted=False, copy=False), copy=False)
-            sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
+            keys = [e.copy() for _n, e in group_exprs]
+            if key_group is not None:
+                keys[0] = key_group
+            sel.group_by(*keys, copy=False)
             daily = st.add_cte(f"{out}_by_{base}", sel)
             if cum.window is None:
                 daily = self._clamp_to_spine(
