@@ -597,6 +597,19 @@ class Compiler(CumulativeMixin, ConversionMixin):
             )
         raise QueryError(f"measure '{ms.name}' has unsupported agg '{a}'")
 
+    def _is_row_count(self, ms: Measure, value: exp.Expression) -> bool:
+        """``agg: sum, expr: 1`` (the usual row count) may be ``COUNT(*)`` in a grouped DuckDB
+        aggregation: every group has at least one row, so the values are equal, and DuckDB sums
+        an INTEGER into a HUGEINT (128-bit) accumulator, ≈20% slower than ``COUNT(*)``. Not
+        without GROUP BY, where no rows give SUM NULL but COUNT 0."""
+        return (
+            self.dialect == "duckdb"
+            and ms.agg == "sum"
+            and isinstance(value, exp.Literal)
+            and not value.is_string
+            and value.this == "1"
+        )
+
     def _measure_value(self, ms: Measure) -> tuple[str, exp.Expression]:
         return f"__{ms.name}", self.parse_expr(ms.expr)
 
@@ -622,9 +635,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
             ms = self.measure(metric.measure, metric.name)
             cname, cexpr = self._measure_value(ms)
             st.need_model(sm, cname, cexpr)
-            sel.select(
-                self._agg(ms, col(cname, base)).as_(out, quoted=False, copy=False), copy=False
-            )
+            agg = self._agg(ms, col(cname, base))
+            if group_exprs and self._is_row_count(ms, cexpr):
+                agg = exp.Count(this=exp.Star())
+            sel.select(agg.as_(out, quoted=False, copy=False), copy=False)
             values.append(out)
         for name, e in reversed(group_exprs):
             sel.expressions.insert(0, e.copy().as_(name, quoted=False, copy=False))
