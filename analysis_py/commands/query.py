@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import os
 import sys
 
 import click
@@ -165,6 +166,16 @@ def query(
         raise QueryError(
             f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(dialects)}"
         )
+    if manifest and not os.path.isfile(manifest):
+        raise QueryError(
+            f"semantic manifest {manifest} does not exist",
+            hint="pass the target/semantic_manifest.json that `dbt parse` writes",
+        )
+    if csv_path and not os.path.isdir(os.path.dirname(os.path.abspath(csv_path))):
+        raise QueryError(
+            f"cannot write {csv_path}: its folder does not exist",
+            hint="create the folder first or choose another --csv path",
+        )
     if target and not manifest and not database and _spark_target(project_dir, target):
         return _query_spark(
             project_dir, metrics, group_by, where, order, limit, start_time, end_time,
@@ -224,7 +235,6 @@ def query(
             w.writerow(q.columns)
             for r in rows:
                 w.writerow([_cell(v) for v in r])
-        import os
 
         os.replace(tmp, csv_path)
         click.echo(f"Wrote {len(rows)} rows to {csv_path}", err=True)
@@ -269,8 +279,6 @@ def _query_spark(
         click.echo(sql)
         return 0
     if csv_path:
-        import os
-
         tmp = f"{csv_path}.tmp"
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)

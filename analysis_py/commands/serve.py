@@ -10,7 +10,12 @@ import click
 
 @click.command("serve")
 @click.option("--host", default=None, help="address to bind (default 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="port (default 5433).")
+@click.option(
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="port (default 5433; 0 = any free port).",
+)
 @click.option(
     "--config",
     "config_path",

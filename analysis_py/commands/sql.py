@@ -22,7 +22,13 @@ import click
     "--warehouse-dir", type=click.Path(file_okay=False), help="published warehouse folder."
 )
 @click.option("--project-dir", type=click.Path(file_okay=False), help="dbt project folder.")
-@click.option("--max-rows", default=50, show_default=True, help="rows printed to the terminal.")
+@click.option(
+    "--max-rows",
+    default=50,
+    show_default=True,
+    type=click.IntRange(0),
+    help="rows printed to the terminal.",
+)
 @click.option(
     "--config",
     "config_path",
@@ -48,6 +54,13 @@ def sql(statement, file_, csv_path, warehouse_dir, project_dir, max_rows, config
     if not text or not text.strip():
         raise ConfigError("no SQL given", hint='pass a statement: opsmetrics sql "select ..."')
     stmts = split_statements(text)
+    if csv_path:
+        folder = os.path.dirname(os.path.abspath(csv_path))
+        if not os.path.isdir(folder):
+            raise ConfigError(
+                f"cannot write {csv_path}: folder {folder} does not exist",
+                hint="create the folder first or choose another --csv path",
+            )
     role, user = None, "local"
     if bool(config_path) != bool(as_user):
         raise ConfigError("--config and --as go together", hint="--config serve.yml --as alice")
@@ -67,6 +80,9 @@ def sql(statement, file_, csv_path, warehouse_dir, project_dir, max_rows, config
         session.close()
         session.engine.close()
     if table is None:
+        return
+    if table.num_columns == 0:  # SET, BEGIN, … : a statement without a result set
+        click.echo("OK")
         return
     if csv_path:
         _write_csv(table, csv_path)

@@ -106,6 +106,14 @@ class AtomicDir:
         self.tmp: Path | None = None
 
     def __enter__(self) -> Path:
+        for parent in (self.target, *self.target.parents):
+            if parent.exists() and not parent.is_dir():
+                from analysis_py.errors import ConfigError
+
+                raise ConfigError(
+                    f"cannot write the dataset to {self.target}: {parent} is a file, not a folder",
+                    hint="choose another --out folder",
+                )
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(
             tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent)

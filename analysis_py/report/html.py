@@ -211,6 +211,15 @@ def build_report(warehouse_dir: str | Path | None = None, specs: list[str] | Non
     wh = Path(warehouse_dir) if warehouse_dir else store.analysis_dir().parent
     runs = store.read_table("runs", wh)
     latest = _latest_runs(runs, specs)
+    if specs and not runs.empty and "spec_name" in runs:
+        known = sorted(set(runs["spec_name"].dropna()))
+        unknown = [s for s in specs if s not in known]
+        if unknown:
+            raise DataNotFoundError(
+                f"no analysis results for spec(s) {', '.join(unknown)}",
+                hint=f"specs with results: {', '.join(known) or 'none'}; "
+                "run `opsmetrics analyze analyses/<spec>.yml` for the others",
+            )
     if latest.empty:
         raise DataNotFoundError(
             f"no analysis results under {store.analysis_dir(wh)}",
@@ -277,8 +286,8 @@ def write_report(
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` (written to a temp name, then renamed)."""
     out = Path(out_dir)
+    text = build_report(warehouse_dir, specs)  # before creating anything: no empty folder on error
     out.mkdir(parents=True, exist_ok=True)
-    text = build_report(warehouse_dir, specs)
     path = out / "report.html"
     tmp = out / ".report.html.tmp"
     tmp.write_text(text, encoding="utf-8")

@@ -108,9 +108,17 @@ class PgServer:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> tuple[str, int]:
-        self._server = await asyncio.start_server(
-            self._handle, self.config.host, self.config.port, limit=wire.MAX_MESSAGE
-        )
+        try:
+            self._server = await asyncio.start_server(
+                self._handle, self.config.host, self.config.port, limit=wire.MAX_MESSAGE
+            )
+        except OSError as exc:
+            from analysis_py.errors import ConfigError
+
+            raise ConfigError(
+                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}",
+                hint="choose another --port (or port 0 for any free one), or stop the process using it",
+            ) from None
         self._poller = asyncio.create_task(self._poll())
         sock = self._server.sockets[0].getsockname()
         return sock[0], sock[1]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from analysis_py.config import PUBLISHED_NAME
 from analysis_py.errors import DataNotFoundError
 from analysis_py.serve.pgtypes import pg_type_of
 from analysis_py.sql import pgcatalog
@@ -156,7 +157,11 @@ class Engine:
             settings.append(f"SET memory_limit = '{opts.memory_limit}'")
         for s in settings:
             con.execute(s)
-        allowed = sorted({str(self.warehouse_dir), os.path.realpath(self.warehouse_dir)})
+        allowed = {str(self.warehouse_dir), os.path.realpath(self.warehouse_dir)}
+        published = self.warehouse_dir / PUBLISHED_NAME
+        if published.exists():  # a build linked in from elsewhere by hand is readable too
+            allowed.add(os.path.dirname(os.path.realpath(published)))
+        allowed = sorted(allowed)
         con.execute("SET allowed_directories = [" + ", ".join(f"'{d}/'" for d in allowed) + "]")
         con.execute("SET enable_external_access = false")
         return con
@@ -262,7 +267,15 @@ class Engine:
             self._gen_no += 1
             alias = f"gen_{self._gen_no}"
             admin = self._admin()
-            admin.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
+            try:
+                admin.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
+            except duckdb.PermissionException:
+                raise DataNotFoundError(
+                    f"the published build {path} lies outside the warehouse folder "
+                    f"{self.warehouse_dir}; the locked-down engine reads only inside that folder",
+                    hint="publish builds with `opsmetrics build`, or point OPSMETRICS_WAREHOUSE_DIR "
+                    "(--warehouse-dir) at the folder that holds the build files",
+                ) from None
             try:
                 marts = self._marts(alias, target)
                 self._register_analysis()

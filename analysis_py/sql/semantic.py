@@ -383,12 +383,20 @@ def translate(tree: exp.Expression, known_metrics: set[str]) -> SemanticQuery:
             o2.set("this", ref(o.this))
             order.append(o2)
     if not tr.metrics:
+        import difflib
+
+        close = sorted(
+            {m for n in names for m in difflib.get_close_matches(n, known_metrics, n=1, cutoff=0.7)}
+        )
         raise SemanticSQLError(
-            "semantic SQL needs at least one metric in the SELECT list",
+            "semantic SQL needs at least one metric in the SELECT list"
+            + (f" ({', '.join(names)} name no metric)" if names else "")
+            + (f"; did you mean {', '.join(close)}?" if close else ""),
             hint=(
                 f"this table's metric is {table_metric}"
                 if table_metric
-                else "e.g. SELECT metric_time__month, <metric> FROM metrics GROUP BY 1"
+                else "e.g. SELECT metric_time__month, <metric> FROM metrics GROUP BY 1; "
+                "`opsmetrics list metrics` lists them"
             ),
         )
     limit = tree.args.get("limit")
