@@ -8,7 +8,11 @@ import click
 @click.command()
 @click.argument("specs", nargs=-1, type=click.Path())
 @click.option(
-    "--jobs", "-j", type=int, default=None, help="Parallel processes (default: cores, ≤ 4)."
+    "--jobs",
+    "-j",
+    type=click.IntRange(1),
+    default=None,
+    help="Parallel processes (default: cores, ≤ 4).",
 )
 @click.option(
     "--warehouse-dir", type=click.Path(), default=None, help="Published warehouse folder."

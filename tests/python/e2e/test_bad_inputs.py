@@ -70,11 +70,6 @@ def test_generate_missing_effects_file(tmp_path, wh):
     assert not (tmp_path / "raw").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: generate --out below a regular file crashes with FileExistsError traceback "
-    "(analysis_py/commands/generate.py → pathlib.mkdir)",
-)
 def test_generate_out_below_a_file(tmp_path, wh):
     f = tmp_path / "afile"
     f.write_text("x")
@@ -192,21 +187,11 @@ def test_query_database_not_duckdb(tmp_path, wh):
     assert_clean_error(cli(*Q, "--database", str(f), env=wh.env), "fake.duckdb")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: query --csv into a folder that does not exist: FileNotFoundError traceback "
-    "(analysis_py/commands/query.py opens <file>.tmp)",
-)
 def test_query_csv_into_missing_folder(tmp_path, wh):
     target = tmp_path / "nodir" / "x.csv"
     assert_clean_error(cli(*Q, "--csv", str(target), env=wh.env), "nodir")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: query --manifest <missing file> --explain: FileNotFoundError traceback "
-    "(analysis_py/semantic manifest loading)",
-)
 def test_query_missing_manifest_file(tmp_path, wh):
     p = cli(
         "query",
@@ -296,52 +281,26 @@ def test_sql_config_errors(tmp_path, wh):
     assert_clean_error(cli("sql", "select 1", "--as", "demo", env=wh.env), "--config")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: semantic SQL with a misspelt metric says only 'needs at least one metric' — "
-    "it does not name stp_rat or suggest stp_rate (analysis_py/sql)",
-)
 def test_sql_unknown_metric_suggests(wh):
     p = cli("sql", "select metric_time__month, stp_rat from metrics group by all", env=wh.env)
     assert_clean_error(p, "stp_rat", "stp_rate")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sql --csv into a folder that does not exist: FileNotFoundError traceback "
-    "(analysis_py/commands/sql.py tempfile.mkstemp)",
-)
 def test_sql_csv_into_missing_folder(tmp_path, wh):
     p = cli("sql", "select 1", "--csv", str(tmp_path / "nodir" / "x.csv"), env=wh.env)
     assert_clean_error(p, "nodir")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sql --max-rows -5 is accepted and prints '(1 row, showing -5)' "
-    "(analysis_py/commands/sql.py: use click.IntRange(0))",
-)
 def test_sql_negative_max_rows(wh):
     assert_clean_error(cli("sql", "select 1", "--max-rows", "-5", env=wh.env), "max-rows")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `opsmetrics sql 'set threads=1'` prints ~50 blank lines then '(0 rows)' "
-    "(analysis_py/commands/sql.py table printer on a statement without a result)",
-)
 def test_sql_set_prints_no_blank_screen(wh):
     p = cli("sql", "set threads=1", env=wh.env)
     assert_ok(p)
     assert p.stdout.count("\n") < 5, repr(p.stdout[:200])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sql/serve on a warehouse folder whose opsmetrics.duckdb symlink points outside "
-    "the folder: duckdb PermissionException traceback from ATTACH (analysis_py/sql/engine.py "
-    "allowed_directories); `opsmetrics analyze` reads the same folder fine",
-)
 def test_sql_published_symlink_outside_folder(tmp_path, wh):
     d = tmp_path / "wh"
     d.mkdir()
@@ -412,11 +371,6 @@ def test_report_without_results(private_wh, tmp_path):
     assert not (out / "report.html").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: report with no results fails but leaves an empty --out folder behind "
-    "(analysis_py/report creates it before checking for results)",
-)
 def test_report_without_results_creates_no_folder(private_wh, tmp_path):
     _, env = private_wh
     out = tmp_path / "rep"
@@ -438,11 +392,6 @@ def test_serve_missing_config(tmp_path, wh):
     assert_clean_error(cli("serve", "--config", str(tmp_path / "s.yml"), env=wh.env), "s.yml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: serve on a port already in use: OSError 'address already in use' traceback "
-    "(analysis_py/serve/server.py start → asyncio.start_server)",
-)
 def test_serve_port_in_use(wh):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -453,11 +402,6 @@ def test_serve_port_in_use(wh):
     assert_clean_error(p, str(port), "in use")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: serve --port 99999: OverflowError traceback (no range check on --port; "
-    "analysis_py/commands/serve.py: use click.IntRange(0, 65535))",
-)
 def test_serve_port_out_of_range(wh):
     env = {**wh.env, "OPSMETRICS_PASSWORD": "pw"}
     assert_clean_error(cli("serve", "--demo", "--port", "99999", env=env, timeout=120), "port")
@@ -480,12 +424,6 @@ def test_run_bad_scale(tmp_path, wh):
     assert not (tmp_path / "raw").exists() and not (tmp_path / "wh").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: report --spec nosuch (results exist for other specs) says 'no analysis results "
-    "under …/analysis, run opsmetrics analyze first' — wrong, and does not name 'nosuch' or the "
-    "specs that have results (analysis_py/report)",
-)
 def test_report_unknown_spec_is_named(private_wh, tmp_path):
     _, env = private_wh
     assert_ok(cli("analyze", "-q", "analyses/cases_profile.yml", env=env))
