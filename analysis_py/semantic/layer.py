@@ -102,14 +102,15 @@ class SemanticLayer:
     def from_dbt(
         cls, project_dir=None, target=None, profiles_dir=None, connect: bool = True, **kw
     ) -> SemanticLayer:
-        from analysis_py.semantic.project import find_manifest, profile_duckdb_path
+        from analysis_py.semantic.project import resolve_sources
 
+        # Same resolution as the CLI: the published warehouse with its own manifest when there
+        # is one (and no target was asked for), else the file the dbt profile names.
         project = _project_dir(project_dir)
-        manifest_path = find_manifest(project, target=target, profiles_dir=profiles_dir)
-        conn = None
-        if connect:
-            db = profile_duckdb_path(project, target=target, profiles_dir=profiles_dir)
-            conn = _open_duckdb(db)
+        manifest_path, db = resolve_sources(
+            project, target=target, profiles_dir=profiles_dir, connect=connect
+        )
+        conn = _open_duckdb(db) if connect and db is not None else None
         return cls(manifest_path, connection=conn, **kw)
 
     # -- queries -----------------------------------------------------------------------------

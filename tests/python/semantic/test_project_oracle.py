@@ -76,5 +76,10 @@ def test_published_warehouse_is_what_from_dbt_and_the_cli_read(built_warehouse, 
     sl.connection.close()
     proc = run_cli("query", "--metrics", "cases_opened", env=built_warehouse.env)
     assert str(n) in proc.stdout
+    # export writes into the profile's file (a scratch dev.duckdb by default), never into the
+    # published build; with no scratch file built by hand there is nothing to write into.
+    published = built_warehouse.duckdb_path.resolve().read_bytes()
     refused = run_cli("export", env=built_warehouse.env, check=False)
-    assert refused.returncode != 0 and "never modified" in refused.stderr
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "dev.duckdb" in refused.stderr or "never modified" in refused.stderr
+    assert built_warehouse.duckdb_path.resolve().read_bytes() == published
