@@ -325,7 +325,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--scale", type=float, default=float(os.environ.get("BENCH_SEMANTIC_SCALE", "1"))
     )
+    ap.add_argument(
+        "--sql-only-warehouse",
+        type=Path,
+        default=None,
+        help="only compare generated with hand-written SQL on this published warehouse folder "
+        "(e.g. one built by bench_build at scale 10) and record it in its own section",
+    )
     args = ap.parse_args(argv if argv is not None else [])
+    if args.sql_only_warehouse:
+        sql_only(args.sql_only_warehouse)
+        return
     sh(["bash", REPO / "scripts" / "oracle_venv.sh"])
     work = Path(tempfile.mkdtemp(prefix="bench_semantic_"))
     try:
@@ -399,6 +409,36 @@ def main(argv: list[str] | None = None) -> None:
         record("Semantic layer", body)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def sql_only(warehouse: Path) -> None:
+    """Generated vs hand-written SQL on an existing published warehouse (any scale)."""
+    import duckdb
+
+    from analysis_py.semantic import SemanticLayer
+
+    db = (warehouse / "opsmetrics.duckdb").resolve()
+    sl = SemanticLayer(warehouse / "target" / "semantic_manifest.json")
+    con = duckdb.connect(str(db), read_only=True)
+    n_payments = con.execute("select count(*) from main.fct_payments").fetchall()[0][0]
+    con.close()
+    rows = [
+        "| request | hand-written (s) | generated (s) | generated / hand | same answer |",
+        "|---|---:|---:|---:|:---:|",
+    ]
+    for req, hand in HAND:
+        t_h, r_h, t_g, r_g = run_pair(db, hand, sl.compile(**req).sql)
+        rows.append(
+            f"| {', '.join(req['metrics'])} by {', '.join(req['group_by'])} | {t_h:.3f} | {t_g:.3f} | {t_g / t_h:.2f} | {'yes' if same(r_h, r_g) else 'NO'} |"
+        )
+    body = (
+        f"Warehouse `{db.name}` with {n_payments:,} payments; best of {PAIR_REPEAT}, runs "
+        f"alternated; load average {os.getloadavg()[0]:.1f} on 2 cores.\n\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    print(body)
+    record(f"Semantic layer: generated vs hand-written SQL ({n_payments:,} payments)", body)
 
 
 work_req: Path
