@@ -3,22 +3,8 @@
 -- accounts' cases drop out, nothing is invented.
 with
 
-latest_clients as (
-    select
-        client_id,
-        is_test_account,
-        row_number() over (
-            partition by client_id order by _loaded_at desc, _load_id desc
-        ) as landing_rank
-    from {{ source('crm', 'clients') }}
-),
-
 real_clients as (
-    select client_id
-    from latest_clients
-    where
-        landing_rank = 1
-        and coalesce(lower(trim(is_test_account)) in ('y', 'true'), false) = false
+    {{ raw_real_client_ids() }}
 ),
 
 latest_cases as (

@@ -2,22 +2,8 @@
 -- dim_clients, and every other landed client does.
 with
 
-landed as (
-    select
-        client_id,
-        is_test_account,
-        row_number() over (
-            partition by client_id order by _loaded_at desc, _load_id desc
-        ) as landing_rank
-    from {{ source('crm', 'clients') }}
-),
-
 expected as (
-    select client_id
-    from landed
-    where
-        landing_rank = 1
-        and coalesce(lower(trim(is_test_account)) in ('y', 'true'), false) = false
+    {{ raw_real_client_ids() }}
 ),
 
 actual as (
