@@ -439,18 +439,7 @@ def _plot_top(data: pd.DataFrame, cells: pd.DataFrame):
 def run(inputs, spec) -> AnalysisResults:
     p = spec.parameters
     where = f"spec '{spec.name}'"
-    frames = []
-    for metric, slice_by in spec.series():
-        df = inputs.metric_series(
-            metric,
-            slice_by,
-            where=f"{where}: input",
-            definition=spec.metric_definition(metric),
-            start=p["start"],
-            end=p["end"],
-        )
-        frames.append(df.assign(metric=metric))
-    data = pd.concat(frames, ignore_index=True)
+    data = inputs.spec_series(spec)
     calendar = inputs.calendar() if p["calendar"] else None
     return Anomalies(
         data,

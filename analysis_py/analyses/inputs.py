@@ -279,6 +279,23 @@ class Inputs:
         return out.set_index("date").sort_index().fillna(0.0)
 
     # -- metric series -------------------------------------------------------------------
+    def spec_series(self, spec) -> pd.DataFrame:
+        """Every (metric, slice) series a spec asks for, stacked with a ``metric`` column."""
+        p = spec.parameters
+        where = f"spec '{spec.name}': input"
+        frames = [
+            self.metric_series(
+                metric,
+                slice_by,
+                where=where,
+                definition=spec.metric_definition(metric),
+                start=p["start"],
+                end=p["end"],
+            ).assign(metric=metric)
+            for metric, slice_by in spec.series()
+        ]
+        return pd.concat(frames, ignore_index=True)
+
     def metric_series(
         self,
         metric: str,
