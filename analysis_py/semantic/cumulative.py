@@ -159,24 +159,7 @@ class CumulativeMixin:
                 )
         if use_window:
             # dense grid of base periods x observed groups, from the first observed period
-            spine = self.m.spine_for(base)
-            if spine is None:
-                raise QueryError(
-                    f"cumulative metric '{metric.name}' needs a time spine at '{base}' grain"
-                )
-            scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-            first = (
-                exp.select(exp.Min(this=col(base_item.name)), copy=False)
-                .from_(_tbl(daily), copy=False)
-                .subquery()
-            )
-            grid = (
-                exp.select(scol.as_("__d", quoted=False, copy=False), copy=False)
-                .from_(_tbl(st.spine_cte(spine)), copy=False)
-                .distinct(copy=False)
-            )
-            grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
-            gridname = st.add_cte(f"{out}_days", grid)
+            gridname = self._period_grid(st, metric, base, base_item, daily, out)
             grid_sel = exp.select(
                 col("__d", "sp").as_(base_item.name, quoted=False, copy=False), copy=False
             ).from_(exp.Table(this=ident(gridname)).as_("sp", quoted=False, copy=False), copy=False)
@@ -256,24 +239,7 @@ class CumulativeMixin:
             if ms.agg == "count_distinct":
                 rows_sel = rows_sel.distinct(copy=False)
             rows = st.add_cte(f"{out}_rows", rows_sel)
-            spine = self.m.spine_for(base)
-            if spine is None:
-                raise QueryError(
-                    f"cumulative metric '{metric.name}' needs a time spine at '{base}' grain"
-                )
-            scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
-            first = (
-                exp.select(exp.Min(this=col(base_item.name)), copy=False)
-                .from_(_tbl(rows), copy=False)
-                .subquery()
-            )
-            grid = (
-                exp.select(scol.as_("__d", quoted=False, copy=False), copy=False)
-                .from_(_tbl(st.spine_cte(spine)), copy=False)
-                .distinct(copy=False)
-            )
-            grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
-            gridname = st.add_cte(f"{out}_days", grid)
+            gridname = self._period_grid(st, metric, base, base_item, rows, out)
             rt = col(base_item.name, "r")
             conds = [exp.LTE(this=rt, expression=col("__d", "sp"))]
             if cum.window:
@@ -377,6 +343,28 @@ class CumulativeMixin:
             fin.subquery("c", copy=False)
         )
         return Node(st.add_cte(out, node_sel), [out])
+
+    def _period_grid(self, st, metric, base: str, base_item, source: str, out: str) -> str:
+        """CTE of the distinct spine periods at ``base`` grain from the first period observed
+        in ``source`` on: the dense axis that cumulative windows run over."""
+        spine = self.m.spine_for(base)
+        if spine is None:
+            raise QueryError(
+                f"cumulative metric '{metric.name}' needs a time spine at '{base}' grain"
+            )
+        scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
+        first = (
+            exp.select(exp.Min(this=col(base_item.name)), copy=False)
+            .from_(_tbl(source), copy=False)
+            .subquery()
+        )
+        grid = (
+            exp.select(scol.as_("__d", quoted=False, copy=False), copy=False)
+            .from_(_tbl(st.spine_cte(spine)), copy=False)
+            .distinct(copy=False)
+        )
+        grid.where(exp.GTE(this=scol.copy(), expression=first), copy=False)
+        return st.add_cte(f"{out}_days", grid)
 
     def _clamp_to_spine(self, daily, day, gcols, parts, agg, cum, base: str, out: str) -> str:
         """Rows before the spine's first day still accumulate into it (MetricFlow joins every
