@@ -117,6 +117,15 @@ def test_pii_columns_are_tagged(artifacts):
     assert tagged == {("dim_clients", "legal_name"), ("dim_clients", "contact_email")}
 
 
+def _signature_arguments(macro_sql: str) -> set[str]:
+    """The argument names of a ``{% macro name(a, b=1) %}`` header (defaults stripped)."""
+    header = re.match(r"\{%-?\s*(?:test|macro)\s+\w+\s*\((.*?)\)\s*-?%\}", macro_sql, re.S)
+    assert header, macro_sql[:80]
+    without_strings = re.sub(r"'[^']*'|\"[^\"]*\"", "''", header.group(1))
+    params = [p.split("=", 1)[0].strip() for p in without_strings.split(",")]
+    return {p for p in params if p}
+
+
 def test_project_macros_are_documented_with_typed_arguments(artifacts):
     manifest, _ = artifacts
     own = {uid: m for uid, m in manifest["macros"].items() if m["package_name"] == "opsmetrics"}
@@ -124,7 +133,7 @@ def test_project_macros_are_documented_with_typed_arguments(artifacts):
     for uid, macro in own.items():
         assert macro["description"].strip(), uid
         documented = {a["name"]: a for a in macro["arguments"]}
-        assert documented, uid
+        assert set(documented) == _signature_arguments(macro["macro_sql"]), uid
         for arg in documented.values():
             assert arg["type"] and arg["description"], (uid, arg["name"])
 
