@@ -5,12 +5,19 @@ The build never touches the published warehouse: dbt writes ``builds/<build_id>.
 ``builds/<build_id>.target``. Only when dbt build, the saved-query exports and
 ``dbt docs generate`` all succeed is the new file published; otherwise both are removed and
 the error names the failing nodes. One build at a time per warehouse directory (a lock file).
+
+A selection build (``--select``/``--exclude``) does what ``dbt build --select`` does on a
+dbt user's dev database: it rebuilds only the selected nodes and leaves the rest as they
+were. Here "as they were" is the published build: the new file starts as a copy of it, so
+the published file itself is still never written. A selector that matches no node is an
+error (dbt only warns and exits 0), so a typo never publishes a build that did nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
 import fcntl
 import hashlib
 import json
@@ -24,11 +31,18 @@ from pathlib import Path
 from analysis_py.config import Paths
 from analysis_py.errors import BuildError, DataNotFoundError
 from analysis_py.warehouse.dbt_runner import DbtRun, ProgressCallback, run_dbt
-from analysis_py.warehouse.publish import Published, publish
+from analysis_py.warehouse.publish import Published, current, publish
 
 #: dbt artifacts copied into <project>/target after a successful build (dbt's convention,
 #: so `dbt docs serve`, the semantic layer's from_dbt and other tools find them).
-ARTIFACTS = ("manifest.json", "semantic_manifest.json", "catalog.json", "run_results.json", "index.html", "static_index.html")
+ARTIFACTS = (
+    "manifest.json",
+    "semantic_manifest.json",
+    "catalog.json",
+    "run_results.json",
+    "index.html",
+    "static_index.html",
+)
 
 
 @dataclass
@@ -71,8 +85,12 @@ def check_raw_data(paths: Paths) -> dict:
     if gt.is_file():
         digest = hashlib.sha256(gt.read_bytes()).hexdigest()[:16]
         meta = json.loads(gt.read_text())
-        return {"raw_data_dir": str(paths.data_dir), "ground_truth_sha256": digest,
-                "scale": meta.get("scale"), "seed": meta.get("seed")}
+        return {
+            "raw_data_dir": str(paths.data_dir),
+            "ground_truth_sha256": digest,
+            "scale": meta.get("scale"),
+            "seed": meta.get("seed"),
+        }
     return {"raw_data_dir": str(paths.data_dir)}
 
 
@@ -98,17 +116,43 @@ def build(
         log_dir = paths.warehouse_dir / "logs"
         log_path = log_dir / f"{build_id}.dbt.log"
         env = {**paths.env(), "OPSMETRICS_DUCKDB_PATH": str(db_file)}
-        common = ["--target", target, "--target-path", str(target_dir), "--log-path", str(log_dir / build_id)]
+        common = [
+            "--target",
+            target,
+            "--target-path",
+            str(target_dir),
+            "--log-path",
+            str(log_dir / build_id),
+        ]
+        partial = bool(select or exclude)
+        base = _selection_base(paths, data_info) if partial else None
         try:
+            if base is not None:
+                step(f"copy published build {base.build_id} as the base of the selection")
+                _copy_build_file(base.duckdb_path, db_file)
             args = ["build", *common]
             for s in select:
                 args += ["--select", s]
             for x in exclude:
                 args += ["--exclude", x]
             step(f"dbt build → {db_file.name}")
-            run = run_dbt(args, project_dir=paths.project_dir, env=env, log_path=log_path, on_progress=on_progress)
+            run = run_dbt(
+                args,
+                project_dir=paths.project_dir,
+                env=env,
+                log_path=log_path,
+                on_progress=on_progress,
+            )
+            _check_selection(run, paths, target_dir)
             if not run.ok:
-                raise BuildError(_failure_message(run), hint=f"full dbt log: {log_path}")
+                hint = f"full dbt log: {log_path}"
+                if partial and base is None:
+                    hint = (
+                        f"no warehouse is published in {paths.warehouse_dir}, so the selection "
+                        "was built into an empty database: run a full `opsmetrics build` first "
+                        "(a --select build then rebuilds the selected nodes on top of it); " + hint
+                    )
+                raise BuildError(_failure_message(run), hint=hint)
             _run_exports(target_dir, db_file, step)
             if docs:
                 step("dbt docs generate")
@@ -119,7 +163,9 @@ def build(
                     log_path=log_dir / f"{build_id}.docs.log",
                 )
                 if not docs_run.ok:
-                    raise BuildError("dbt docs generate failed", hint=f"log: {log_dir / f'{build_id}.docs.log'}")
+                    raise BuildError(
+                        "dbt docs generate failed", hint=f"log: {log_dir / f'{build_id}.docs.log'}"
+                    )
         except BaseException:
             _discard(db_file, target_dir)
             raise
@@ -129,11 +175,92 @@ def build(
             build_id,
             db_file,
             target_dir,
-            {"target": target, "select": list(select), **data_info},
+            {
+                "target": target,
+                "select": list(select),
+                "exclude": list(exclude),
+                "base_build_id": base.build_id if base else None,
+                **data_info,
+            },
         )
         _copy_artifacts(target_dir, paths.target_dir)
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     return BuildResult(published=published, run=run, seconds=seconds, log_path=log_path)
+
+
+def _selection_base(paths: Paths, data_info: dict) -> Published | None:
+    """The published build a selection build starts from (None when nothing is published).
+
+    Refuses a base built from other raw data: the unselected tables would still hold the old
+    data, and the warehouse would silently mix two datasets.
+    """
+    try:
+        pub = current(paths)
+    except DataNotFoundError:
+        return None
+    if not pub.duckdb_path.is_file():
+        return None
+    for key in ("raw_data_dir", "ground_truth_sha256"):
+        was, now = pub.info.get(key), data_info.get(key)
+        if was and now and was != now:
+            raise BuildError(
+                f"the published build {pub.build_id} was built from other raw data "
+                f"({key}: {was} → now {now}); a --select/--exclude build would mix the two",
+                hint="run a full `opsmetrics build` (without --select/--exclude)",
+            )
+    return pub
+
+
+def _copy_build_file(src: Path, dest: Path) -> None:
+    shutil.copyfile(src, dest)
+    wal = src.with_name(src.name + ".wal")
+    if wal.is_file():
+        shutil.copyfile(wal, dest.with_name(dest.name + ".wal"))
+
+
+def _check_selection(run: DbtRun, paths: Paths, target_dir: Path) -> None:
+    """Turn dbt's "matches no node" / "nothing to do" warnings into an error."""
+    if run.unmatched_selectors:
+        names = _node_names(target_dir / "manifest.json")
+        specs = list(dict.fromkeys(run.unmatched_selectors))
+        lines = []
+        for spec in specs:
+            close = difflib.get_close_matches(
+                spec.strip("+@ ").split(":")[-1], names, n=3, cutoff=0.6
+            )
+            maybe = f" (did you mean {', '.join(close)}?)" if close else ""
+            lines.append(f"  {spec!r}{maybe}")
+        raise BuildError(
+            "no node of the dbt project matches these --select/--exclude criteria, so nothing was "
+            "built or published:\n" + "\n".join(lines),
+            hint=_ls_hint(paths),
+        )
+    if run.nothing_to_do:
+        raise BuildError(
+            "the --select/--exclude options leave no node to build, so nothing was built or published",
+            hint=_ls_hint(paths),
+        )
+
+
+def _ls_hint(paths: Paths) -> str:
+    return (
+        "list what a selection matches with `dbt ls --select <selector>` and the valid model "
+        f"names with `dbt ls --resource-type model` (run in {paths.project_dir} with "
+        "`--profiles-dir profiles`)"
+    )
+
+
+def _node_names(manifest: Path) -> list[str]:
+    """Names of the selectable nodes (models, seeds, snapshots, tests, sources) in a manifest."""
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return []
+    names = {n.get("name", "") for n in data.get("nodes", {}).values()}
+    names |= {
+        f"source:{s.get('source_name')}.{s.get('name')}" for s in data.get("sources", {}).values()
+    }
+    return sorted(n for n in names if n)
 
 
 def _run_exports(target_dir: Path, db_file: Path, step) -> None:
@@ -153,9 +280,26 @@ def _failure_message(run: DbtRun) -> str:
     if failed:
         lines = [f"  {r.status.upper():<6} {r.unique_id or r.message}" for r in failed[:15]]
         more = f"\n  … and {len(failed) - 15} more" if len(failed) > 15 else ""
-        return "dbt build failed; the published warehouse was left as it was:\n" + "\n".join(lines) + more
+        return (
+            "dbt build failed; the published warehouse was left as it was:\n"
+            + "\n".join(lines)
+            + more
+            + _error_details(run.errors)
+        )
     detail = "\n".join(f"  {e}" for e in run.errors[-8:]) or "  (see the log)"
     return f"dbt build failed (exit code {run.returncode}); the published warehouse was left as it was:\n{detail}"
+
+
+def _error_details(errors: list[str], limit: int = 5) -> str:
+    """The first two lines of dbt's per-node errors ("Runtime Error in model x" + the cause)."""
+    details = []
+    for e in errors:
+        head = [ln.strip() for ln in e.strip().splitlines() if ln.strip()][:2]
+        if head and " Error in " in f" {head[0]}":
+            details.append("  " + "\n    ".join(head))
+    if not details:
+        return ""
+    return "\n" + "\n".join(details[:limit])
 
 
 def _discard(db_file: Path, target_dir: Path) -> None:

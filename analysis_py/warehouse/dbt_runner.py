@@ -47,6 +47,12 @@ class DbtRun:
     results: list[NodeResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    #: ``--select``/``--exclude`` criteria that matched no enabled node (dbt only warns).
+    unmatched_selectors: list[str] = field(default_factory=list)
+    #: dbt found nothing to run (exits 0 without touching the database).
+    nothing_to_do: bool = False
+    #: nodes dbt said it would run (``ConcurrencyLine``), for progress.
+    node_count: int = 0
 
     @property
     def ok(self) -> bool:
@@ -54,6 +60,49 @@ class DbtRun:
 
     def failures(self) -> list[NodeResult]:
         return [r for r in self.results if r.status in {"error", "fail", "runtime error"}]
+
+    def read_log_line(self, line: str) -> tuple[int, int, str] | None:
+        """Record one line of dbt's ``--log-format json`` output.
+
+        Returns ``(done, total, label)`` when the line reports a finished node, else None.
+        Event names are dbt's (stable across 1.x): ``ConcurrencyLine`` carries the node
+        count, ``Log*Result``/``SkippingDetails`` a finished node, and the warnings
+        ``NoNodesForSelectionCriteria``/``NothingToDo`` a selection that matched nothing
+        (dbt still exits 0 for those).
+        """
+        event = _parse(line)
+        if event is None:
+            return None
+        info = event.get("info", {})
+        name = info.get("name", "")
+        data = event.get("data", {})
+        if name == "ConcurrencyLine":
+            self.node_count = int(data.get("node_count", 0) or 0)
+        elif (name.startswith("Log") and name.endswith("Result")) or name == "SkippingDetails":
+            node = data.get("node_info", {})
+            uid = str(node.get("unique_id", "") or data.get("unique_id", ""))
+            status = str(data.get("status") or "").lower()
+            if not status:
+                status = "skipped" if name == "SkippingDetails" else "noop"
+            self.node_count = max(self.node_count, int(data.get("total") or 0))
+            self.results.append(
+                NodeResult(
+                    unique_id=uid,
+                    resource_type=uid.split(".", 1)[0],
+                    status=status,
+                    message=str(data.get("description", "") or node.get("node_name", "")),
+                )
+            )
+            done = len(self.results)
+            label = node.get("node_name") or data.get("name") or uid
+            return done, max(self.node_count, done), f"{status:<6} {label}"
+        elif name == "NoNodesForSelectionCriteria":
+            self.unmatched_selectors.append(str(data.get("spec_raw", "")))
+        elif name == "NothingToDo":
+            self.nothing_to_do = True
+        elif info.get("level") == "error" and info.get("msg"):
+            self.errors.append(str(info["msg"]))
+        return None
 
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -87,49 +136,24 @@ def run_dbt(
     full_env = {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     run = DbtRun(args=args, returncode=-1, log_path=log_path)
-    done = 0
-    total = 0
-    with open(log_path, "w") as log, subprocess.Popen(
-        args,
-        cwd=project_dir,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    ) as proc:
+    with (
+        open(log_path, "w") as log,
+        subprocess.Popen(
+            args,
+            cwd=project_dir,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        ) as proc,
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
-            event = _parse(line)
-            if event is None:
-                continue
-            info = event.get("info", {})
-            name = info.get("name", "")
-            data = event.get("data", {})
-            if name == "ConcurrencyLine":
-                total = int(data.get("node_count", 0) or 0)
-            elif (name.startswith("Log") and name.endswith("Result")) or name == "SkippingDetails":
-                node = data.get("node_info", {})
-                uid = str(node.get("unique_id", "") or data.get("unique_id", ""))
-                status = str(data.get("status") or "").lower()
-                if not status:
-                    status = "skipped" if name == "SkippingDetails" else "noop"
-                total = max(total, int(data.get("total") or 0))
-                done += 1
-                run.results.append(
-                    NodeResult(
-                        unique_id=uid,
-                        resource_type=uid.split(".", 1)[0],
-                        status=status,
-                        message=str(data.get("description", "") or node.get("node_name", "")),
-                    )
-                )
-                if on_progress:
-                    label = node.get("node_name") or data.get("name") or uid
-                    on_progress(done, max(total, done), f"{status:<6} {label}")
-            elif info.get("level") == "error" and info.get("msg"):
-                run.errors.append(str(info["msg"]))
+            finished = run.read_log_line(line)
+            if finished is not None and on_progress:
+                on_progress(*finished)
         run.returncode = proc.wait()
     return run
 
