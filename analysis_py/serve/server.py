@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from analysis_py.errors import OpsMetricsError
-from analysis_py.serve import pgtypes, wire
+from analysis_py.serve import copysql, pgtypes, wire
 from analysis_py.serve.config import ServeConfig
+from analysis_py.serve.copyout import Encoder, copy_done, copy_out_response
 from analysis_py.serve.scram import MECHANISM, ScramError, ScramExchange, parse_verifier
 from analysis_py.sql.engine import Engine
 from analysis_py.sql.guard import SQLStateError
@@ -45,6 +46,7 @@ class Prepared:
     name: str
     text: str
     param_oids: list[int]
+    copy: copysql.CopySpec | None = None
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Portal:
     sent: int = 0
     stmt_text: str = ""
     started: float = 0.0
+    copy: copysql.CopySpec | None = None
 
 
 class Disconnect(Exception):
@@ -459,7 +462,7 @@ class _Conn:
             elif tag == b"X":
                 raise Disconnect()
             elif tag in (b"d", b"c", b"f"):
-                self.writer.write(wire.error_response("0A000", "COPY is not supported"))
+                pass  # CopyData/CopyDone/CopyFail outside COPY FROM: ignored, as PostgreSQL does
             else:
                 raise wire.ProtocolError(f"invalid frontend message type {tag!r}")
 
@@ -483,6 +486,9 @@ class _Conn:
             t0 = time.perf_counter()
             count = 0
             try:
+                if copysql.is_copy(stmt):
+                    count = await self.copy_statement(stmt, None, t0)
+                    continue
                 result = await self.server.run(self.session, self.session.execute, stmt, None)
                 self._notices(result)
                 if result.columns is not None:
@@ -521,9 +527,16 @@ class _Conn:
         )
 
     async def send_rows(self, result: Result, formats: list[int], limit: int) -> tuple[int, bool]:
-        """Send up to ``limit`` rows; (rows sent, more rows remain)."""
-        src = result.source
+        """Send up to ``limit`` rows as DataRows; (rows sent, more rows remain)."""
         cols = result.columns or []
+        sent, more = await self._stream(result, lambda c: _encode(c, cols, formats), limit)
+        self._truncation_notice(result)
+        return sent, more
+
+    async def _stream(self, result: Result, encode, limit: int) -> tuple[int, bool]:
+        """Fetch up to ``limit`` rows, ``encode`` each chunk (in the pool when large) and
+        write it, draining whenever a megabyte is buffered; (rows sent, more rows remain)."""
+        src = result.source
         sent = 0
         loop = asyncio.get_running_loop()
         while src is not None and not src.done and sent < limit:
@@ -534,14 +547,18 @@ class _Conn:
             if n == 0:
                 continue
             if n > 1000:
-                data = await loop.run_in_executor(self.server.pool, _encode, chunk, cols, formats)
+                data = await loop.run_in_executor(self.server.pool, encode, chunk)
             else:
-                data = _encode(chunk, cols, formats)
+                data = encode(chunk)
             self.writer.write(data)
             sent += n
             if self.writer.transport.get_write_buffer_size() > (1 << 20):
                 await self.writer.drain()
-        if src is not None and getattr(src, "truncated", False):
+        more = src is not None and not src.done
+        return sent, more
+
+    def _truncation_notice(self, result: Result) -> None:
+        if result.source is not None and getattr(result.source, "truncated", False):
             self.writer.write(
                 wire.notice_response(
                     f"result truncated to {self.server.config.max_rows} rows (server row limit)",
@@ -549,8 +566,49 @@ class _Conn:
                     code="01000",
                 )
             )
-        more = src is not None and not src.done
-        return sent, more
+
+    # ------------------------------------------------------------------ COPY TO STDOUT
+    async def copy_statement(self, stmt: str, params, t0: float) -> int:
+        """A whole COPY in the simple protocol: run the wrapped query, stream, complete."""
+        spec = copysql.parse_copy(stmt)
+        assert spec is not None
+        result = await self._copy_query(spec, params)
+        count = await self.copy_out(result, spec)
+        self.writer.write(wire.command_complete(f"COPY {count}"))
+        self._log(stmt, "copy", count, t0)
+        return count
+
+    async def _copy_query(self, spec: copysql.CopySpec, params) -> Result:
+        """The query a COPY wraps, run exactly as the same query sent on its own."""
+        result = await self.server.run(self.session, self.session.execute, spec.query, params)
+        if result.columns is None:
+            if result.source is not None:
+                result.source.close()
+            raise SQLStateError("COPY (...) must wrap a query that returns rows", sqlstate="42601")
+        self._notices(result)
+        return result
+
+    async def copy_out(self, result: Result, spec: copysql.CopySpec) -> int:
+        """CopyOutResponse, one CopyData per row (written a batch at a time), CopyDone.
+
+        An error while streaming ends the copy with an ErrorResponse and no CopyDone, as
+        PostgreSQL does; the result is closed either way so its snapshot is released.
+        """
+        cols = result.columns or []
+        try:
+            enc = Encoder(spec, [name for name, _t in cols])
+            self.writer.write(copy_out_response(len(cols)) + enc.header())
+
+            def encode(chunk):
+                return enc.batch(chunk) if isinstance(chunk, pa.RecordBatch) else enc.rows(chunk)
+
+            count, _more = await self._stream(result, encode, BIG)
+        finally:
+            if result.source is not None:
+                result.source.close()
+        self.writer.write(copy_done())
+        self._truncation_notice(result)
+        return count
 
     # ------------------------------------------------------------------ extended protocol
     async def parse(self, buf: wire.Buffer) -> None:
@@ -565,7 +623,9 @@ class _Conn:
             raise SQLStateError(
                 "cannot insert multiple commands into a prepared statement", sqlstate="42601"
             )
-        self.prepared[name] = Prepared(name, stmts[0] if stmts else "", oids)
+        text = stmts[0] if stmts else ""
+        spec = copysql.parse_copy(text) if copysql.is_copy(text) else None
+        self.prepared[name] = Prepared(name, text, oids, copy=spec)
         self.writer.write(wire.parse_complete())
 
     async def bind(self, buf: wire.Buffer) -> None:
@@ -596,11 +656,16 @@ class _Conn:
             params.append(pgtypes.decode_param(value, oid, fmt))
         self._close_portal(portal)
         t0 = time.perf_counter()
-        result = await self.server.run(
-            self.session, self.session.execute, stmt.text, params or None
+        if stmt.copy is not None:
+            result = await self._copy_query(stmt.copy, params or None)
+        else:
+            result = await self.server.run(
+                self.session, self.session.execute, stmt.text, params or None
+            )
+            self._notices(result)
+        self.portals[portal] = Portal(
+            portal, result, rformats, stmt_text=stmt.text, started=t0, copy=stmt.copy
         )
-        self._notices(result)
-        self.portals[portal] = Portal(portal, result, rformats, stmt_text=stmt.text, started=t0)
         self.writer.write(wire.bind_complete())
 
     async def describe(self, buf: wire.Buffer) -> None:
@@ -614,13 +679,16 @@ class _Conn:
             oids = list(stmt.param_oids) + [0] * max(0, n - len(stmt.param_oids))
             oids = [o if o else pgtypes.TEXT.oid for o in oids]
             self.writer.write(wire.parameter_description(oids))
+            if stmt.copy is not None:  # COPY returns no rows, only copy data
+                self.writer.write(wire.no_data())
+                return
             cols = await self.server.run(self.session, self.session.describe, stmt.text, n)
             self.writer.write(_row_description(cols, []) if cols is not None else wire.no_data())
         elif kind == b"P":
             portal = self.portals.get(name) or self.session.portals.get(name)
             if portal is None:
                 raise SQLStateError(f'portal "{name}" does not exist', sqlstate="34000")
-            cols = portal.result.columns
+            cols = None if getattr(portal, "copy", None) else portal.result.columns
             self.writer.write(
                 _row_description(cols, portal.formats) if cols is not None else wire.no_data()
             )
@@ -638,6 +706,13 @@ class _Conn:
             portal = Portal(name, sp.result, sp.formats)
             self.portals[name] = portal
         result = portal.result
+        if portal.copy is not None:  # the whole copy, whatever the row limit (as PostgreSQL)
+            if portal.sent:
+                raise SQLStateError("COPY portal already executed", sqlstate="55000")
+            portal.sent = count = await self.copy_out(result, portal.copy)
+            self.writer.write(wire.command_complete(f"COPY {count}"))
+            self._log(portal.stmt_text, "copy", count, portal.started or time.perf_counter())
+            return
         if result.tag == "EMPTY":
             self.writer.write(wire.empty_query())
             return

@@ -1,0 +1,238 @@
+"""COPY TO STDOUT output: record batches as CopyData messages in text or CSV format.
+
+Each column is first turned into PostgreSQL's text representation by the same Arrow
+encoder that builds DataRows (:func:`pgtypes.arrow_text`), then escaped for the COPY
+format, and the rows are assembled with one element-wise join per batch, so a copy costs
+no Python work per row. Escaping follows PostgreSQL's ``copyto.c``:
+
+* text: backslash, the delimiter and the control characters ``\\b \\f \\n \\r \\t \\v`` are
+  backslash-escaped; NULL is the NULL string (``\\N``);
+* CSV: a value is quoted when it contains the delimiter, the quote character, CR or LF, or
+  equals the NULL string (and ``\\.`` alone in a one-column copy); inside quotes the quote
+  and escape characters are preceded by the escape character; NULL is written unquoted.
+
+Escaping only runs on columns whose bytes contain a special character (checked with one
+table lookup over the column's data buffer), which for a typical mart is none of them.
+
+Framing: PostgreSQL sends one CopyData message per row, and clients rely on it (libpq's
+``PQgetCopyData`` "returns one data row at a time"; psycopg's ``Copy.rows()`` parses each
+message as one row). The messages are still built per batch: the per-row message headers
+are a numpy block joined in front of the rows, so the batch's bytes go out in one write.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis_py.serve import pgtypes, wire
+from analysis_py.serve.copysql import CopySpec
+
+_I32 = struct.Struct("!i")
+#: PostgreSQL's letter escapes for control characters in text format.
+_TEXT_CONTROL = {"\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t", "\v": "v"}
+
+
+def copy_out_response(ncols: int) -> bytes:
+    """CopyOutResponse: overall format 0 (textual), every column format 0."""
+    return wire.msg(b"H", b"\x00" + struct.pack("!h", ncols) + b"\x00\x00" * ncols)
+
+
+def copy_done() -> bytes:
+    return wire.msg(b"c")
+
+
+def _lut(chars: str) -> np.ndarray:
+    lut = np.zeros(256, dtype=bool)
+    for c in chars:
+        lut[ord(c)] = True
+    return lut
+
+
+def _offsets(arr: pa.Array) -> np.ndarray:
+    return pgtypes._offsets(arr)
+
+
+def _data(arr: pa.Array) -> np.ndarray:
+    off = _offsets(arr)
+    if off[-1] == off[0]:
+        return np.empty(0, dtype=np.uint8)
+    return np.frombuffer(
+        arr.buffers()[2], dtype=np.uint8, count=int(off[-1] - off[0]), offset=int(off[0])
+    )
+
+
+def _lengths(arr: pa.Array) -> np.ndarray:
+    return np.diff(_offsets(arr)).astype(np.int64)
+
+
+class Encoder:
+    """Turns batches (or Python rows) of one result into CopyData bytes for one spec."""
+
+    def __init__(self, spec: CopySpec, names: list[str]):
+        self.spec = spec
+        self.names = names
+        self.csv = spec.format == "csv"
+        d = spec.delimiter
+        if self.csv:
+            self.special = _lut(d + spec.quote + "\r\n")
+            self.pattern = "[" + "".join(_re_char(c) for c in d + spec.quote + "\r\n") + "]"
+            force = spec.force_quote
+            low = [n.lower() for n in names]
+            if force is True:
+                self.force = [True] * len(names)
+            else:
+                unknown = [c for c in force if c not in low and c not in names]
+                if unknown:
+                    from analysis_py.sql.guard import SQLStateError
+
+                    raise SQLStateError(
+                        f'FORCE_QUOTE column "{unknown[0]}" is not in the result', sqlstate="42703"
+                    )
+                self.force = [n in force or n.lower() in force for n in names]
+        else:
+            self.special = _lut("\\" + "".join(_TEXT_CONTROL) + d)
+        self.delim = d.encode()
+        self.null = spec.null.encode()
+
+    # ---------------------------------------------------------------- header
+    def header(self) -> bytes:
+        """The header line (column names) as one CopyData message, or b''."""
+        if not self.spec.header:
+            return b""
+        col = _binary_array([n.encode() for n in self.names])
+        cols = [self._format(col.slice(i, 1), i, header=True) for i in range(len(self.names))]
+        return self._messages(cols, 1)
+
+    # ---------------------------------------------------------------- rows
+    def batch(self, batch: pa.RecordBatch) -> bytes | memoryview:
+        cols = [self._format(pgtypes.arrow_text(c), i) for i, c in enumerate(batch.columns)]
+        return self._messages(cols, len(batch))
+
+    def rows(self, rows: list[tuple]) -> bytes | memoryview:
+        """Python rows (the first small fetch of a result, catalog results)."""
+        if not rows:
+            return b""
+        n = len(self.names)
+        cols = []
+        for i in range(n):
+            vals = [None if r[i] is None else pgtypes.text_value(r[i]).encode() for r in rows]
+            cols.append(self._format(_binary_array(vals), i))
+        return self._messages(cols, len(rows))
+
+    def _format(self, arr: pa.Array, i: int, header: bool = False) -> pa.Array:
+        """One column escaped (text) or quoted (CSV), NULLs replaced by the NULL string."""
+        if pa.types.is_large_binary(arr.type):
+            arr = arr.cast(pa.binary())
+        if self.csv:
+            arr = self._quote(arr, i, header)
+        elif self.special[_data(arr)].any():
+            arr = self._escape(arr)
+        if arr.null_count:
+            arr = arr.fill_null(self.null)
+        return arr
+
+    def _escape(self, arr: pa.Array) -> pa.Array:
+        arr = pc.replace_substring(arr, b"\\", b"\\\\")
+        for ch, letter in _TEXT_CONTROL.items():
+            arr = pc.replace_substring(arr, ch.encode(), b"\\" + letter.encode())
+        d = self.spec.delimiter
+        if d not in _TEXT_CONTROL:
+            arr = pc.replace_substring(arr, d.encode(), b"\\" + d.encode())
+        return arr
+
+    def _null_like(self, arr: pa.Array) -> np.ndarray:
+        """Non-NULL values equal to the NULL string (as a writable bool array)."""
+        if self.spec.null == "":
+            eq = _lengths(arr) == 0
+        else:
+            eq = pc.equal(arr, pa.scalar(self.null, pa.binary())).fill_null(False)
+            eq = np.array(eq.to_numpy(zero_copy_only=False), dtype=bool)
+        if arr.null_count:
+            eq &= arr.is_valid().to_numpy(zero_copy_only=False)
+        return eq
+
+    def _quote(self, arr: pa.Array, i: int, header: bool) -> pa.Array:
+        spec = self.spec
+        n = len(arr)
+        if self.force[i] and not header:
+            mask = np.ones(n, dtype=bool)
+        else:
+            mask = self._null_like(arr)  # a value equal to the NULL string is quoted
+            if self.special[_data(arr)].any():
+                mask |= (
+                    pc.match_substring_regex(arr, self.pattern)
+                    .fill_null(False)
+                    .to_numpy(zero_copy_only=False)
+                )
+            if len(self.names) == 1:  # "\\." alone on a line would read as end of data
+                dot = pc.equal(arr, pa.scalar(b"\\.", pa.binary())).fill_null(False)
+                mask |= dot.to_numpy(zero_copy_only=False)
+            if not mask.any():
+                return arr
+        q, e = spec.quote.encode(), spec.escape.encode()
+        body = arr
+        if e != q:
+            body = pc.replace_substring(body, e, e + e)
+        body = pc.replace_substring(body, q, e + q)
+        quoted = pc.binary_join_element_wise(q, body, q, b"")
+        return pc.if_else(_bool_array(mask), quoted, arr)
+
+    def _messages(self, cols: list[pa.Array], n: int) -> bytes | memoryview:
+        """One CopyData message per row: ``'d' len col1 delim col2 ... '\\n'``."""
+        if n == 0:
+            return b""
+        k = len(cols)
+        total = np.full(n, 4 + len(self.delim) * (k - 1) + 1, dtype=np.int64)
+        for c in cols:
+            total += _lengths(c)
+        if int(total.sum()) + 5 * n > pgtypes.MAX_JOIN_BYTES and n > 1:
+            half = n // 2
+            first = self._messages([c.slice(0, half) for c in cols], half)
+            rest = self._messages([c.slice(half) for c in cols], n - half)
+            return b"".join((first, rest))
+        head = np.empty(n, dtype=[("t", "S1"), ("len", ">i4")])
+        head["t"] = b"d"
+        head["len"] = total
+        parts: list = [pgtypes._binary_from_block(head.view(np.uint8).reshape(n, 5))]
+        for j, c in enumerate(cols):
+            if j:
+                parts.append(self.delim)
+            parts.append(c)
+        parts.append(b"\n")
+        joined = pc.binary_join_element_wise(*parts, b"")
+        off = _offsets(joined)
+        return memoryview(joined.buffers()[2])[off[0] : off[-1]]
+
+
+def _re_char(c: str) -> str:
+    return "\\" + c if c in "\\^]-[" else ("\\r" if c == "\r" else "\\n" if c == "\n" else c)
+
+
+def _bool_array(mask: np.ndarray) -> pa.Array:
+    n = len(mask)
+    return pa.BooleanArray.from_buffers(
+        pa.bool_(), n, [None, pa.py_buffer(np.packbits(mask, bitorder="little"))]
+    )
+
+
+def _binary_array(values: list[bytes | None]) -> pa.Array:
+    """A binary array from Python bytes without ``pa.array`` (which imports pandas)."""
+    n = len(values)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum([0 if v is None else len(v) for v in values], out=offsets[1:])
+    valid = np.array([v is not None for v in values], dtype=bool)
+    data = b"".join(v for v in values if v is not None)
+    return pa.BinaryArray.from_buffers(
+        pa.binary(),
+        n,
+        [
+            pa.py_buffer(np.packbits(valid, bitorder="little")),
+            pa.py_buffer(offsets),
+            pa.py_buffer(data),
+        ],
+        int(n - valid.sum()),
+    )
