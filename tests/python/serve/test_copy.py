@@ -1,0 +1,329 @@
+"""COPY (query) TO STDOUT through the real server, read by psycopg and psql.
+
+The output is compared byte for byte, message for message, with a real PostgreSQL server
+given the same query (escaping, quoting, NULLs, headers, one CopyData per row), and values
+are compared with DuckDB queried directly. Refusals: COPY FROM, TO a file or program,
+binary format, writes wrapped in COPY, a role's denied mart; nothing is written anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pytest
+
+from tests.python.serve.conftest import PASSWORDS, dsn
+from tests.python.serve.pgref import PgReference, _bindir
+
+PSQL = shutil.which("psql") or "/usr/bin/psql"
+
+# valid in PostgreSQL and (through the server's rewrite) in DuckDB, rendered identically;
+# 13 rows x 40 copies: the first 200 rows take the per-value path, the rest the Arrow path
+EDGE_SQL = """
+select g.n, t.k, t.s, t.i, t.d::numeric(10, 2) as d, t.b, t.dt, t.ts, t.f::float8 as f
+from (values
+  (1, 'plain', 1, 1.50, true, date '2024-01-31', timestamp '2024-01-31 12:34:56', 0.1),
+  (2, 'tab' || chr(9) || 'x', -7, -0.01, false, date '1999-12-31',
+   timestamp '2000-01-01 00:00:00.5', -0.00000025),
+  (3, 'nl' || chr(10) || 'cr' || chr(13) || 'end', null, null, null, null, null, null),
+  (4, 'back\\slash \\N', 0, 0, true, date '2000-02-29', timestamp '1970-01-01 00:00:00', 0),
+  (5, 'quote"d, comma', 2147483647, 99999999.99, false, date '0999-12-31',
+   timestamp '2262-04-11 23:47:16.123456', 10000000000000000),
+  (6, '', -2147483648, -99999999.99, true, date '9999-12-31', timestamp '2024-06-01 00:00:01',
+   1.5),
+  (7, 'ünïcödé ✓ 日本', 42, 0.05, null, date '2024-01-01', null, 123456.789),
+  (8, null, null, 1, true, null, timestamp '2024-01-01 00:00:00', null),
+  (9, '\\N', 5, 2, false, date '2024-01-02', timestamp '2024-01-02 03:04:05', 2),
+  (10, '\\.', 6, 3, true, date '2024-01-03', timestamp '2024-01-03 03:04:05', 3),
+  (11, 'semi;colon|pipe''apos', 7, 4, false, date '2024-01-04', timestamp '2024-01-04 03:04:05', 4),
+  (12, chr(8) || chr(11) || chr(12) || chr(1) || 'ctl', 8, 5, true, date '2024-01-05',
+   timestamp '2024-01-05 03:04:05', 5),
+  (13, 'NULL', 9, 6, false, date '2024-01-06', timestamp '2024-01-06 03:04:05', 6)
+) as t(k, s, i, d, b, dt, ts, f)
+cross join generate_series(1, 40) as g(n)
+order by g.n, t.k
+"""
+
+OPTIONS = [
+    "",
+    "with (format text)",
+    "with (format csv, header)",
+    "with csv header",
+    "with (format csv, delimiter ';', null 'NULL', force_quote *)",
+    "with (format csv, quote '''', escape '\\', header true)",
+    "with (format text, delimiter '|', null '', header)",
+    "with (format text, delimiter ',')",
+    "with (format csv, header false, force_quote (s, d))",
+    "with delimiter as ';' null as 'nil'",
+    "(format csv, encoding 'UTF8')",
+]
+
+
+@pytest.fixture(scope="module")
+def pgref():
+    if _bindir() is None:
+        pytest.skip("PostgreSQL server binaries not installed")
+    root = Path(tempfile.mkdtemp(prefix="pgref-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        ref = PgReference(root, port)
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"cannot start a reference PostgreSQL: {exc}")
+    yield ref
+    ref.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def conn(server):
+    with psycopg.connect(dsn(server), autocommit=True) as c:
+        yield c
+
+
+def copy_messages(conn, sql: str, params=None) -> tuple[list[bytes], int]:
+    """Every CopyData payload as received (one per message) and the COPY row count."""
+    cur = conn.cursor()
+    with cur.copy(sql, params) as cp:
+        blocks = [bytes(b) for b in cp]
+    return blocks, cur.rowcount
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_bytes_match_postgresql(server, pgref, options):
+    sql = f"copy ({EDGE_SQL}) to stdout {options}"
+    with psycopg.connect(pgref.dsn, autocommit=True) as pg:
+        expected, n_pg = copy_messages(pg, sql)
+    with psycopg.connect(dsn(server), autocommit=True) as c:
+        got, n = copy_messages(c, sql)
+    assert n == n_pg == 13 * 40
+    assert len(got) == len(expected)  # one CopyData per row (and one for the header)
+    for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+        assert g == e, f"message {i}: {g!r} != {e!r}"
+
+
+def test_copy_table_form_and_column_list(conn, server):
+    whole, n = copy_messages(conn, "copy dim_clients to stdout")
+    assert n == 4 and whole[0].startswith(b"1\tAcme Bank\tacme@example.com\tCorporate\tEMEA\tGB")
+    some, _ = copy_messages(conn, 'copy main.dim_clients (client_id, "region") to stdout csv')
+    assert some == [b"1,EMEA\n", b"2,AMER\n", b"3,EMEA\n", b"4,APAC\n"]
+
+
+FCT_TYPES = ["int8", "int4", "date", "timestamp", "text", "numeric", "float8", "bool", "int4"]
+FCT_TYPES += ["text", "int4"]
+
+
+def test_rows_with_types_equal_duckdb(conn, server):
+    q = "select * from fct_payments order by payment_id"
+    cur = conn.cursor()
+    with cur.copy(f"copy ({q}) to stdout") as cp:
+        cp.set_types(FCT_TYPES)
+        rows = list(cp.rows())
+    db = duckdb.connect(str(server.warehouse_dir / "opsmetrics.duckdb"), read_only=True)
+    try:
+        expected = db.execute(q).fetchall()
+    finally:
+        db.close()
+    assert len(rows) == len(expected) == 5000
+    assert rows == expected
+
+
+def test_blocks_parse_as_csv_into_the_same_dataframe(conn, server):
+    import pandas as pd
+
+    q = "select payment_id, created_at, rail, amount, is_stp, repair_minutes from fct_payments"
+    buf = io.BytesIO()
+    with conn.cursor().copy(f"copy ({q} order by 1) to stdout with (format csv, header)") as cp:
+        for block in cp:
+            buf.write(block)
+    buf.seek(0)
+    df = pd.read_csv(buf, parse_dates=["created_at"])
+    db = duckdb.connect(str(server.warehouse_dir / "opsmetrics.duckdb"), read_only=True)
+    try:
+        ref = db.execute(f"{q} order by 1").df()
+    finally:
+        db.close()
+    assert list(df.columns) == list(ref.columns)
+    assert len(df) == 5000
+    assert (df["payment_id"] == ref["payment_id"]).all()
+    assert (df["created_at"] == ref["created_at"]).all()
+    assert (df["rail"] == ref["rail"]).all()
+    assert (df["amount"] == ref["amount"].astype(float)).all()
+    assert df["is_stp"].map({"t": True, "f": False}).tolist() == ref["is_stp"].tolist()
+    assert df["repair_minutes"].isna().sum() == ref["repair_minutes"].isna().sum() == 4500
+
+
+def test_empty_result_and_header_only(conn):
+    assert copy_messages(conn, "copy (select * from dim_clients where false) to stdout") == ([], 0)
+    blocks, n = copy_messages(
+        conn, "copy (select client_id, region from dim_clients where false) to stdout csv header"
+    )
+    assert (blocks, n) == ([b"client_id,region\n"], 0)
+
+
+def test_extended_protocol_with_parameters(conn):
+    # psycopg sends a COPY with parameters through Parse/Bind/Execute
+    blocks, n = copy_messages(
+        conn,
+        "copy (select payment_id, rail from fct_payments where payment_id < %s and rail = %s "
+        "order by 1) to stdout (format csv)",
+        (9, "ACH"),
+    )
+    assert (blocks, n) == ([b"1,ACH\n", b"5,ACH\n"], 2)
+
+
+def test_role_restrictions_apply_inside_copy(server):
+    with psycopg.connect(dsn(server, user="carol"), autocommit=True) as c:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            copy_messages(c, "copy fct_payments to stdout")
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            copy_messages(c, "copy (select * from fct_payments) to stdout")
+        masked, _ = copy_messages(c, "copy (select contact_email from dim_clients) to stdout")
+        assert set(masked) == {b"****\n", b"\\N\n"}  # PII masked, NULL stays NULL
+    with psycopg.connect(dsn(server, user="bob"), autocommit=True) as c:
+        regions, n = copy_messages(c, "copy (select region from dim_clients) to stdout")
+        assert set(regions) == {b"EMEA\n"} and n == 2  # the row policy holds
+        _, n = copy_messages(c, "copy fct_payments (payment_id) to stdout")
+        assert n == 2500
+
+
+REFUSED = [
+    ("copy (select 1) to program 'touch {marker}'", psycopg.errors.InsufficientPrivilege),
+    ("copy dim_clients to '{marker}'", psycopg.errors.InsufficientPrivilege),
+    ("copy (select 1) to '{marker}' with csv", psycopg.errors.InsufficientPrivilege),
+    ("copy (select 1) to E'{marker}'", psycopg.errors.InsufficientPrivilege),
+    ("copy dim_clients from stdin", psycopg.errors.ReadOnlySqlTransaction),
+    ("copy dim_clients from '{marker}'", psycopg.errors.ReadOnlySqlTransaction),
+    ("copy dim_clients from program 'touch {marker}'", psycopg.errors.ReadOnlySqlTransaction),
+    ("copy (delete from fct_payments returning *) to stdout", psycopg.errors.ReadOnlySqlTransaction),
+    ("copy (insert into dim_clients values (9) returning *) to stdout", psycopg.errors.ReadOnlySqlTransaction),
+    ("copy (select 1) to stdout (format binary)", psycopg.errors.FeatureNotSupported),
+    ("copy (select 1) to stdout binary", psycopg.errors.FeatureNotSupported),
+    ("copy (select * from read_csv('/etc/passwd')) to stdout", psycopg.errors.InsufficientPrivilege),
+    ("copy (attach '{marker}' as x) to stdout", psycopg.errors.InsufficientPrivilege),
+    ("copy (set threads = 1) to stdout", psycopg.errors.InsufficientPrivilege),
+    ("copy (copy (select 1) to '{marker}') to stdout", psycopg.errors.ReadOnlySqlTransaction),
+    ("copy (select 1) to stdout (delimiter 'ab')", psycopg.errors.SyntaxError),
+    ("copy (select 1) to stdout (format csv, quote ',')", psycopg.errors.SyntaxError),
+    ("copy (select 1) to stdout (quote '\"')", psycopg.errors.FeatureNotSupported),
+    ("copy (select 1) to stdout (bogus 1)", psycopg.errors.SyntaxError),
+    ("copy (select 1) to stdout (format csv, force_quote (nope))", psycopg.errors.UndefinedColumn),
+    ("copy (select 1", psycopg.errors.SyntaxError),
+    ("copy (select * from _sem.dim_clients) to stdout", psycopg.errors.InsufficientPrivilege),
+    ("copy duckdb_tables to stdout", psycopg.errors.InsufficientPrivilege),
+    ("copy stg_hidden to stdout", psycopg.errors.UndefinedTable),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("template,error", REFUSED, ids=[t[:40] for t, _ in REFUSED])
+def test_refused_and_nothing_written(conn, tmp_path, template, error):
+    marker = tmp_path / "x"
+    with pytest.raises(error) as info:
+        copy_messages(conn, template.format(marker=marker))
+    assert not marker.exists()
+    assert conn.execute("select count(*) from fct_payments").fetchone() == (5000,)
+    assert conn.execute("select count(*) from dim_clients").fetchone() == (4,)
+    if "to stdout" not in template and " from " not in template:
+        assert "STDOUT" in (info.value.diag.message_hint or "")
+
+
+def test_refused_in_simple_protocol_too(conn, tmp_path):
+    marker = tmp_path / "y"
+    # pgconn.exec_ sends a simple Query message, as psql does
+    res = conn.pgconn.exec_(f"copy (select 1) to program 'touch {marker}'".encode())
+    assert res.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"42501"
+    res = conn.pgconn.exec_(b"copy (select 1; delete from fct_payments) to stdout")
+    assert res.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"42601"
+    assert not marker.exists()
+    assert conn.execute("select count(*) from fct_payments").fetchone() == (5000,)
+
+
+def test_statement_timeout_applies(conn):
+    conn.execute("set statement_timeout = '200ms'")
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        copy_messages(
+            conn,
+            "copy (select sum(a.k * b.k) from generate_series(1, 300000) as a(k), "
+            "generate_series(1, 300000) as b(k)) to stdout",
+        )
+    conn.execute("set statement_timeout = 0")
+    assert copy_messages(conn, "copy (select 1) to stdout") == ([b"1\n"], 1)
+
+
+def test_client_abandoning_a_large_copy(conn, server):
+    big = "copy (select a.*, g.k from fct_payments a, generate_series(1, 20) as g(k)) to stdout"
+    cur = conn.cursor()
+    with pytest.raises(RuntimeError, match="enough"), cur.copy(big) as cp:
+        for i, _block in enumerate(cp):
+            if i == 1000:
+                raise RuntimeError("enough")  # psycopg cancels and drains the rest
+    assert conn.execute("select count(*) from dim_clients").fetchone() == (4,)
+
+    # a client that vanishes mid-copy: its connection is cleaned up, the others are served
+    before = server.server.active
+    _vanish_mid_copy(server, big)
+    for _ in range(100):
+        if server.server.active == before:
+            break
+        time.sleep(0.05)
+    assert server.server.active == before
+    with psycopg.connect(dsn(server), autocommit=True) as other:
+        assert copy_messages(other, "copy (select 2) to stdout") == ([b"2\n"], 1)
+    assert conn.execute("select 1").fetchone() == (1,)
+
+
+def _vanish_mid_copy(server, sql: str) -> None:
+    """Log in with psycopg, send a COPY by hand on its socket, read a little, hang up."""
+    c = psycopg.connect(dsn(server), autocommit=True)
+    sock = socket.socket(fileno=os.dup(c.pgconn.socket))
+    sock.setblocking(True)
+    sock.settimeout(30)
+    payload = sql.encode() + b"\x00"
+    sock.sendall(b"Q" + struct.pack("!i", len(payload) + 4) + payload)
+    assert sock.recv(1) == b"H"  # CopyOutResponse
+    assert sock.recv(65536)
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    c.close()
+
+
+@pytest.mark.skipif(not os.path.exists(PSQL), reason="psql client not installed")
+def test_psql_copy_to_stdout_and_backslash_copy(server, pgref, tmp_path):
+    env = {**os.environ, "PGPASSWORD": PASSWORDS["alice"], "PGSSLMODE": "disable"}
+    ours = tmp_path / "ours.csv"
+    theirs = tmp_path / "theirs.csv"
+    q = EDGE_SQL.replace("\n", " ")
+    cmd = rf"\copy ({q}) to '{{}}' with csv header"
+    conn_ours = ["-h", "127.0.0.1", "-p", str(server.port), "-U", "alice", "-d", "opsmetrics"]
+    conn_ref = ["-h", str(pgref.root), "-p", str(pgref.port), "-U", "postgres", "-d", "postgres"]
+    out = {}
+    for name, args, path in (("ours", conn_ours, ours), ("ref", conn_ref, theirs)):
+        run = [PSQL, "-X", "-v", "ON_ERROR_STOP=1", "-q", *args, "-c", cmd.format(path)]
+        p = subprocess.run(
+            [*run, "-c", f"copy ({q}) to stdout"], env=env, capture_output=True, timeout=60
+        )
+        assert p.returncode == 0, p.stderr
+        out[name] = p.stdout
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert out["ours"] == out["ref"] and out["ours"].count(b"\n") >= 13 * 40
+
+
+def test_copy_is_logged(server, conn):
+    import json
+
+    copy_messages(conn, "copy (select 'logged-copy' as x) to stdout")
+    lines = (server.tmp / "queries.jsonl").read_text().splitlines()
+    recs = [json.loads(x) for x in lines if "logged-copy" in x]
+    assert recs and recs[-1]["kind"] == "copy" and recs[-1]["rows"] == 1
