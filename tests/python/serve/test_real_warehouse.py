@@ -67,3 +67,59 @@ def test_metric_by_semantic_sql_and_row_policy(served, built_warehouse):
     assert [r[0] for r in emea] == ["EMEA"]
     assert float(emea[0][1]) == pytest.approx(float(by_region["EMEA"]))
     assert 0.5 < float(emea[0][1]) <= 1.0
+
+
+def _copy(conn, sql: str) -> tuple[bytes, int]:
+    cur = conn.cursor()
+    with cur.copy(sql) as cp:
+        data = b"".join(bytes(b) for b in cp)
+    return data, cur.rowcount
+
+
+def test_copy_of_a_metric_query_equals_its_rows(served):
+    """Semantic SQL and the JDBC syntax inside COPY go through the semantic layer, and the
+    EMEA row policy still holds."""
+    q = "select metric_time__month, client__region, stp_rate from metrics group by all order by 1, 2"
+    with connect(served) as c:
+        rows = c.execute(q).fetchall()
+        data, n = _copy(c, f"copy ({q}) to stdout with (format csv, header)")
+        jdbc, n_jdbc = _copy(
+            c,
+            "copy (select * from {{ semantic_layer.query(metrics=['stp_rate'], "
+            "group_by=[Dimension('metric_time').grain('month'), 'client__region'], "
+            "order_by=['metric_time__month', 'client__region']) }}) to stdout csv",
+        )
+    lines = data.decode().splitlines()
+    assert lines[0] == "metric_time__month,client__region,stp_rate"
+    assert n == len(rows) == len(lines) - 1 > 0
+    for line, (month, region, rate) in zip(lines[1:], rows, strict=True):
+        m, r, v = line.split(",")
+        assert (m, r) == (str(month), region or "")
+        assert float(v) == pytest.approx(float(rate))
+    assert n_jdbc == n and jdbc.decode().splitlines() == lines[1:]
+    with connect(served, "emea") as c:
+        emea, _ = _copy(c, f"copy ({q}) to stdout")
+    assert {line.split("\t")[1] for line in emea.decode().splitlines()} == {"EMEA"}
+
+
+def test_copy_wide_mart_rows_equal_duckdb(served, built_warehouse):
+    """The project's 23-column payments mart, typed by psycopg from the COPY text."""
+    import duckdb
+
+    q = "select * from fct_payments order by payment_id limit 20000"
+    with connect(served) as c:
+        types = [
+            c.execute(f"select * from ({q}) t limit 0").description[i].type_code for i in range(23)
+        ]
+        cur = c.cursor()
+        with cur.copy(f"copy ({q}) to stdout") as cp:
+            cp.set_types(types)
+            rows = list(cp.rows())
+    db = duckdb.connect(str(built_warehouse.duckdb_path), read_only=True)
+    try:
+        expected = db.execute(q).fetchall()
+    finally:
+        db.close()
+    assert len(rows) == len(expected) > 1000
+    for got, want in zip(rows, expected, strict=True):
+        assert got == tuple(w if not isinstance(w, float) else pytest.approx(w) for w in want)
