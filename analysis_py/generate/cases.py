@@ -334,10 +334,12 @@ def make_cases(
         "cases_non_test": int(real.sum()),
         "cases_from_incidents": int((source == 1).sum()),
         "cases_from_failed_payments": int((source == 2).sum()),
+        "cases_from_failed_payments_non_test": int(((source == 2) & real).sum()),
         "open_cases_non_test": int((is_open & real).sum()),
         "open_cases": int(is_open.sum()),
         "reopened_cases_non_test": int((reopened & (reopen_at < DATA_END_S) & real).sum()),
         "case_events": int(n_ev),
+        "case_events_non_test": int(real[e_case].sum()),
         "median_business_hours_to_first_resolution": float(np.median(res_hours[real])),
         "median_business_hours_to_first_resolution_by_channel": {
             c: float(np.median(res_hours[real & (channel == i)]))
@@ -364,6 +366,7 @@ def make_cases(
             product[real & (source == 0)],
         ),
         "csat_responses": int(respond.sum()),
+        "csat_responses_non_test": int((respond & real).sum()),
         "csat_ols_slope_on_log_hours": _ols_slope(ln[respond & real], score[respond & real]),
     }
     return tables, facts

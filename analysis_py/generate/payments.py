@@ -110,7 +110,7 @@ class _Facts:
         self.inc_n = self.inc_stp = 0
         self.digital: dict[int, tuple[int, int]] = {}
         self.failed = 0
-        self.amount_usd = 0.0
+        self.amount_usd_cents = 0
 
     def to_dict(self) -> dict:
         def rate(a, b, names):
@@ -130,8 +130,22 @@ class _Facts:
             "digital_share_first_month": self.digital[first][0] / self.digital[first][1],
             "digital_share_last_month": self.digital[last][0] / self.digital[last][1],
             "failed_payments": int(self.failed),
-            "amount_usd_total_non_test": round(self.amount_usd, 2),
+            "amount_usd_total_non_test": self.amount_usd_cents / 100,
         }
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """Round to the nearest integer, ties away from zero, as an int64 array.
+
+    This is C's ``round`` and what DuckDB does when it casts a double to a decimal
+    (``cast(x as decimal(18, 2))`` rounds ``x * 100``); ``np.rint`` rounds ties to even.
+    The fraction is taken exactly (``x - trunc(x)``), never by adding 0.5 in floating point.
+
+    >>> round_half_away(np.array([0.5, 1.5, 2.5, -0.5, 0.49999999999999994, 100.49999999999999]))
+    array([  1,   2,   3,  -1,   0, 100])
+    """
+    t = np.trunc(x)
+    return (t + np.sign(x) * (np.abs(x - t) >= 0.5)).astype(np.int64)
 
 
 def _expected(effects: dict, scale: float, clients: Clients, cells: list[dict]):
@@ -319,6 +333,12 @@ def _month(rng, effects, clients, windows, fx, counts, days, first_id, facts: _F
     facts.inc_n += int((real & in_incident).sum())
     facts.inc_stp += int((real & in_incident & stp).sum())
     facts.digital[int(month_index(created[:1])[0])] = (int(digital[real].sum()), int(real.sum()))
-    facts.failed += int((failed & real).sum())
-    facts.amount_usd += float((major * fx.usd_per_unit(ccy, day))[real].sum())
+    # What landed: status 'failed' (``failed`` above also needs the failure before the data
+    # end, since only those can open a case).
+    facts.failed += int(((status_code == 1) & real).sum())
+    # The warehouse's rule (docs/warehouse.md, fct_payments.amount_usd): the landed major
+    # amount × the rate of the UTC creation date (``day``: times are wrapped into their UTC
+    # day), rounded to cents per payment as decimal(18, 2) does.
+    usd = major[real] * fx.usd_per_unit(ccy[real], day[real])
+    facts.amount_usd_cents += int(round_half_away(usd * 100.0).sum())
     return regular, early, relanded, (client[failed], rail[failed], failed_at[failed])
