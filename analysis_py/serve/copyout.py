@@ -109,8 +109,24 @@ class Encoder:
 
     # ---------------------------------------------------------------- rows
     def batch(self, batch: pa.RecordBatch) -> bytes | memoryview:
-        cols = [self._format(pgtypes.arrow_text(c), i) for i, c in enumerate(batch.columns)]
+        cols = [self._piece(pgtypes.text_piece(c), i) for i, c in enumerate(batch.columns)]
         return self._messages(cols, len(batch))
+
+    def _piece(self, piece: pgtypes.Piece, i: int) -> pgtypes.Piece:
+        """A column ready to join: a fixed-width block left as it is when it needs no
+        escaping or quoting (numbers, dates, codes), else a formatted binary array."""
+        if isinstance(piece, np.ndarray):
+            w = piece.shape[1]
+            plain = not self.special[piece].any()
+            if self.csv:
+                plain = plain and not self.force[i] and w != len(self.null)
+                plain = plain and not (w == 2 and len(self.names) == 1)  # "\\." alone
+            if plain:
+                return piece
+            piece = pgtypes._binary_from_block(piece)
+        arr = self._format(piece, i)
+        block = pgtypes._fixed_block(arr)
+        return arr if block is None else block
 
     def rows(self, rows: list[tuple]) -> bytes | memoryview:
         """Python rows (the first small fetch of a result, catalog results)."""
@@ -181,29 +197,41 @@ class Encoder:
         quoted = pc.binary_join_element_wise(q, body, q, b"")
         return pc.if_else(_bool_array(mask), quoted, arr)
 
-    def _messages(self, cols: list[pa.Array], n: int) -> bytes | memoryview:
-        """One CopyData message per row: ``'d' len col1 delim col2 ... '\\n'``."""
+    def _messages(self, cols: list[pgtypes.Piece], n: int) -> bytes | memoryview:
+        """One CopyData message per row: ``'d' len col1 delim col2 ... '\\n'``.
+
+        As for DataRows (:func:`pgtypes.datarows_from_columns`), the message header, the
+        delimiters and every fixed-width column are laid out in numpy blocks, and only the
+        varying-width columns go through Arrow's element-wise join.
+        """
         if n == 0:
             return b""
-        k = len(cols)
-        total = np.full(n, 4 + len(self.delim) * (k - 1) + 1, dtype=np.int64)
+        total = np.full(n, 4 + len(self.delim) * (len(cols) - 1) + 1, dtype=np.int64)
         for c in cols:
-            total += _lengths(c)
-        if int(total.sum()) + 5 * n > pgtypes.MAX_JOIN_BYTES and n > 1:
+            total += c.shape[1] if isinstance(c, np.ndarray) else _lengths(c)
+        if int(total.sum()) + n > pgtypes.MAX_JOIN_BYTES and n > 1:  # 32-bit Arrow offsets
             half = n // 2
-            first = self._messages([c.slice(0, half) for c in cols], half)
-            rest = self._messages([c.slice(half) for c in cols], n - half)
-            return b"".join((first, rest))
+            first = self._messages([c[:half] for c in cols], half)
+            return b"".join((first, self._messages([c[half:] for c in cols], n - half)))
         head = np.empty(n, dtype=[("t", "S1"), ("len", ">i4")])
         head["t"] = b"d"
         head["len"] = total
-        parts: list = [pgtypes._binary_from_block(head.view(np.uint8).reshape(n, 5))]
+        run = pgtypes._Run()
+        run.block(head.view(np.uint8).reshape(n, 5))
+        plan: list = []
         for j, c in enumerate(cols):
             if j:
-                parts.append(self.delim)
-            parts.append(c)
-        parts.append(b"\n")
-        joined = pc.binary_join_element_wise(*parts, b"")
+                run.const(self.delim)
+            if isinstance(c, np.ndarray):
+                run.block(c)
+            else:
+                plan += [run, c]
+                run = pgtypes._Run()
+        run.const(b"\n")
+        plan.append(run)
+        parts = [p.build(n) if isinstance(p, pgtypes._Run) else p for p in plan]
+        parts = [p for p in parts if p is not None]
+        joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, b"")
         off = _offsets(joined)
         return memoryview(joined.buffers()[2])[off[0] : off[-1]]
 

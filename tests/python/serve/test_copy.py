@@ -30,7 +30,8 @@ PSQL = shutil.which("psql") or "/usr/bin/psql"
 # valid in PostgreSQL and (through the server's rewrite) in DuckDB, rendered identically;
 # 13 rows x 40 copies: the first 200 rows take the per-value path, the rest the Arrow path
 EDGE_SQL = """
-select g.n, t.k, t.s, t.i, t.d::numeric(10, 2) as d, t.b, t.dt, t.ts, t.f::float8 as f
+select g.n, t.k, t.s, t.i, t.d::numeric(10, 2) as d, t.b, t.dt, t.ts, t.f::float8 as f,
+       date '2024-01-01' + t.k as dk, t.k % 2 = 0 as even, 'EU-R' as code
 from (values
   (1, 'plain', 1, 1.50, true, date '2024-01-31', timestamp '2024-01-31 12:34:56', 0.1),
   (2, 'tab' || chr(9) || 'x', -7, -0.01, false, date '1999-12-31',
@@ -66,6 +67,10 @@ OPTIONS = [
     "with (format csv, header false, force_quote (s, d))",
     "with delimiter as ';' null as 'nil'",
     "(format csv, encoding 'UTF8')",
+    "with (format text, delimiter '-')",
+    "with (format csv, delimiter '-', header)",
+    "with (format csv, null 'EU-R')",
+    "with (format text, null 't')",
 ]
 
 
