@@ -36,9 +36,15 @@ _I32 = struct.Struct("!i")
 _TEXT_CONTROL = {"\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t", "\v": "v"}
 
 
-def copy_out_response(ncols: int) -> bytes:
-    """CopyOutResponse: overall format 0 (textual), every column format 0."""
-    return wire.msg(b"H", b"\x00" + struct.pack("!h", ncols) + b"\x00\x00" * ncols)
+def copy_out_response(ncols: int, binary: bool = False) -> bytes:
+    """CopyOutResponse: overall format 0 (textual) or 1 (binary), the same for each column."""
+    fmt = b"\x01" if binary else b"\x00"
+    return wire.msg(b"H", fmt + struct.pack("!h", ncols) + (b"\x00" + fmt) * ncols)
+
+
+#: Binary COPY file header: signature, flags (no OIDs), header extension length 0.
+BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_BINARY_TRAILER = struct.pack("!h", -1)
 
 
 def copy_done() -> bytes:
@@ -72,10 +78,22 @@ def _lengths(arr: pa.Array) -> np.ndarray:
 class Encoder:
     """Turns batches (or Python rows) of one result into CopyData bytes for one spec."""
 
-    def __init__(self, spec: CopySpec, names: list[str]):
+    def __init__(self, spec: CopySpec, columns: list[tuple[str, pgtypes.PgType]]):
         self.spec = spec
-        self.names = names
+        self.names = names = [name for name, _t in columns]
+        self.types = [t for _n, t in columns]
         self.csv = spec.format == "csv"
+        self.binary = spec.format == "binary"
+        self._signed = False
+        if self.binary:
+            arrays = [n for n, t in columns if t.name.startswith("_")]
+            if arrays:
+                from analysis_py.sql.guard import Unsupported
+
+                raise Unsupported(
+                    f'binary COPY of the array column "{arrays[0]}" is not supported',
+                    hint="use FORMAT text or csv, or select the column cast to text",
+                )
         d = spec.delimiter
         if self.csv:
             self.special = _lut(d + spec.quote + "\r\n")
@@ -101,14 +119,35 @@ class Encoder:
     # ---------------------------------------------------------------- header
     def header(self) -> bytes:
         """The header line (column names) as one CopyData message, or b''."""
-        if not self.spec.header:
+        if not self.spec.header or self.binary:
             return b""
         col = _binary_array([n.encode() for n in self.names])
         cols = [self._format(col.slice(i, 1), i, header=True) for i in range(len(self.names))]
         return self._messages(cols, 1)
 
     # ---------------------------------------------------------------- rows
+    def finish(self) -> bytes:
+        """What ends the data: the binary trailer (with the file header if no row came)."""
+        if not self.binary:
+            return b""
+        return wire.msg(b"d", (b"" if self._signed else BINARY_SIGNATURE) + _BINARY_TRAILER)
+
+    def _sign(self, data: bytes | memoryview) -> bytes | memoryview:
+        """Put the binary file header in front of the first row, inside its CopyData
+        message (where PostgreSQL puts it, and where psycopg looks for it)."""
+        if self._signed or not data:
+            return data
+        self._signed = True
+        (length,) = _I32.unpack(data[1:5])
+        head = b"d" + _I32.pack(length + len(BINARY_SIGNATURE)) + BINARY_SIGNATURE
+        return b"".join((head, data[5:]))
+
     def batch(self, batch: pa.RecordBatch) -> bytes | memoryview:
+        if self.binary:
+            pieces = [
+                pgtypes.binary_piece(c, t) for c, t in zip(batch.columns, self.types, strict=True)
+            ]
+            return self._sign(pgtypes.datarows_from_columns(pieces, tag=b"d"))
         cols = [self._piece(pgtypes.text_piece(c), i) for i, c in enumerate(batch.columns)]
         return self._messages(cols, len(batch))
 
@@ -133,6 +172,15 @@ class Encoder:
         if not rows:
             return b""
         n = len(self.names)
+        if self.binary:
+            msgs = []
+            for r in rows:
+                vals = [
+                    None if v is None else pgtypes.binary_value(v, t)
+                    for v, t in zip(r, self.types, strict=True)
+                ]
+                msgs.append(b"d" + wire.data_row(vals)[1:])
+            return self._sign(b"".join(msgs))
         cols = []
         for i in range(n):
             vals = [None if r[i] is None else pgtypes.text_value(r[i]).encode() for r in rows]

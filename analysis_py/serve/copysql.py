@@ -1,7 +1,7 @@
 """``COPY ... TO STDOUT``: parse the statement into the query it wraps and its output options.
 
 Only the bulk-read form is accepted: ``COPY (query) TO STDOUT`` (and ``COPY table [(cols)]
-TO STDOUT``, read as ``SELECT cols FROM table``) in text or CSV format, with PostgreSQL's
+TO STDOUT``, read as ``SELECT cols FROM table``) in text, CSV or binary format, with PostgreSQL's
 option syntax (``WITH (FORMAT csv, HEADER, DELIMITER ';', NULL 'x', QUOTE, ESCAPE,
 FORCE_QUOTE, ENCODING 'UTF8')``) and the legacy one that ``psql``'s ``\\copy`` sends
 (``WITH CSV HEADER DELIMITER AS ';'``). The wrapped query is returned as text so the server
@@ -52,7 +52,7 @@ class CopySpec:
     """What to run and how to write it out."""
 
     query: str
-    format: str = "text"  # text | csv
+    format: str = "text"  # text | csv | binary
     header: bool = False
     delimiter: str = "\t"
     null: str = "\\N"
@@ -345,13 +345,13 @@ def _validate(query: str, opts: dict) -> CopySpec:
     fmt = str(opts.get("format") or "text").lower()
     if fmt.startswith("'"):
         fmt = _string(fmt, "FORMAT").lower()
+    if fmt not in ("text", "csv", "binary"):
+        raise SyntaxErr(f'COPY format "{fmt}" not recognized', hint="formats: text, csv, binary")
     if fmt == "binary":
-        raise Unsupported(
-            "COPY FORMAT binary is not supported",
-            hint="use FORMAT text (the default) or FORMAT csv",
-        )
-    if fmt not in ("text", "csv"):
-        raise SyntaxErr(f'COPY format "{fmt}" not recognized', hint="formats: text, csv")
+        for name in ("header", "delimiter", "null", "quote", "escape", "force_quote"):
+            if name in opts:
+                raise SyntaxErr(f"cannot specify {name.upper()} in BINARY mode")
+        return CopySpec(query, "binary")
     csv = fmt == "csv"
     header = opts.get("header", False)
     if header is None:

@@ -536,8 +536,11 @@ class _Run:
 MAX_JOIN_BYTES = 2**31 - 1
 
 
-def datarows_from_columns(cols: list[Piece]) -> memoryview:
+def datarows_from_columns(cols: list[Piece], tag: bytes = b"D") -> memoryview:
     """Concatenated DataRow messages for encoded columns of equal length.
+
+    ``tag=b"d"`` makes them binary-format COPY rows instead: a CopyData message carries
+    exactly a DataRow's body (``ncols (collen colbytes)*``).
 
     The message for row i is ``'D' len ncols (collen colbytes)*``. Runs of fixed-width
     parts (the header, every length word, every fixed-width column) are built as one
@@ -573,9 +576,10 @@ def datarows_from_columns(cols: list[Piece]) -> memoryview:
     plan.append(run)
     if int(total.sum()) + n > MAX_JOIN_BYTES and n > 1:  # 32-bit Arrow offsets: split
         half = n // 2
-        first = datarows_from_columns([p[:half] for p in cols])
-        return memoryview(b"".join((first, datarows_from_columns([p[half:] for p in cols]))))
-    header["t"] = b"D"
+        first = datarows_from_columns([p[:half] for p in cols], tag)
+        rest = datarows_from_columns([p[half:] for p in cols], tag)
+        return memoryview(b"".join((first, rest)))
+    header["t"] = tag
     header["len"] = total  # known only now: the runs are built after this
     parts = [p.build(n) if isinstance(p, _Run) else p for p in plan]
     parts = [p for p in parts if p is not None]

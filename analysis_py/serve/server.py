@@ -596,13 +596,14 @@ class _Conn:
         """
         cols = result.columns or []
         try:
-            enc = Encoder(spec, [name for name, _t in cols])
-            self.writer.write(copy_out_response(len(cols)) + enc.header())
+            enc = Encoder(spec, cols)
+            self.writer.write(copy_out_response(len(cols), enc.binary) + enc.header())
 
             def encode(chunk):
                 return enc.batch(chunk) if isinstance(chunk, pa.RecordBatch) else enc.rows(chunk)
 
             count, _more = await self._stream(result, encode, BIG)
+            self.writer.write(enc.finish())
         finally:
             if result.source is not None:
                 result.source.close()

@@ -102,8 +102,9 @@ def test_copy_of_a_metric_query_equals_its_rows(served):
     assert {line.split("\t")[1] for line in emea.decode().splitlines()} == {"EMEA"}
 
 
-def test_copy_wide_mart_rows_equal_duckdb(served, built_warehouse):
-    """The project's 23-column payments mart, typed by psycopg from the COPY text."""
+@pytest.mark.parametrize("fmt", ["text", "binary"])
+def test_copy_wide_mart_rows_equal_duckdb(served, built_warehouse, fmt):
+    """The project's 23-column payments mart, typed by psycopg from COPY text or binary."""
     import duckdb
 
     q = "select * from fct_payments order by payment_id limit 20000"
@@ -112,7 +113,7 @@ def test_copy_wide_mart_rows_equal_duckdb(served, built_warehouse):
             c.execute(f"select * from ({q}) t limit 0").description[i].type_code for i in range(23)
         ]
         cur = c.cursor()
-        with cur.copy(f"copy ({q}) to stdout") as cp:
+        with cur.copy(f"copy ({q}) to stdout (format {fmt})") as cp:
             cp.set_types(types)
             rows = list(cp.rows())
     db = duckdb.connect(str(built_warehouse.duckdb_path), read_only=True)
