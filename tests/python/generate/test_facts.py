@@ -71,3 +71,29 @@ def test_count_facts_match_raw(con, truth):
         facts["cases"]["csat_responses_non_test"],
     )
     assert min(got) > 0
+
+
+def test_row_counts_distinct_keys_and_totals_match_raw(raw_dir, con, truth):
+    """``row_counts`` (distinct keys, files) and the all-client totals among the facts."""
+    keys = {
+        "clients": "client_id",
+        "cases": "case_id",
+        "case_events": "event_id",
+        "csat_responses": "response_id",
+        "payment_instructions": "payment_id",
+        "fx_rates": "rate_date || currency",
+        "requests": "request_id",
+        "incidents": "incident_id",
+    }
+    for table, key in keys.items():
+        counts = truth["row_counts"][table]
+        n_keys = con.execute(f"select count(distinct {key}) from {table}").fetchone()[0]
+        assert counts["distinct_keys"] == n_keys, table
+        assert counts["files"] == len(list(raw_dir.glob(f"*/{table}/*.parquet"))), table
+    facts, rows = truth["facts"], truth["row_counts"]
+    assert facts["payments"]["payments"] == rows["payment_instructions"]["distinct_keys"]
+    assert facts["cases"]["cases"] == rows["cases"]["distinct_keys"]
+    assert facts["cases"]["case_events"] == rows["case_events"]["distinct_keys"]
+    assert facts["cases"]["csat_responses"] == rows["csat_responses"]["distinct_keys"]
+    assert facts["incidents"]["incidents"] == rows["incidents"]["distinct_keys"]
+    assert truth["clients"]["clients"] == rows["clients"]["distinct_keys"]
