@@ -369,3 +369,19 @@ def test_copy_is_logged(server, conn):
     lines = (server.tmp / "queries.jsonl").read_text().splitlines()
     recs = [json.loads(x) for x in lines if "logged-copy" in x]
     assert recs and recs[-1]["kind"] == "copy" and recs[-1]["rows"] == 1
+
+
+def test_server_row_limit_applies_to_copy(server, tmp_path):
+    from analysis_py.serve.run import start_in_thread
+    from tests.python.serve.conftest import serve_config
+
+    limited = start_in_thread(serve_config(tmp_path, max_rows=300), server.warehouse_dir)
+    try:
+        with psycopg.connect(dsn(limited), autocommit=True) as c:
+            notices = []
+            c.add_notice_handler(lambda d: notices.append(d.message_primary))
+            blocks, n = copy_messages(c, "copy fct_payments to stdout with csv")
+            assert n == len(blocks) == 300
+            assert notices == ["result truncated to 300 rows (server row limit)"]
+    finally:
+        limited.stop()
