@@ -207,3 +207,22 @@ def test_payment_rates_and_shares_match_the_generator(wh, built_warehouse):
         scalar(wh, "select count(*) from main.fct_payments where status = 'failed'")
         == facts["failed_payments"]
     )
+
+
+def test_degraded_requests_match_the_generator(wh, built_warehouse):
+    """Requests inside a SEV1/SEV2 window of their surface's platform service
+    (docs/raw_data.md: client-portal → portal, mobile-app → mobile, api-gateway → api)."""
+    degraded = scalar(
+        wh,
+        """
+        with surfaces(service, surface) as (
+            values ('client-portal', 'portal'), ('mobile-app', 'mobile'), ('api-gateway', 'api'))
+        select count(*) from main.fct_platform_requests r
+        where exists (
+            select 1 from main.fct_incidents i join surfaces s using (service)
+            where i.is_major and s.surface = r.surface
+              and r.requested_at >= i.started_at
+              and r.requested_at < coalesce(i.mitigated_at, timestamp '2026-01-01 00:00:00'))
+        """,
+    )
+    assert degraded == built_warehouse.ground_truth["facts"]["requests"]["degraded_non_test"]
