@@ -34,6 +34,8 @@ from analysis_py.serve.copysql import CopySpec
 _I32 = struct.Struct("!i")
 #: PostgreSQL's letter escapes for control characters in text format.
 _TEXT_CONTROL = {"\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t", "\v": "v"}
+#: Every character PostgreSQL's text output of a number, date, time or boolean can contain.
+_TYPED_CHARS = frozenset("0123456789+-.:eE NaInfityBC() tf")
 
 
 def copy_out_response(ncols: int, binary: bool = False) -> bytes:
@@ -115,6 +117,8 @@ class Encoder:
             self.special = _lut("\\" + "".join(_TEXT_CONTROL) + d)
         self.delim = d.encode()
         self.null = spec.null.encode()
+        used = set(d) | (set(spec.quote + spec.null) if self.csv else set())
+        self._typed_plain = not (used & _TYPED_CHARS)
 
     # ---------------------------------------------------------------- header
     def header(self) -> bytes:
@@ -148,12 +152,37 @@ class Encoder:
                 pgtypes.binary_piece(c, t) for c, t in zip(batch.columns, self.types, strict=True)
             ]
             return self._sign(pgtypes.datarows_from_columns(pieces, tag=b"d"))
-        cols = [self._piece(pgtypes.text_piece(c), i) for i, c in enumerate(batch.columns)]
+        cols = [
+            self._piece(pgtypes.text_piece(c), i, self._plain(c.type))
+            for i, c in enumerate(batch.columns)
+        ]
         return self._messages(cols, len(batch))
 
-    def _piece(self, piece: pgtypes.Piece, i: int) -> pgtypes.Piece:
+    def _plain(self, t: pa.DataType) -> bool:
+        """Whether no value of an Arrow type can need escaping or quoting in this format:
+        numbers, dates, times and booleans print only characters from ``_TYPED_CHARS``,
+        never an empty string and never ``\\.``, so unless the delimiter (or quote, or a
+        non-empty NULL string in CSV) uses those characters, their columns skip the scan."""
+        typed = (
+            pa.types.is_integer(t)
+            or pa.types.is_floating(t)
+            or pa.types.is_decimal(t)
+            or pa.types.is_date(t)
+            or pa.types.is_timestamp(t)
+            or pa.types.is_time(t)
+            or pa.types.is_boolean(t)
+        )
+        return typed and self._typed_plain
+
+    def _piece(self, piece: pgtypes.Piece, i: int, plain: bool = False) -> pgtypes.Piece:
         """A column ready to join: a fixed-width block left as it is when it needs no
         escaping or quoting (numbers, dates, codes), else a formatted binary array."""
+        if plain and not (self.csv and self.force[i]):
+            if isinstance(piece, np.ndarray) or not piece.null_count:
+                return piece
+            arr = piece.fill_null(self.null)
+            block = pgtypes._fixed_block(arr)
+            return arr if block is None else block
         if isinstance(piece, np.ndarray):
             w = piece.shape[1]
             plain = not self.special[piece].any()
