@@ -291,15 +291,28 @@ def _failure_message(run: DbtRun) -> str:
 
 
 def _error_details(errors: list[str], limit: int = 5) -> str:
-    """The first two lines of dbt's per-node errors ("Runtime Error in model x" + the cause)."""
+    """Why each node failed, from dbt's run summary.
+
+    dbt logs ``Failure in <node> (<path>)`` followed by the cause: a data test's
+    ``Got 1 result, configured to fail if != 0``, or a ``Runtime Error in <node>`` header
+    and the database's message (``Catalog Error: Table … does not exist``).
+    """
     details = []
-    for e in errors:
-        head = [ln.strip() for ln in e.strip().splitlines() if ln.strip()][:2]
-        if head and " Error in " in f" {head[0]}":
-            details.append("  " + "\n    ".join(head))
+    for i, msg in enumerate(errors):
+        head = msg.strip()
+        if not head.startswith("Failure in "):
+            continue
+        nxt = errors[i + 1].strip() if i + 1 < len(errors) else ""
+        lines = [] if nxt.startswith("Failure in ") else [ln.strip() for ln in nxt.splitlines()]
+        lines = [ln for ln in lines if ln]
+        if lines and " Error in " in f" {lines[0]}":
+            lines = lines[1:]
+        cause = f": {lines[0]}" if lines else ""
+        details.append(f"  {head.removeprefix('Failure in ')}{cause}")
     if not details:
         return ""
-    return "\n" + "\n".join(details[:limit])
+    more = f"\n  … and {len(details) - limit} more" if len(details) > limit else ""
+    return "\nWhy:\n" + "\n".join(details[:limit]) + more
 
 
 def _discard(db_file: Path, target_dir: Path) -> None:

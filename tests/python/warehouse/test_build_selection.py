@@ -18,7 +18,7 @@ import pytest
 
 from analysis_py.config import resolve_paths
 from analysis_py.errors import BuildError
-from analysis_py.warehouse.build import _check_selection, build
+from analysis_py.warehouse.build import _check_selection, _failure_message, build
 from analysis_py.warehouse.dbt_runner import DbtRun
 from analysis_py.warehouse.publish import current, publish
 from tests.python.conftest import REPO, run_cli
@@ -46,6 +46,22 @@ MODEL_RESULT = (
 )
 
 
+#: dbt 1.11's run summary for a failing data test and a model whose upstream is missing.
+FAILURE_SUMMARY = [
+    '{"data": {}, "info": {"level": "error", "msg": "Failure in test test_deliberately_broken '
+    '(tests/dbt/test_deliberately_broken.sql)", "name": "RunResultFailure"}}',
+    '{"data": {}, "info": {"level": "error", "msg": "  Got 1 result, configured to fail if != 0", '
+    '"name": "RunResultError"}}',
+    '{"data": {}, "info": {"level": "error", "msg": "Failure in model fct_cases '
+    '(models/marts/cases/fct_cases.sql)", "name": "RunResultFailure"}}',
+    '{"data": {}, "info": {"level": "error", "msg": "  Runtime Error in model fct_cases '
+    "(models/marts/cases/fct_cases.sql)\\n  Catalog Error: Table with name "
+    '\\"intermediate.int_case_lifecycles_derived\\" does not exist because schema '
+    '\\"intermediate\\" does not exist.\\n  \\n  LINE 6:     select * from ...", '
+    '"name": "RunResultError"}}',
+]
+
+
 def _read(lines: list[str]) -> tuple[DbtRun, list]:
     run = DbtRun(args=[], returncode=0)
     progress = [p for p in (run.read_log_line(ln + "\n") for ln in lines) if p is not None]
@@ -67,6 +83,22 @@ def test_log_reader_reports_finished_nodes():
         ("model.opsmetrics.fct_cases", "error")
     ]
     assert not run.unmatched_selectors and not run.nothing_to_do
+
+
+def test_failure_message_says_why_each_node_failed():
+    run, _ = _read([MODEL_RESULT, *FAILURE_SUMMARY])
+    run.returncode = 1
+    msg = _failure_message(run)
+    assert "ERROR  model.opsmetrics.fct_cases" in msg
+    assert (
+        "test test_deliberately_broken (tests/dbt/test_deliberately_broken.sql): "
+        "Got 1 result, configured to fail if != 0"
+    ) in msg
+    assert (
+        "model fct_cases (models/marts/cases/fct_cases.sql): Catalog Error: Table with name "
+        '"intermediate.int_case_lifecycles_derived" does not exist'
+    ) in msg
+    assert "LINE 6" not in msg  # one line of cause per node, not the whole SQL excerpt
 
 
 def test_unmatched_selector_error_names_it_and_suggests(built_warehouse):
