@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from tests.python.serve.conftest import PASSWORDS, dsn
+from tests.python.serve.pgclient import data_rows
 from tests.python.serve.pgref import PgReference, _bindir
 
 PSQL = shutil.which("psql") or "/usr/bin/psql"
@@ -385,3 +386,33 @@ def test_server_row_limit_applies_to_copy(server, tmp_path):
             assert notices == ["result truncated to 300 rows (server row limit)"]
     finally:
         limited.stop()
+
+
+def test_extended_protocol_message_sequence(server):
+    """Parse/Describe/Bind/Execute of a COPY, message by message: Describe answers NoData
+    (a COPY returns no row description), Execute streams CopyOutResponse, one CopyData per
+    row, CopyDone and CommandComplete ``COPY n``."""
+    from tests.python.serve.pgclient import RawClient, _msg
+
+    raw = RawClient(server.port, "alice", PASSWORDS["alice"])
+    try:
+        sql = "copy (select client_id from dim_clients where client_id <= $1 order by 1) to stdout"
+        raw.send(
+            raw.parse("s1", sql, [23]),
+            raw.describe(b"S", "s1"),
+            raw.bind("p1", "s1", [b"2"]),
+            raw.describe(b"P", "p1"),
+            raw.execute("p1", 1),  # a row limit does not apply to COPY, as in PostgreSQL
+            raw.SYNC,
+        )
+        msgs = raw.until_ready()
+        tags = [t for t, _ in msgs]
+        assert tags == [b"1", b"t", b"n", b"2", b"n", b"H", b"d", b"d", b"c", b"C", b"Z"]
+        assert msgs[5][1] == b"\x00\x00\x01\x00\x00"  # text overall, one text column
+        assert [p for t, p in msgs if t == b"d"] == [b"1\n", b"2\n"]
+        assert msgs[9][1] == b"COPY 2\x00"
+        # CopyData / CopyDone / CopyFail outside COPY FROM are ignored, as PostgreSQL does
+        raw.send(_msg(b"d", b"junk"), _msg(b"c", b""), _msg(b"Q", b"select 7\x00"))
+        assert [r[0] for r in data_rows(raw.until_ready())] == [b"7"]
+    finally:
+        raw.close_socket()
