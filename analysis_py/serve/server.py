@@ -421,6 +421,10 @@ def _error_bytes(exc: BaseException) -> tuple[bytes, str, str]:
         return wire.error_response("42000", exc.message, hint=exc.hint), "42000", exc.message
     if isinstance(exc, ValueError):
         return wire.error_response("22P02", str(exc)), "22P02", str(exc)
+    if isinstance(exc, OSError) and str(exc).startswith("INTERRUPT Error"):
+        # DuckDB's Arrow stream reports an interrupt (cancel, timeout) as an OSError
+        msg = "canceling statement due to statement timeout or user request"
+        return wire.error_response("57014", msg), "57014", msg
     log.exception("unexpected error", exc_info=exc)
     return wire.error_response("XX000", f"internal error: {exc}"), "XX000", str(exc)
 

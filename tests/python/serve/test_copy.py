@@ -9,6 +9,7 @@ binary format, writes wrapped in COPY, a role's denied mart; nothing is written 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -313,6 +314,9 @@ def test_client_abandoning_a_large_copy(conn, server):
             if i == 1000:
                 raise RuntimeError("enough")  # psycopg cancels and drains the rest
     assert conn.execute("select count(*) from dim_clients").fetchone() == (4,)
+    logged = [json.loads(x) for x in (server.tmp / "queries.jsonl").read_text().splitlines()]
+    errors = [r["error"] for r in logged if r["sql"] == big and r.get("error")]
+    assert all(e.startswith("57014") for e in errors), errors  # cancelled, not an internal error
 
     # a client that vanishes mid-copy: its connection is cleaned up, the others are served
     before = server.server.active
@@ -364,8 +368,6 @@ def test_psql_copy_to_stdout_and_backslash_copy(server, pgref, tmp_path):
 
 
 def test_copy_is_logged(server, conn):
-    import json
-
     copy_messages(conn, "copy (select 'logged-copy' as x) to stdout")
     lines = (server.tmp / "queries.jsonl").read_text().splitlines()
     recs = [json.loads(x) for x in lines if "logged-copy" in x]
