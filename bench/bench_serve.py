@@ -131,6 +131,8 @@ def bench_stream(server: Server, db: Path, table: str, repeat: int = 3) -> dict:
         out["copy_text"] = rows / best
         best = min(_timed(lambda: _copy_pandas(c, sql)) for _ in range(repeat))
         out["copy_pandas"] = rows / best
+        best = min(_timed(lambda: _copy_typed_rows(c, sql)) for _ in range(repeat))
+        out["copy_binary_rows"] = rows / best
         pg = c.pgconn  # wire throughput without Python row objects on the client
         cpu0 = _proc_cpu(server.proc.pid)
         best = min(_timed(lambda: pg.exec_(sql.encode())) for _ in range(repeat))
@@ -162,6 +164,17 @@ def _copy_pandas(c: psycopg.Connection, sql: str):
             buf.write(block)
     buf.seek(0)
     return pd.read_csv(buf)
+
+
+def _copy_typed_rows(c: psycopg.Connection, sql: str) -> int:
+    """COPY (FORMAT binary) read as typed Python tuples (``set_types`` + ``rows()``)."""
+    types = [d.type_code for d in c.execute(f"select * from ({sql}) t limit 0").description]
+    n = 0
+    with c.cursor().copy(f"copy ({sql}) to stdout (format binary)") as cp:
+        cp.set_types(types)
+        for _row in cp.rows():
+            n += 1
+    return n
 
 
 def _proc_cpu(pid: int) -> float:
@@ -252,6 +265,9 @@ def _copy_lines(st: dict) -> list[str]:
     return [
         f"| same, psycopg `COPY TO STDOUT` (text), all blocks read | {st['copy_text']:,.0f} "
         f"rows/s | | {st['copy_text'] / st['duckdb_fetchall']:.2f} |",
+        f"| same, psycopg `COPY ... (FORMAT binary)` as typed rows (`set_types`, `rows()`) | "
+        f"{st['copy_binary_rows']:,.0f} rows/s | | "
+        f"{st['copy_binary_rows'] / st['duckdb_fetchall']:.2f} |",
         f"| same, `COPY ... (FORMAT csv, HEADER)` into `pandas.read_csv` | "
         f"{st['copy_pandas']:,.0f} rows/s | {st['duckdb_df']:,.0f} rows/s (`.df()`) | "
         f"{st['copy_pandas'] / st['duckdb_fetchall']:.2f} (vs `.df()`: "
