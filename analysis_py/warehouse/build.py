@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis_py.config import Paths
-from analysis_py.errors import BuildError, DataNotFoundError
+from analysis_py.errors import BuildError, DataNotFoundError, OpsMetricsError
 from analysis_py.warehouse.dbt_runner import DbtRun, ProgressCallback, run_dbt
 from analysis_py.warehouse.publish import Published, current, publish
 
@@ -144,16 +144,26 @@ def build(
                 on_progress=on_progress,
             )
             _check_selection(run, paths, target_dir)
+            empty_base = (
+                f"no warehouse is published in {paths.warehouse_dir}, so the selection was "
+                "built into an empty database: run a full `opsmetrics build` first (a --select "
+                "build then rebuilds the selected nodes on top of it)"
+                if partial and base is None
+                else ""
+            )
             if not run.ok:
                 hint = f"full dbt log: {log_path}"
-                if partial and base is None:
-                    hint = (
-                        f"no warehouse is published in {paths.warehouse_dir}, so the selection "
-                        "was built into an empty database: run a full `opsmetrics build` first "
-                        "(a --select build then rebuilds the selected nodes on top of it); " + hint
-                    )
-                raise BuildError(_failure_message(run), hint=hint)
-            _run_exports(target_dir, db_file, step)
+                raise BuildError(
+                    _failure_message(run), hint=f"{empty_base}; {hint}" if empty_base else hint
+                )
+            try:
+                _run_exports(target_dir, db_file, step)
+            except OpsMetricsError as exc:
+                if not empty_base:
+                    raise
+                raise BuildError(
+                    f"saved-query exports failed: {exc.message}", hint=empty_base
+                ) from None
             if docs:
                 step("dbt docs generate")
                 docs_run = run_dbt(

@@ -214,3 +214,17 @@ def test_selection_rebuilds_only_selected_nodes_on_top_of_published(built_wareho
 
     assert counts(new.duckdb_path) == counts(base.duckdb_path)
     assert counts(new.duckdb_path)["fct_payments"] > 0
+
+
+@pytest.mark.slow  # one dbt build attempt of a model (≈ 15-30 s)
+def test_selection_in_a_fresh_warehouse_dir_says_to_build_everything_first(
+    built_warehouse, tmp_path
+):
+    env = {**os.environ, **built_warehouse.paths.env(), "OPSMETRICS_WAREHOUSE_DIR": str(tmp_path)}
+    p = run_cli("build", "-q", "--no-docs", "--select", "fct_cases", env=env, check=False)
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr
+    assert "int_case_lifecycles_derived" in p.stderr  # dbt's missing upstream, named
+    assert "run a full `opsmetrics build` first" in p.stderr
+    assert not (tmp_path / "current.json").exists()
+    assert not list((tmp_path / "builds").glob("*.duckdb"))
