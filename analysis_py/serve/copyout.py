@@ -1,7 +1,7 @@
-"""COPY TO STDOUT output: record batches as CopyData messages in text or CSV format.
+"""COPY TO STDOUT output: record batches as CopyData messages in text, CSV or binary format.
 
 Each column is first turned into PostgreSQL's text representation by the same Arrow
-encoder that builds DataRows (:func:`pgtypes.arrow_text`), then escaped for the COPY
+encoder that builds DataRows (:func:`pgtypes.text_piece`), then escaped for the COPY
 format, and the rows are assembled with one element-wise join per batch, so a copy costs
 no Python work per row. Escaping follows PostgreSQL's ``copyto.c``:
 
@@ -12,7 +12,13 @@ no Python work per row. Escaping follows PostgreSQL's ``copyto.c``:
   and escape characters are preceded by the escape character; NULL is written unquoted.
 
 Escaping only runs on columns whose bytes contain a special character (checked with one
-table lookup over the column's data buffer), which for a typical mart is none of them.
+table lookup over the column's data buffer), which for a typical mart is none of them;
+number, date, time and boolean columns are not even scanned when the delimiter, quote and
+NULL string cannot occur in them.
+
+Binary format: a CopyData row is exactly a DataRow's body, so the binary DataRow encoder
+builds it (``tag=b"d"``); the file header goes inside the first row's message and the
+trailer in a message of its own, where PostgreSQL puts them.
 
 Framing: PostgreSQL sends one CopyData message per row, and clients rely on it (libpq's
 ``PQgetCopyData`` "returns one data row at a time"; psycopg's ``Copy.rows()`` parses each
@@ -30,6 +36,7 @@ import pyarrow.compute as pc
 
 from analysis_py.serve import pgtypes, wire
 from analysis_py.serve.copysql import CopySpec
+from analysis_py.sql.guard import SQLStateError, Unsupported
 
 _I32 = struct.Struct("!i")
 #: PostgreSQL's letter escapes for control characters in text format.
@@ -90,8 +97,6 @@ class Encoder:
         if self.binary:
             arrays = [n for n, t in columns if t.name.startswith("_")]
             if arrays:
-                from analysis_py.sql.guard import Unsupported
-
                 raise Unsupported(
                     f'binary COPY of the array column "{arrays[0]}" is not supported',
                     hint="use FORMAT text or csv, or select the column cast to text",
@@ -107,8 +112,6 @@ class Encoder:
             else:
                 unknown = [c for c in force if c not in low and c not in names]
                 if unknown:
-                    from analysis_py.sql.guard import SQLStateError
-
                     raise SQLStateError(
                         f'FORCE_QUOTE column "{unknown[0]}" is not in the result', sqlstate="42703"
                     )
