@@ -268,6 +268,9 @@ REFUSED = [
     ("copy (select * from _sem.dim_clients) to stdout", psycopg.errors.InsufficientPrivilege),
     ("copy duckdb_tables to stdout", psycopg.errors.InsufficientPrivilege),
     ("copy stg_hidden to stdout", psycopg.errors.UndefinedTable),
+    ("copy read_csv('/etc/passwd') to stdout", psycopg.errors.SyntaxError),
+    ('copy "/etc/passwd" to stdout', psycopg.errors.InsufficientPrivilege),
+    ("copy gen_1.main.fct_payments to stdout", psycopg.errors.InsufficientPrivilege),
 ]  # fmt: skip
 
 
