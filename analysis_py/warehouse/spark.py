@@ -40,7 +40,8 @@ CURRENT = "current.json"
 KEEP_BUILDS = 2
 
 #: Session settings shared by dbt's profile (profiles/profiles.yml, target `spark`) and the
-#: readers' sessions: local, loopback only, no UI, in-memory catalog, UTC wall clock.
+#: readers' sessions: local, loopback only, no UI, in-memory catalog, UTC wall clock, one
+#: shuffle partition per local core (docs/spark.md, "Tuning", says why and what each cost).
 SESSION_CONF = {
     "spark.master": "local[2]",
     "spark.driver.host": "127.0.0.1",
@@ -49,9 +50,20 @@ SESSION_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.catalogImplementation": "in-memory",
     "spark.sql.session.timeZone": "UTC",
-    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.shuffle.partitions": "2",
     "spark.sql.sources.default": "parquet",
 }
+
+#: JVM options of a local session (dbt's and the readers'): the client compiler only (C1).
+#: A local session runs hundreds of short statements on little data, and the optimising C2
+#: compiler spent about half the JVM's CPU compiling code it then barely used. Override with
+#: OPSMETRICS_SPARK_JAVA_OPTS (empty string: the JVM's default tiered compilation), e.g. for
+#: long queries on much data, where C2's faster code pays for its compile time.
+DEFAULT_JAVA_OPTS = "-XX:TieredStopAtLevel=1"
+
+
+def java_opts() -> str:
+    return os.environ.get("OPSMETRICS_SPARK_JAVA_OPTS", DEFAULT_JAVA_OPTS)
 
 
 def require_pyspark() -> None:
@@ -293,7 +305,8 @@ def session(app_name: str = "opsmetrics"):
         "appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n"
     )
     builder = builder.config(
-        "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}"
+        "spark.driver.extraJavaOptions",
+        f"{java_opts()} -Dlog4j2.configurationFile=file:{log4j}".strip(),
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")

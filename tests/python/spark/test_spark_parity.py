@@ -118,21 +118,29 @@ def builds(tmp_path_factory):
     )
     t.start()
     run("duckdb", lambda: duck_build.build(duck_paths, docs=False))
+    # The DuckDB build ends long before the Spark one: start this process's own Spark session
+    # (the one every reader below shares) meanwhile, instead of after the Spark build.
+    run("session", lambda: spark_wh.session("opsmetrics-tests"))
     t.join()
-    for key in ("duckdb", "spark"):
+    for key in ("duckdb", "spark", "session"):
         if isinstance(out[key], BaseException):
-            raise AssertionError(f"{key} build failed: {out[key]}") from out[key]
-    return {"duckdb": (duck_paths, out["duckdb"]), "spark": (spark_paths, out["spark"])}
+            raise AssertionError(f"{key} failed: {out[key]}") from out[key]
+    return {
+        "duckdb": (duck_paths, out["duckdb"]),
+        "spark": (spark_paths, out["spark"]),
+        "session": out["session"],
+    }
 
 
 @pytest.fixture(scope="module")
 def session(builds):
+    """The one Spark session of this process (started during the Spark build), with the
+    published marts registered. The analysis and the CLI commands below reuse it."""
     from analysis_py.warehouse import spark as spark_wh
 
     _paths, result = builds["spark"]
-    spark = spark_wh.session("opsmetrics-tests")
-    spark_wh.register(spark, result.published)
-    return spark
+    spark_wh.register(builds["session"], result.published)
+    return builds["session"]
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +182,7 @@ def test_every_public_mart_has_the_same_rows_on_both_engines(builds, duck, sessi
     marts = public_marts(builds["duckdb"][1].published.manifest_path)
     assert len(marts) >= 8, marts
     spark_tables = builds["spark"][1].published.tables
-    mismatches = []
+    mismatches, empty = [], []
     for schema, table in marts:
         assert f"{schema}.{table}" in spark_tables, f"{schema}.{table} missing from the Spark build"
         columns = [r[0] for r in duck.sql(f'describe "{schema}"."{table}"').fetchall()]
@@ -184,12 +192,16 @@ def test_every_public_mart_has_the_same_rows_on_both_engines(builds, duck, sessi
         right = [
             tuple(r) for r in session.sql(f"select {cols_s} from `{schema}`.`{table}`").collect()
         ]
+        if not left or not right:
+            empty.append(f"{table}: {len(left)} rows on DuckDB, {len(right)} on Spark")
         if checksum(left) != checksum(right):
             mismatches.append(
                 f"{table}: duckdb {checksum(left)} vs spark {checksum(right)}; "
                 + first_difference(columns, left, right)
             )
     assert not mismatches, "\n".join(mismatches)
+    # An empty mart would compare equal and prove nothing: the parity scale must fill them all.
+    assert not empty, "\n".join(empty)
 
 
 def metric_requests(manifest_path: Path) -> list[dict]:
@@ -289,16 +301,23 @@ def test_an_analysis_estimates_the_same_on_both_engines(builds, session):
     assert not problems, "\n".join(problems)
 
 
-def test_cli_query_and_analyze_run_on_the_spark_target(builds):
-    paths = builds["spark"][0]
-    env = {**os.environ, **paths.env()}
-    q = run_cli(
-        "query", "--target", "spark", "--metrics", "cases_opened",
-        "--group-by", "metric_time__month", "--limit", "3", env=env, timeout=300,
+def test_cli_query_and_analyze_run_on_the_spark_target(builds, session, monkeypatch, capsys):
+    """The real CLI entry point (argument parsing, target resolution, output), run in this
+    process so that it reuses the module's Spark session instead of starting two more JVMs."""
+    from analysis_py.cli import main
+
+    for k, v in builds["spark"][0].env().items():
+        monkeypatch.setenv(k, v)
+    code = main(
+        ["query", "--target", "spark", "--metrics", "cases_opened",
+         "--group-by", "metric_time__month", "--limit", "3"]
     )  # fmt: skip
-    assert "cases_opened" in q.stdout and len(q.stdout.strip().splitlines()) >= 4, q.stdout
-    a = run_cli(
-        "analyze", "--target", "spark", "--no-write", "--quiet",
-        str(REPO / "analyses" / "cases_profile.yml"), env=env, timeout=300,
+    q = capsys.readouterr()
+    assert code == 0, q.out + q.err
+    assert "cases_opened" in q.out and len(q.out.strip().splitlines()) >= 4, q.out
+    code = main(
+        ["analyze", "--target", "spark", "--no-write", "--quiet",
+         str(REPO / "analyses" / "cases_profile.yml")]
     )  # fmt: skip
-    assert "success" in a.stdout, a.stdout + a.stderr
+    a = capsys.readouterr()
+    assert code == 0 and "success" in a.out, a.out + a.err
