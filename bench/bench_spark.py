@@ -155,7 +155,8 @@ def main(argv=None) -> None:
     lines = [
         f"Scale {args.scale:g} (seed {args.seed}), the whole project (`dbt build`: seeds, models, "
         "data and unit tests) from the same raw Parquet; Spark is `local[2]`, in-memory catalog, "
-        "Parquet tables (docs/spark.md). The machine is shared, so read the ratios."
+        f"Parquet tables, JVM options `{spark_wh.java_opts() or '(JVM defaults)'}` "
+        "(docs/spark.md). The machine is shared, so read the ratios."
         + (
             " Build times are from the run that made these builds (same `--keep` folder); "
             "queries re-timed now (`--reuse`)."
@@ -190,8 +191,8 @@ def main(argv=None) -> None:
     slowest = max(snodes.items(), key=lambda kv: kv[1][1])[0] if snodes else "?"
     lines += [
         "",
-        "dbt runs 2 threads on DuckDB and 1 on Spark (the profile's; Spark spreads each query "
-        "over `local[2]` instead), so DuckDB's summed node time can exceed its wall time. "
+        "dbt runs 2 threads on both targets (the profile's), so summed node time can exceed "
+        "wall time. "
         "The on-run-start hook on Spark registers the raw landing as external tables (schema "
         "discovery over every landed file); DuckDB reads the globs lazily.",
         "",

@@ -75,6 +75,8 @@ def spark(sl, tmp_path_factory):
     pyspark = pytest.importorskip("pyspark", reason="pyspark is the optional [spark] extra")
     from pyspark.sql import SparkSession
 
+    from analysis_py.warehouse.spark import java_opts
+
     wh = tmp_path_factory.mktemp("spark_wh")
     session = (
         SparkSession.builder.master("local[1]")
@@ -85,6 +87,7 @@ def spark(sl, tmp_path_factory):
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "1")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", java_opts())  # C1 JIT: docs/spark.md, Tuning
         .getOrCreate()
     )
     session.sql("CREATE DATABASE IF NOT EXISTS main")

@@ -2,9 +2,12 @@
 
 One module, one process, one Spark session for the reads: the raw data of a tiny scale is
 built by dbt on both targets (the two builds run side by side), then every public mart is
-compared (row counts and checksums over canonicalised columns), the dbt tests must have the
-same results, metric requests of every metric type must return the same rows, and one analysis
-must estimate the same effects. Without pyspark this module fails (it never skips): CI runs it.
+compared (row counts and checksums over canonicalised columns; every mart must have rows), the
+dbt tests must have the same results, metric requests of every metric type must return the same
+rows, one analysis must estimate the same effects, and `opsmetrics query|analyze --target spark`
+run through the CLI's entry point on the same session. Without pyspark this module fails (it
+never skips): CI runs it. Where its time goes, and the settings that keep it near a minute and a
+half: docs/spark.md, "Tuning the local session".
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import pytest
 from analysis_py.config import resolve_paths
 from tests.python.conftest import REPO, run_cli
 
-# Two full dbt builds and a Spark JVM: ~2 minutes on an idle 2-core machine, much more when
-# the cores are shared, so the per-test timeout is wider than the suite's default.
+# Two full dbt builds (dbt's Spark JVM) and one more JVM for the readers: ~80 s on a lightly
+# loaded 2-core machine, several times that when the cores are shared, so the per-test timeout
+# is wider than the suite's default.
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800)]
 
 SCALE = 0.01
