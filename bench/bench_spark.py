@@ -123,8 +123,10 @@ def main(argv=None) -> None:
     from analysis_py.semantic.layer import SemanticLayer
     from analysis_py.semantic.spark import compile_request, execute
 
+    marts = [loc for name, loc in spub.tables.items() if name.startswith("main.")]
+    jvm_opts = spark_wh.java_opts(spark_wh.parquet_bytes(*marts))
     t = time.perf_counter()
-    session = spark_wh.session("bench-spark")
+    session = spark_wh.session("bench-spark", data_bytes=spark_wh.parquet_bytes(*marts))
     registered = spark_wh.register(session, spub)
     startup = time.perf_counter() - t
     con = duckdb.connect(str(dpub.duckdb_path), read_only=True)
@@ -155,7 +157,8 @@ def main(argv=None) -> None:
     lines = [
         f"Scale {args.scale:g} (seed {args.seed}), the whole project (`dbt build`: seeds, models, "
         "data and unit tests) from the same raw Parquet; Spark is `local[2]`, in-memory catalog, "
-        f"Parquet tables, JVM options `{spark_wh.java_opts() or '(JVM defaults)'}` "
+        f"Parquet tables, JVM options `{spark_wh.java_opts(spark_wh.parquet_bytes(raw)) or '(JVM defaults)'}` "
+        f"for the build and `{jvm_opts or '(JVM defaults)'}` for the queries "
         "(docs/spark.md). The machine is shared, so read the ratios."
         + (
             " Build times are from the run that made these builds (same `--keep` folder); "

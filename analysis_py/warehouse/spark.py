@@ -54,16 +54,31 @@ SESSION_CONF = {
     "spark.sql.sources.default": "parquet",
 }
 
-#: JVM options of a local session (dbt's and the readers'): the client compiler only (C1).
-#: A local session runs hundreds of short statements on little data, and the optimising C2
-#: compiler spent about half the JVM's CPU compiling code it then barely used. Override with
-#: OPSMETRICS_SPARK_JAVA_OPTS (empty string: the JVM's default tiered compilation), e.g. for
-#: long queries on much data, where C2's faster code pays for its compile time.
-DEFAULT_JAVA_OPTS = "-XX:TieredStopAtLevel=1"
+#: JVM options of a local session on little data: the client JIT compiler (C1) only. A build
+#: or a reader on little data runs hundreds of statements of milliseconds each, and the
+#: optimising C2 compiler spent about half the JVM's CPU compiling code that then barely ran
+#: (docs/spark.md, "Tuning the local session"). On much data the same option makes a long
+#: query ~2.6× slower (C2's code repays its compile time), so it applies only below
+#: SMALL_DATA_BYTES of Parquet; OPSMETRICS_SPARK_JAVA_OPTS overrides the choice either way
+#: (an empty value: the JVM's defaults).
+SMALL_DATA_JAVA_OPTS = "-XX:TieredStopAtLevel=1"
+SMALL_DATA_BYTES = 64 * 2**20
+JAVA_OPTS_ENV = "OPSMETRICS_SPARK_JAVA_OPTS"
 
 
-def java_opts() -> str:
-    return os.environ.get("OPSMETRICS_SPARK_JAVA_OPTS", DEFAULT_JAVA_OPTS)
+def parquet_bytes(*folders: Path | str) -> int:
+    """Total size of the Parquet files under ``folders`` (the data a session will read)."""
+    return sum(f.stat().st_size for d in folders for f in Path(d).rglob("*.parquet"))
+
+
+def java_opts(data_bytes: int | None = None) -> str:
+    """The driver's JVM options for a local session over ``data_bytes`` of Parquet (None:
+    unknown, so the JVM's defaults), unless OPSMETRICS_SPARK_JAVA_OPTS says otherwise."""
+    if JAVA_OPTS_ENV in os.environ:
+        return os.environ[JAVA_OPTS_ENV]
+    if data_bytes is not None and data_bytes < SMALL_DATA_BYTES:
+        return SMALL_DATA_JAVA_OPTS
+    return ""
 
 
 def require_pyspark() -> None:
@@ -190,6 +205,8 @@ def build(
         log_path = log_dir / f"{build_id}.dbt.log"
         build_dir.mkdir(parents=True)
         env = {**paths.env(), **process_env(build_dir)}
+        # The profile reads the JVM options from this variable (default: none).
+        env[JAVA_OPTS_ENV] = java_opts(parquet_bytes(paths.data_dir))
         args = ["build", "--target", target, "--target-path", str(target_dir)]
         args += ["--log-path", str(log_dir / build_id)]
         for s in select:
@@ -280,8 +297,9 @@ def current(paths: Paths) -> SparkPublished:
     )
 
 
-def session(app_name: str = "opsmetrics"):
-    """A local SparkSession configured like the dbt profile (reused if one is running)."""
+def session(app_name: str = "opsmetrics", *, data_bytes: int | None = None):
+    """A local SparkSession configured like the dbt profile (reused if one is running);
+    ``data_bytes``, the size of what it will read, chooses the JVM options (java_opts)."""
     require_pyspark()
     for k, v in process_env().items():
         os.environ.setdefault(k, v)
@@ -306,7 +324,7 @@ def session(app_name: str = "opsmetrics"):
     )
     builder = builder.config(
         "spark.driver.extraJavaOptions",
-        f"{java_opts()} -Dlog4j2.configurationFile=file:{log4j}".strip(),
+        f"{java_opts(data_bytes)} -Dlog4j2.configurationFile=file:{log4j}".strip(),
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -331,6 +349,7 @@ def register(spark, published: SparkPublished, schemas: Sequence[str] = ("main",
 def published_session(paths: Paths, app_name: str = "opsmetrics"):
     """(session, published build): a session with the published Spark build registered."""
     published = current(paths)
-    spark = session(app_name)
+    marts = [loc for name, loc in published.tables.items() if name.startswith("main.")]
+    spark = session(app_name, data_bytes=parquet_bytes(*marts))
     register(spark, published)
     return spark, published

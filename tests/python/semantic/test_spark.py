@@ -87,7 +87,7 @@ def spark(sl, tmp_path_factory):
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "1")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", java_opts())  # C1 JIT: docs/spark.md, Tuning
+        .config("spark.driver.extraJavaOptions", java_opts(0))  # tiny fixture: C1 JIT only
         .getOrCreate()
     )
     session.sql("CREATE DATABASE IF NOT EXISTS main")

@@ -124,7 +124,10 @@ def builds(tmp_path_factory):
     run("duckdb", lambda: duck_build.build(duck_paths, docs=False))
     # The DuckDB build ends long before the Spark one: start this process's own Spark session
     # (the one every reader below shares) meanwhile, instead of after the Spark build.
-    run("session", lambda: spark_wh.session("opsmetrics-tests"))
+    run(
+        "session",
+        lambda: spark_wh.session("opsmetrics-tests", data_bytes=spark_wh.parquet_bytes(raw)),
+    )
     t.join()
     for key in ("duckdb", "spark", "session"):
         if isinstance(out[key], BaseException):
