@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -34,6 +35,13 @@ def run_forever(cfg: ServeConfig, *, warehouse_dir=None, project_dir=None) -> No
     async def main():
         server = PgServer(engine, cfg)
         host, port = await server.start()
+        # Everything loaded so far (the modules, sqlglot's tables, the semantic manifest) lives
+        # as long as the server. Freezing it keeps the garbage collector's full passes, which
+        # run in the middle of some request, from walking it again: that walk was most of the
+        # slowest metric compiles (docs/benchmarks.md, "Compiling unseen requests"). A later
+        # publish's objects are not frozen, so they are collected normally once replaced.
+        gc.collect()
+        gc.freeze()
         logging.getLogger("opsmetrics.serve").info(
             "serving %s on %s:%s (%s users, TLS %s); Ctrl-C stops",
             engine.current.path.name if engine.current else "?",
