@@ -130,11 +130,7 @@ def build(
             if base is not None:
                 step(f"copy published build {base.build_id} as the base of the selection")
                 _copy_build_file(base.duckdb_path, db_file)
-            args = ["build", *common]
-            for s in select:
-                args += ["--select", s]
-            for x in exclude:
-                args += ["--exclude", x]
+            args = ["build", *common, *selection_args(select, exclude)]
             step(f"dbt build → {db_file.name}")
             run = run_dbt(
                 args,
@@ -143,7 +139,7 @@ def build(
                 log_path=log_path,
                 on_progress=on_progress,
             )
-            _check_selection(run, paths, target_dir)
+            check_selection(run, paths, target_dir)
             empty_base = (
                 f"no warehouse is published in {paths.warehouse_dir}, so the selection was "
                 "built into an empty database: run a full `opsmetrics build` first (a --select "
@@ -228,7 +224,14 @@ def _copy_build_file(src: Path, dest: Path) -> None:
         shutil.copyfile(wal, dest.with_name(dest.name + ".wal"))
 
 
-def _check_selection(run: DbtRun, paths: Paths, target_dir: Path) -> None:
+def selection_args(select: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    """dbt's ``--select``/``--exclude`` options, one pair per criterion."""
+    return [a for s in select for a in ("--select", s)] + [
+        a for x in exclude for a in ("--exclude", x)
+    ]
+
+
+def check_selection(run: DbtRun, paths: Paths, target_dir: Path) -> None:
     """Turn dbt's "matches no node" / "nothing to do" warnings into an error."""
     if run.unmatched_selectors:
         names = _node_names(target_dir / "manifest.json")

@@ -188,7 +188,9 @@ def build(
         _failure_message,
         build_lock,
         check_raw_data,
+        check_selection,
         new_build_id,
+        selection_args,
     )
     from analysis_py.warehouse.dbt_runner import run_dbt
 
@@ -208,11 +210,7 @@ def build(
         # The profile reads the JVM options from this variable (default: none).
         env[JAVA_OPTS_ENV] = java_opts(parquet_bytes(paths.data_dir))
         args = ["build", "--target", target, "--target-path", str(target_dir)]
-        args += ["--log-path", str(log_dir / build_id)]
-        for s in select:
-            args += ["--select", s]
-        for x in exclude:
-            args += ["--exclude", x]
+        args += ["--log-path", str(log_dir / build_id), *selection_args(select, exclude)]
         try:
             step(f"dbt build (spark) → {build_dir.relative_to(paths.warehouse_dir)}")
             run = run_dbt(
@@ -222,6 +220,7 @@ def build(
                 log_path=log_path,
                 on_progress=on_progress,
             )
+            check_selection(run, paths, target_dir)
             if not run.ok:
                 raise BuildError(_failure_message(run), hint=f"full dbt log: {log_path}")
             tables = _tables(build_dir / "warehouse")

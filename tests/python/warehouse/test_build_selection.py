@@ -18,7 +18,7 @@ import pytest
 
 from analysis_py.config import resolve_paths
 from analysis_py.errors import BuildError
-from analysis_py.warehouse.build import _check_selection, _failure_message, build
+from analysis_py.warehouse.build import _failure_message, build, check_selection
 from analysis_py.warehouse.dbt_runner import DbtRun
 from analysis_py.warehouse.publish import current, publish
 from tests.python.conftest import REPO, run_cli
@@ -105,7 +105,7 @@ def test_unmatched_selector_error_names_it_and_suggests(built_warehouse):
     run, _ = _read(NOTHING_SELECTED_LOG)
     target = current(built_warehouse.paths).target_path  # a real manifest of this project
     with pytest.raises(BuildError) as exc:
-        _check_selection(run, built_warehouse.paths, target)
+        check_selection(run, built_warehouse.paths, target)
     msg = str(exc.value)
     assert "'nosuch_model'" in msg and "'fct_casse'" in msg
     assert "did you mean fct_cases" in msg
@@ -116,7 +116,7 @@ def test_unmatched_selector_error_names_it_and_suggests(built_warehouse):
 def test_nothing_to_do_without_unmatched_selector_is_an_error(built_warehouse):
     run, _ = _read([NOTHING_SELECTED_LOG[-1]])
     with pytest.raises(BuildError, match="leave no node to build"):
-        _check_selection(run, built_warehouse.paths, Path("/nonexistent"))
+        check_selection(run, built_warehouse.paths, Path("/nonexistent"))
 
 
 def _private_published(built_warehouse, root: Path):
