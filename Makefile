@@ -42,7 +42,7 @@ lint: install
 # --runslow: the whole suite, including the few tests marked slow (≈ 1 min more); a quick
 # local loop is `.venv/bin/pytest -n 2 tests/python/<area>`, which skips them.
 pytest: install
-	$(BIN)/python -m pytest -n 2 --timeout=900 --runslow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --timeout=900 --runslow $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench

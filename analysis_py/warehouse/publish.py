@@ -63,7 +63,9 @@ def _atomic_write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def publish(paths: Paths, build_id: str, duckdb_file: Path, target_dir: Path, info: dict) -> Published:
+def publish(
+    paths: Paths, build_id: str, duckdb_file: Path, target_dir: Path, info: dict
+) -> Published:
     """Make ``duckdb_file`` the published warehouse (atomically) and prune old builds."""
     wh = paths.warehouse_dir
     rel_db = os.path.relpath(duckdb_file, wh)

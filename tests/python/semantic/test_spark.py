@@ -133,6 +133,7 @@ def _norm(rows):
 
 
 @pytest.mark.spark
+@pytest.mark.xdist_group("spark-semantic")  # one JVM: one worker runs them all
 @pytest.mark.slow  # a Spark session costs ~1-2 min on these 2 cores: `pytest --runslow -m spark`
 @pytest.mark.parametrize("name", sorted(REQUESTS))
 def test_spark_sql_gives_duckdb_answers(name, sl, spark):

@@ -29,7 +29,9 @@ from tests.python.conftest import REPO, run_cli
 # Two full dbt builds (dbt's Spark JVM) and one more JVM for the readers: ~80 s on a lightly
 # loaded 2-core machine, several times that when the cores are shared, so the per-test timeout
 # is wider than the suite's default.
-pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800)]
+# One xdist worker runs the whole module (make test uses --dist loadgroup): its fixtures are
+# two full builds and a JVM, which a second worker would repeat.
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800), pytest.mark.xdist_group("spark")]
 
 SCALE = 0.01
 SEED = 11
@@ -328,17 +330,3 @@ def test_cli_query_and_analyze_run_on_the_spark_target(builds, session, monkeypa
     )  # fmt: skip
     a = capsys.readouterr()
     assert code == 0 and "success" in a.out, a.out + a.err
-
-
-def test_spark_build_with_a_selector_matching_nothing_names_it(builds):
-    """As on DuckDB: dbt only warns when --select matches nothing; the Spark build turns that
-    into an error naming the criterion, and the published Spark build stays as it was."""
-    from analysis_py.errors import BuildError
-    from analysis_py.warehouse import spark as spark_wh
-
-    paths = builds["spark"][0]
-    before = (spark_wh.spark_root(paths) / spark_wh.CURRENT).read_bytes()
-    with pytest.raises(BuildError) as err:
-        spark_wh.build(paths, target="spark", select=["nosuch_model"])
-    assert "nosuch_model" in str(err.value) and "nothing was built" in str(err.value)
-    assert (spark_wh.spark_root(paths) / spark_wh.CURRENT).read_bytes() == before

@@ -3,6 +3,7 @@ follow the size of the data (docs/spark.md, "Tuning the local session"). No JVM 
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from analysis_py.warehouse import spark as spark_wh
@@ -38,3 +39,16 @@ def test_jvm_options_follow_the_data_size(monkeypatch, tmp_path):
     assert spark_wh.java_opts(1000) == ""  # the user's choice wins, also an empty one
     monkeypatch.setenv(spark_wh.JAVA_OPTS_ENV, "-Xmx2g")
     assert spark_wh.java_opts(10**12) == "-Xmx2g"
+
+
+def test_a_selection_build_is_refused_before_anything_runs(tmp_path):
+    """The local session's catalog starts empty: a --select build could not see the published
+    tables and would publish a partial warehouse, so it is refused with the reason."""
+    from analysis_py.config import resolve_paths
+    from analysis_py.errors import BuildError
+
+    paths = resolve_paths(project_dir=REPO, data_dir=tmp_path / "raw", warehouse_dir=tmp_path)
+    for kw in ({"select": ["fct_cases"]}, {"exclude": ["dim_dates"]}):
+        with pytest.raises(BuildError, match="not supported on the local Spark target"):
+            spark_wh.build(paths, target="spark", **kw)
+    assert list(tmp_path.iterdir()) == []

@@ -31,7 +31,9 @@ def _fake_build(paths, build_id: str, value: int) -> tuple[Path, Path]:
 
 
 def test_publish_swaps_stable_name_and_prunes(tmp_path):
-    paths = resolve_paths(project_dir=REPO, data_dir=tmp_path / "raw", warehouse_dir=tmp_path / "wh")
+    paths = resolve_paths(
+        project_dir=REPO, data_dir=tmp_path / "raw", warehouse_dir=tmp_path / "wh"
+    )
     with pytest.raises(DataNotFoundError, match="no published warehouse"):
         current(paths)
     for i in range(5):
@@ -50,7 +52,9 @@ def test_publish_swaps_stable_name_and_prunes(tmp_path):
 
 
 def test_reader_keeps_its_build_across_a_publish(tmp_path):
-    paths = resolve_paths(project_dir=REPO, data_dir=tmp_path / "raw", warehouse_dir=tmp_path / "wh")
+    paths = resolve_paths(
+        project_dir=REPO, data_dir=tmp_path / "raw", warehouse_dir=tmp_path / "wh"
+    )
     db1, t1 = _fake_build(paths, "b20260101T000000000Z-0001", 1)
     publish(paths, "b20260101T000000000Z-0001", db1, t1, {})
     reader = duckdb.connect(str(paths.published_path), read_only=True)
@@ -64,7 +68,11 @@ def test_reader_keeps_its_build_across_a_publish(tmp_path):
 
 
 def test_build_without_raw_data_is_a_clear_error(tmp_path):
-    env = {**os.environ, "OPSMETRICS_DATA_DIR": str(tmp_path / "nothing"), "OPSMETRICS_WAREHOUSE_DIR": str(tmp_path / "wh")}
+    env = {
+        **os.environ,
+        "OPSMETRICS_DATA_DIR": str(tmp_path / "nothing"),
+        "OPSMETRICS_WAREHOUSE_DIR": str(tmp_path / "wh"),
+    }
     proc = run_cli("build", "--quiet", env=env, check=False)
     assert proc.returncode != 0
     assert "no raw data" in proc.stderr and "opsmetrics generate" in proc.stderr
@@ -94,11 +102,26 @@ def test_failed_build_leaves_published_warehouse_untouched(built_warehouse, tmp_
     paths.builds_dir.mkdir(parents=True)
     shutil.copy(good_db, paths.builds_dir / good_db.name)
     shutil.copytree(before.target_path, paths.builds_dir / before.target_path.name)
-    publish(paths, before.build_id, paths.builds_dir / good_db.name, paths.builds_dir / before.target_path.name, {})
+    publish(
+        paths,
+        before.build_id,
+        paths.builds_dir / good_db.name,
+        paths.builds_dir / before.target_path.name,
+        {},
+    )
     snapshot = (wh / "current.json").read_text()
 
     env = {**os.environ, **paths.env()}
-    proc = run_cli("build", "--quiet", "--no-docs", "--project-dir", str(project), env=env, check=False, cwd=project)
+    proc = run_cli(
+        "build",
+        "--quiet",
+        "--no-docs",
+        "--project-dir",
+        str(project),
+        env=env,
+        check=False,
+        cwd=project,
+    )
     assert proc.returncode != 0, proc.stdout + proc.stderr
     assert "test_deliberately_broken" in proc.stderr
     assert "left as it was" in proc.stderr
