@@ -330,3 +330,18 @@ def test_cli_query_and_analyze_run_on_the_spark_target(builds, session, monkeypa
     )  # fmt: skip
     a = capsys.readouterr()
     assert code == 0 and "success" in a.out, a.out + a.err
+
+
+def test_cli_query_on_the_spark_target_in_its_own_process(builds, tmp_path):
+    """The shell path too: `opsmetrics query --target spark` as its own process (its own JVM)
+    writes the same CSV as the same query on the DuckDB build."""
+    args = ["query", "--metrics", "cases_opened", "--group-by", "metric_time__month"]
+    out = {}
+    for engine, extra in (("spark", ["--target", "spark"]), ("duckdb", [])):
+        csv_path = tmp_path / f"{engine}.csv"
+        env = {**os.environ, **builds[engine][0].env()}
+        run_cli(*args, *extra, "--csv", str(csv_path), env=env)
+        out[engine] = csv_path.read_text().splitlines()
+    assert len(out["spark"]) > 3
+    assert out["spark"][0] == out["duckdb"][0]
+    assert sorted(out["spark"][1:]) == sorted(out["duckdb"][1:])
