@@ -55,7 +55,8 @@ def _atomic_symlink(link: Path, target: str) -> None:
     os.replace(tmp, link)
 
 
-def _atomic_write_json(path: Path, payload: dict) -> None:
+def atomic_write_json(path: Path, payload: dict) -> None:
+    """Write ``payload`` to ``path`` so a reader sees the old file or the whole new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     with open(tmp) as f:
@@ -81,7 +82,7 @@ def publish(
         "target_path": str(target_dir),
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    _atomic_write_json(wh / CURRENT, payload)
+    atomic_write_json(wh / CURRENT, payload)
     prune(paths, keep=KEEP_BUILDS)
     return current(paths)
 

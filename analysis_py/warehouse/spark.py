@@ -34,6 +34,7 @@ import yaml
 
 from analysis_py.config import Paths
 from analysis_py.errors import BuildError, ConfigError, DataNotFoundError
+from analysis_py.warehouse.publish import atomic_write_json
 
 SPARK_DIRNAME = "spark"
 CURRENT = "current.json"
@@ -271,9 +272,7 @@ def _publish(
         "tables": tables,
         "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, root / CURRENT)
+    atomic_write_json(root / CURRENT, payload)
     _prune(root, build_id)
     return current(paths)
 
