@@ -30,6 +30,13 @@ class CompiledQuery:
     def sql(self) -> str:
         return self.expression.sql(dialect=self.layer.dialect, pretty=True)
 
+    @property
+    def metrics_used(self) -> frozenset[str]:
+        """Every metric this query reads: requested (or the saved query's), named by
+        ``{{ Metric(...) }}`` in a filter, and the inputs of each, recursively. Grants are
+        checked on all of them, so no path computes a metric the caller may not see."""
+        return metrics_touched(self.layer.manifest, self.request)
+
     def sql_for(self, dialect: str) -> str:
         """SQL for another engine, built as a tree for that dialect (not transpiled text)."""
         if dialect not in DIALECTS:
@@ -202,6 +209,40 @@ class SemanticLayer:
             }
             for s in sorted(self.manifest.saved_queries.values(), key=lambda x: x.name)
         ]
+
+
+def _filter_metrics(text: str) -> list[str]:
+    from analysis_py.semantic.where import parse_filter
+
+    return [r.element for r in parse_filter(text).refs if r.kind == "metric"]
+
+
+def metrics_touched(manifest: Manifest, request) -> frozenset[str]:
+    """The closure of metrics a request reads (see :attr:`CompiledQuery.metrics_used`)."""
+    todo = list(request.metrics)
+    for w in request.where:
+        todo += _filter_metrics(w)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        m = manifest.metrics.get(name)
+        if m is None:
+            continue
+        filters = list(m.filters)
+        for inp in (m.numerator, m.denominator, *m.inputs):
+            if inp is not None:
+                todo.append(inp.name)
+                filters += inp.filters
+        conv = m.conversion
+        for measure in (m.measure, conv.base if conv else None, conv.conversion if conv else None):
+            if measure is not None:
+                filters += measure.filters
+        for f in filters:
+            todo += _filter_metrics(f)
+    return frozenset(seen)
 
 
 def _ibis_duckdb2_compat() -> None:

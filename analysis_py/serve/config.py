@@ -119,6 +119,15 @@ def load_config(path: str | Path | None = None, data: dict | None = None) -> Ser
             raise ConfigError(f"roles.{name}: unknown row policies {missing}")
         if not name.replace("_", "").isalnum():
             raise ConfigError(f"role name {name!r}: use letters, digits and underscores")
+        if (
+            spec.get("row_policies")
+            and Grants.parse(spec.get("analysis", []), name).names != frozenset()
+        ):
+            raise ConfigError(
+                f"roles.{name}: a role with row policies cannot be granted analysis results",
+                hint="analysis results are computed over every row, so they would show this role "
+                "data its row policies hide; remove `analysis:` from the role (or its row policies)",
+            )
         cfg.roles[name] = Role(
             name=name,
             marts=Grants.parse(spec.get("marts", []), f"roles.{name}.marts"),

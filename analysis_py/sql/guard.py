@@ -184,8 +184,34 @@ def _check_function(name: str) -> None:
         )
 
 
-def check_query(tree: exp.Expression, database: str) -> None:
-    """Raise :class:`Forbidden`/:class:`ReadOnly` unless ``tree`` is an allowed query."""
+def cte_in_scope(table: exp.Table) -> bool:
+    """True when a bare table name refers to a CTE visible where it stands.
+
+    Only the ``WITH`` clauses of the queries that enclose the reference count (as in SQL's
+    scoping); a CTE defined inside another subquery does not make the same name elsewhere
+    a CTE, so ``(with duckdb_databases as (...) select 1) a, duckdb_databases`` still names
+    the system view and is refused."""
+    if table.args.get("db") is not None or table.args.get("catalog") is not None:
+        return False
+    name = table.name.lower()
+    node: exp.Expression | None = table.parent
+    while node is not None:
+        with_ = node.args.get("with_") or node.args.get("with")
+        if isinstance(with_, exp.With) and any(
+            c.alias_or_name.lower() == name for c in with_.expressions
+        ):
+            return True
+        node = node.parent
+    return False
+
+
+def check_query(
+    tree: exp.Expression, database: str, *, relations: frozenset[str] = frozenset()
+) -> None:
+    """Raise :class:`Forbidden`/:class:`ReadOnly` unless ``tree`` is an allowed query.
+
+    ``relations`` are bare names that the caller puts in scope around the query (the
+    compiled result a semantic or JDBC query reads); nothing else bare is special."""
     root = tree
     if isinstance(root, exp.Subquery):
         root = root.unnest()
@@ -199,7 +225,6 @@ def check_query(tree: exp.Expression, database: str) -> None:
             f"{what} is not allowed: only SELECT, WITH, EXPLAIN, SHOW and session "
             "statements (SET, BEGIN, COMMIT, ...) are accepted"
         )
-    ctes = {c.alias_or_name.lower() for c in root.find_all(exp.CTE)}
     for node in root.walk():
         if isinstance(node, _WRITE_NODES):
             raise ReadOnly(f"cannot execute {node.key.upper()} in a read-only session")
@@ -208,7 +233,7 @@ def check_query(tree: exp.Expression, database: str) -> None:
         if isinstance(node, exp.Select) and node.args.get("into"):
             raise ReadOnly("SELECT INTO creates a table and is not allowed in a read-only session")
         if isinstance(node, exp.Table):
-            _check_table(node, database, ctes)
+            _check_table(node, database, relations)
         elif isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
             qualifier = node.this.sql(dialect="postgres").lower()
             if qualifier not in ("pg_catalog", "information_schema"):
@@ -217,7 +242,7 @@ def check_query(tree: exp.Expression, database: str) -> None:
             _check_function(function_name(node))
 
 
-def _check_table(node: exp.Table, database: str, ctes: set[str]) -> None:
+def _check_table(node: exp.Table, database: str, relations: frozenset[str]) -> None:
     this = node.this
     if isinstance(this, exp.Func):
         name = function_name(this)
@@ -232,7 +257,7 @@ def _check_table(node: exp.Table, database: str, ctes: set[str]) -> None:
         raise Forbidden(
             f'database "{node.catalog}" is not accessible; this server serves "{database}"'
         )
-    if not node.db and name.lower() in ctes:
+    if not node.db and not node.catalog and (name.lower() in relations or cte_in_scope(node)):
         return
     if node.db and node.db.lower() not in ALLOWED_SCHEMAS:
         # DuckDB would read ``x.t`` as catalog ``x`` when no schema ``x`` exists, so any

@@ -16,6 +16,7 @@ literals, lists, keyword arguments and the ``Dimension``/``TimeDimension``/``Ent
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ METHODS = {
     "measures",
 }
 RESULT_NAME = "semantic_layer_result"
+_CALL_OPEN = re.compile(r"\{\{\s*semantic_layer\s*\.")
 
 
 class JDBCSyntaxError(SQLStateError):
@@ -97,12 +99,12 @@ class Call:
             "saved_query": kw.get("saved_query"),
         }
 
-    def wrap(self, compiled_sql: str) -> str:
-        """The client's outer SELECT over the compiled metric query."""
+    @property
+    def outer_tree(self):
+        """The client's SQL around the call, reading the result as :data:`RESULT_NAME`."""
         import sqlglot
 
-        outer = sqlglot.parse_one(self.outer_sql, read="postgres")
-        return f"WITH {RESULT_NAME} AS ({compiled_sql}) " + outer.sql(dialect="duckdb")
+        return sqlglot.parse_one(self.outer_sql, read="postgres")
 
 
 def _as_list(v) -> list:
@@ -202,10 +204,11 @@ def _find_call_end(text: str, start: int) -> int:
 
 def parse_call(sql: str) -> Call:
     """Find the one ``{{ semantic_layer.<method>(...) }}`` in ``sql`` and parse it."""
-    open_at = sql.find("{{")
-    start = sql.find("semantic_layer.", open_at)
-    if open_at < 0 or start < 0:
+    found = _CALL_OPEN.search(sql)
+    if found is None:
         raise JDBCSyntaxError("expected {{ semantic_layer.<method>(...) }}")
+    open_at = found.start()
+    start = sql.find("semantic_layer", open_at)
     paren = sql.find("(", start)
     if paren < 0:
         raise JDBCSyntaxError("expected a call: semantic_layer.<method>(...)")
@@ -238,9 +241,9 @@ def parse_call(sql: str) -> Call:
 
     try:
         outer_tree = sqlglot.parse_one(outer, read="postgres")
-    except sqlglot.errors.ParseError:
+    except sqlglot.errors.SqlglotError:
         raise JDBCSyntaxError("the SQL around the semantic_layer call does not parse") from None
-    check_query(outer_tree, "")
+    check_query(outer_tree, "", relations=frozenset({RESULT_NAME}))
     tables = {t.name.lower() for t in outer_tree.find_all(sqlglot.exp.Table)}
     if tables - {RESULT_NAME}:
         raise JDBCSyntaxError("the SQL around a semantic_layer call may only read its result")
@@ -256,6 +259,18 @@ def metadata(call: Call, info, role) -> tuple[list[str], list[tuple]]:
     for m in want:
         if not role.metrics.allows(m) or m not in info.metrics:
             raise SQLStateError(f'metric "{m}" does not exist or is not granted', sqlstate="42P01")
+
+    def dims_in_scope() -> list[dict]:
+        if want:
+            return layer.dimensions(metrics=want)  # valid for all the named metrics
+        # Without metrics named: what the granted metrics can be grouped by, so that a role
+        # learns nothing of semantic models it has no metric on.
+        union: dict[str, dict] = {}
+        for m in granted:
+            for d in info.metrics.get(m["name"], {}).get("dimensions") or []:
+                union.setdefault(d["name"], d)
+        return sorted(union.values(), key=lambda d: (d["name"] != "metric_time", d["name"]))
+
     if call.method == "metrics":
         rows = []
         for m in granted:
@@ -279,7 +294,7 @@ def metadata(call: Call, info, role) -> tuple[list[str], list[tuple]]:
             "queryable_granularities",
         ], rows
     if call.method == "dimensions":
-        dims = layer.dimensions(metrics=want or None)
+        dims = dims_in_scope()
         return ["name", "description", "label", "type", "queryable_granularities"], [
             (
                 d["name"],
@@ -291,13 +306,11 @@ def metadata(call: Call, info, role) -> tuple[list[str], list[tuple]]:
             for d in dims
         ]
     if call.method == "queryable_granularities":
-        dims = layer.dimensions(metrics=want or None)
+        dims = dims_in_scope()
         return ["name"], [(g,) for g in _grains(dims)]
     if call.method == "entities":
-        ents = layer.entities()
-        if want:
-            models = {d.get("semantic_model") for d in layer.dimensions(metrics=want)}
-            ents = [e for e in ents if models & set(e.get("semantic_models") or [])]
+        models = {d.get("semantic_model") for d in dims_in_scope()}
+        ents = [e for e in layer.entities() if models & set(e.get("semantic_models") or [])]
         return ["name", "description", "type"], [
             (e["name"], e.get("description"), e.get("type")) for e in ents
         ]
@@ -313,7 +326,7 @@ def metadata(call: Call, info, role) -> tuple[list[str], list[tuple]]:
                 " AND ".join(s["where"]),
             )
             for s in sq
-            if all(role.metrics.allows(m) for m in s["metrics"])
+            if all(role.metrics.allows(m) for m in _saved_query_metrics(layer, s))
         ]
     if call.method == "metrics_for_dimensions":
         need = set(_names(call.kwargs.get("group_by")))
@@ -330,6 +343,13 @@ def metadata(call: Call, info, role) -> tuple[list[str], list[tuple]]:
     if call.method == "dimension_values":
         raise SQLStateError("dimension_values is answered by the query path", sqlstate="XX000")
     raise SQLStateError(f"semantic_layer.{call.method}() is not supported", sqlstate="0A000")
+
+
+def _saved_query_metrics(layer, sq: dict) -> frozenset[str]:
+    from analysis_py.semantic.layer import metrics_touched
+    from analysis_py.semantic.request import make_request
+
+    return metrics_touched(layer.manifest, make_request(sq["metrics"], where=sq["where"]))
 
 
 def _grains(dims) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 
-from analysis_py.sql.guard import SyntaxErr, Unsupported, function_name
+from analysis_py.sql.guard import SyntaxErr, Unsupported, cte_in_scope, function_name
 from analysis_py.sql.pgcatalog import CATALOG_TABLES, IS_TABLE_NAMES, MACROS
 
 _PRE = [
@@ -34,6 +34,9 @@ class SessionContext:
     settings: dict[str, str] = field(default_factory=dict)
     server_version: str = "15.0"
     search_path: tuple[str, ...] = ("main",)
+    #: the role database every relation is qualified with, so that no name can fall
+    #: through to DuckDB's own catalogs (``system``, ``temp``) on its search path
+    catalog: str | None = None
 
     def version(self) -> str:
         import duckdb
@@ -160,9 +163,20 @@ def _rewrite_cast(node: exp.Cast) -> exp.Expression | None:
     return None
 
 
-def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
-    """Rewrite one parsed client statement in place for execution in the role database."""
-    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+def rewrite(
+    tree: exp.Expression, ctx: SessionContext, *, relations: frozenset[str] = frozenset()
+) -> exp.Expression:
+    """Rewrite one parsed client statement in place for execution in the role database.
+
+    ``relations`` are bare names the caller defines around the statement (left as they are,
+    like a CTE in scope); every other relation ends up qualified with the role database."""
+
+    def qualify(node: exp.Table) -> exp.Table:
+        if ctx.catalog:
+            if not node.db:
+                node.set("db", exp.to_identifier("main"))
+            node.set("catalog", exp.to_identifier(ctx.catalog, quoted=True))
+        return node
 
     def visit(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
@@ -174,7 +188,9 @@ def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
             db = (node.db or "").lower()
             if node.catalog and node.catalog.lower() == ctx.database.lower():
                 node.set("catalog", None)
-            if db == "pg_catalog" or (not db and name in CATALOG_TABLES and name not in ctes):
+            if not db and not node.catalog and (name in relations or cte_in_scope(node)):
+                return node
+            if db == "pg_catalog" or (not db and name in CATALOG_TABLES):
                 if name not in CATALOG_TABLES:
                     raise Unsupported(
                         f'relation "pg_catalog.{name}" is not emulated', sqlstate="42P01"
@@ -188,7 +204,7 @@ def rewrite(tree: exp.Expression, ctx: SessionContext) -> exp.Expression:
                 node.set("db", exp.to_identifier("_is"))
             elif db == "public":
                 node.set("db", exp.to_identifier("main"))
-            return node
+            return qualify(node)
         if isinstance(node, exp.Column) and node.args.get("db") is not None:
             cdb = node.args["db"].name.lower()
             new = {"pg_catalog": "_pg", "information_schema": "_is", "public": "main"}.get(cdb)
@@ -361,6 +377,36 @@ def _transform(tree: exp.Expression, fn) -> exp.Expression:
                     out.append(v)
             if changed:
                 tree.set(key, out)
+    return tree
+
+
+def cap_rows(tree: exp.Expression, n: int) -> exp.Expression:
+    """Bound a query's result to ``n`` rows in the statement itself, so that the engine never
+    produces (nor the server holds) more rows than it may send; an existing smaller LIMIT is
+    kept, an expression becomes ``least(expression, n)``."""
+    if not isinstance(tree, exp.Select | exp.SetOperation):
+        return tree
+    cap = exp.Literal.number(n)
+    lim = tree.args.get("limit")
+    if isinstance(lim, exp.Fetch):
+        opts = lim.args.get("limit_options")
+        if opts is not None and (opts.args.get("percent") or opts.args.get("with_ties")):
+            return tree  # rare; the server still stops sending at the row limit
+        lim = exp.Limit(expression=lim.args.get("count") or exp.Literal.number(1))
+        tree.set("limit", lim)
+    if lim is None:
+        tree.set("limit", exp.Limit(expression=cap))
+        return tree
+    e = lim.expression
+    if isinstance(e, exp.Literal) and not e.is_string and e.name.isdigit():
+        if int(e.name) > n:
+            lim.set("expression", cap)
+    elif (
+        e is None or isinstance(e, exp.Null) or (isinstance(e, exp.Var) and e.name.upper() == "ALL")
+    ):
+        lim.set("expression", cap)
+    else:
+        lim.set("expression", exp.func("least", e, cap))
     return tree
 
 

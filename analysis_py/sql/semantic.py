@@ -120,20 +120,15 @@ class SemanticQuery:
             "where": list(self.where) or None,
         }
 
-    def wrap(self, inner_sql: str, inner_columns: list[str]) -> str:
-        """The final DuckDB query: projection, HAVING, ORDER BY, LIMIT over the compiled SQL."""
-        del inner_columns  # names are requested by name; kept for callers' symmetry
+    def outer(self) -> exp.Select:
+        """The client's projection, HAVING, ORDER BY, LIMIT over the compiled result, which
+        it reads as the relation :data:`RESULT` (put in scope by :func:`with_result`)."""
         sel = exp.select(
             *[
                 e.copy().as_(n, quoted=True)
                 for e, n in zip(self.projection, self.names, strict=True)
             ]
-        ).from_(
-            exp.Subquery(
-                this=exp.maybe_parse(inner_sql, dialect="duckdb"),
-                alias=exp.TableAlias(this=exp.to_identifier("_m")),
-            )
-        )
+        ).from_(exp.to_table(RESULT).as_("_m"))
         if self.having is not None:
             sel = sel.where(self.having.copy())
         if self.order:
@@ -142,7 +137,37 @@ class SemanticQuery:
             sel = sel.limit(self.limit.copy())
         if self.offset is not None:
             sel = sel.offset(self.offset.copy())
-        return sel.sql(dialect="duckdb")
+        return sel
+
+
+#: The name under which the compiled metric query is visible to the client's outer SQL.
+RESULT = "semantic_result"
+
+
+def with_result(outer: exp.Expression, compiled_sql: str, name: str = RESULT) -> str:
+    """DuckDB SQL: ``WITH <name> AS (<compiled>) <outer>``. The outer query has been
+    guarded and rewritten on its own; the compiled part is the engine's, never the client's."""
+    cte = exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
+    return f"WITH {cte} AS ({compiled_sql}) " + outer.sql(dialect="duckdb")
+
+
+def _row_count(node: exp.Expression | None, what: str) -> exp.Expression | None:
+    """A LIMIT/OFFSET value of semantic SQL: a whole number (or ALL/NULL = none), nothing else.
+
+    The value is applied to the compiled result, so an expression there could only be a way to
+    run SQL the translation never checked."""
+    if (
+        node is None
+        or isinstance(node, exp.Null)
+        or (isinstance(node, exp.Var) and node.name.upper() == "ALL")
+    ):
+        return None
+    if isinstance(node, exp.Literal) and not node.is_string and node.name.isdigit():
+        return exp.Literal.number(int(node.name))
+    raise SemanticSQLError(
+        f"{what} in semantic SQL must be a whole number, got {node.sql('postgres')[:80]}",
+        hint=f"write e.g. {what} 100 (a parameter $1 bound to a number works too)",
+    )
 
 
 def _col(name: str) -> exp.Column:
@@ -400,6 +425,15 @@ def translate(tree: exp.Expression, known_metrics: set[str]) -> SemanticQuery:
             ),
         )
     limit = tree.args.get("limit")
+    if isinstance(limit, exp.Fetch):
+        opts = limit.args.get("limit_options")
+        if opts is not None and (opts.args.get("percent") or opts.args.get("with_ties")):
+            raise Unsupported(
+                "FETCH FIRST ... PERCENT / WITH TIES is not supported in semantic SQL"
+            )
+        limit_value = _row_count(limit.args.get("count") or exp.Literal.number(1), "FETCH FIRST")
+    else:
+        limit_value = _row_count(limit.expression if limit is not None else None, "LIMIT")
     offset = tree.args.get("offset")
     return SemanticQuery(
         metrics=tr.metrics,
@@ -409,6 +443,6 @@ def translate(tree: exp.Expression, known_metrics: set[str]) -> SemanticQuery:
         names=names,
         having=having_expr,
         order=order,
-        limit=limit.expression if limit is not None else None,
-        offset=offset.expression if offset is not None else None,
+        limit=limit_value,
+        offset=_row_count(offset.expression if offset is not None else None, "OFFSET"),
     )

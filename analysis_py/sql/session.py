@@ -34,6 +34,11 @@ from analysis_py.sql.guard import Forbidden, SQLStateError, Unsupported
 
 SMALL_FETCH = 200
 ARROW_BATCH = 65536
+#: The plan cache (shared by all sessions of a process) holds at most this many plans and
+#: this many bytes of statement and plan text; longer statements are never cached.
+PLAN_CACHE_ENTRIES = 1024
+PLAN_CACHE_BYTES = 32 << 20
+PLAN_CACHE_MAX_TEXT = 64 << 10
 
 #: Settings a Postgres server reports to the client with ParameterStatus when they change.
 REPORTED = {
@@ -273,6 +278,7 @@ class Session:
 
     _plan_cache: ClassVar[OrderedDict] = OrderedDict()
     _plan_lock: ClassVar[threading.Lock] = threading.Lock()
+    _plan_bytes: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -291,7 +297,9 @@ class Session:
         self.settings = dict(DEFAULT_SETTINGS)
         self.settings["application_name"] = application_name
         self.settings["session_authorization"] = user
-        self.ctx = rewrite.SessionContext(user, engine.options.database, pid, self.settings)
+        self.ctx = rewrite.SessionContext(
+            user, engine.options.database, pid, self.settings, catalog=role.db_name
+        )
         self.status = "I"  # I idle, T in transaction, E failed transaction
         self.portals: dict[str, Portal] = {}
         self.prepared: dict[str, Any] = {}
@@ -601,8 +609,8 @@ class Session:
     def _plan(self, text: str, params) -> tuple[str, str]:
         """(DuckDB SQL, kind) for a query; cached per role and user."""
         gen = self.engine.current
-        key = (gen.alias if gen else "", self.role.name, self.user, text)
-        cacheable = not re.search(
+        key = (gen.alias if gen else "", self.role.name, self.user, self.max_rows, text)
+        cacheable = len(text) <= PLAN_CACHE_MAX_TEXT and not re.search(
             r"current_setting|set_config|pg_backend_pid|application_name", text, re.I
         )
         if cacheable:
@@ -623,7 +631,7 @@ class Session:
             cacheable = cacheable and not params
         else:
             guard.check_query(tree, self.ctx.database)
-            tree = rewrite.rewrite(tree, self.ctx)
+            tree = self._cap(rewrite.rewrite(tree, self.ctx))
             kind = (
                 "catalog"
                 if any((t.db or "").lower() in ("_pg", "_is") for t in tree.find_all(exp.Table))
@@ -631,11 +639,38 @@ class Session:
             )
             plan = (rewrite.to_duckdb(tree), kind)
         if cacheable:
-            with self._plan_lock:
-                self._plan_cache[key] = plan
-                if len(self._plan_cache) > 1024:
-                    self._plan_cache.popitem(last=False)
+            self._remember(key, plan)
         return plan
+
+    def _remember(self, key: tuple, plan: tuple[str, str]) -> None:
+        """Cache a plan; the cache is bounded by entries and by the bytes of its texts."""
+        size = len(key[-1]) + len(plan[0])
+        cls = type(self)
+        with self._plan_lock:
+            if key in self._plan_cache:
+                return
+            self._plan_cache[key] = plan
+            cls._plan_bytes += size
+            while self._plan_cache and (
+                len(self._plan_cache) > PLAN_CACHE_ENTRIES or cls._plan_bytes > PLAN_CACHE_BYTES
+            ):
+                old_key, old_plan = self._plan_cache.popitem(last=False)
+                cls._plan_bytes -= len(old_key[-1]) + len(old_plan[0])
+
+    def _cap(self, tree: exp.Expression) -> exp.Expression:
+        """The server's row limit inside the statement (one row more, to tell truncation)."""
+        return rewrite.cap_rows(tree, self.max_rows + 1) if self.max_rows > 0 else tree
+
+    def _client_sql(self, outer: exp.Expression, compiled_sql: str, name: str) -> str:
+        """The client-written part of a semantic or JDBC query (projection, outer SELECT)
+        through the same guard and rewrite as any plain query, then put over the compiled
+        metric query, which is the engine's SQL and visible to it only as ``name``."""
+        from analysis_py.sql import semantic as sem
+
+        outer = outer.copy()
+        guard.check_query(outer, self.ctx.database, relations=frozenset({name}))
+        outer = self._cap(rewrite.rewrite(outer, self.ctx, relations=frozenset({name})))
+        return sem.with_result(outer, compiled_sql, name)
 
     def _query(self, text: str, params) -> Result:
         duck_sql, kind = self._plan(text, params)
@@ -741,14 +776,37 @@ class Session:
         if params:
             tree = sem.bind_params(tree, params)
         query = sem.translate(tree, known_metrics=set(info.metrics))
-        for m in query.metrics:
-            if not self.role.metrics.allows(m):
-                raise Forbidden(f'permission denied for metric "{m}"')
+        compiled = self._compile(info, query.metrics, **query.kwargs())
+        return self._client_sql(
+            query.outer(), compiled.expression.sql(dialect="duckdb"), sem.RESULT
+        )
+
+    def _compile(self, info, requested, **kwargs):
+        """Compile a metric request for this role: every metric it reads must be granted —
+        the requested ones (checked first), a saved query's, those named in filters by
+        ``{{ Metric(...) }}``, and the inputs of each."""
+        for m in requested or []:
+            self._check_metric(m)
         try:
-            compiled = info.layer.compile(**query.kwargs())
+            compiled = info.layer.compile(**kwargs)
         except SemanticError as exc:
             raise semantic_error(exc) from None
-        return query.wrap(compiled.expression.sql(dialect="duckdb"), list(compiled.columns))
+        requested = set(compiled.request.metrics)
+        for m in sorted(compiled.metrics_used, key=lambda n: (n not in requested, n)):
+            self._check_metric(m, requested)
+        return compiled
+
+    def _check_metric(self, name: str, requested: set[str] | None = None) -> None:
+        if self.role.metrics.allows(name):
+            return
+        if requested is None or name in requested:
+            raise Forbidden(f'permission denied for metric "{name}"')
+        raise Forbidden(
+            f'permission denied for metric "{name}", which this request reads '
+            f"(from {', '.join(sorted(requested))}: an input, or a filter on it)",
+            hint="a metric is computed from its inputs and filters: the role must be granted "
+            "each of them",
+        )
 
     def _jdbc(self, text: str) -> Result:
         from analysis_py.sql import jdbc
@@ -758,41 +816,33 @@ class Session:
         where = call.kwargs.get("where", call.kwargs.get("where_filter")) or []
         for w in [where] if isinstance(where, str) else where:
             guard.check_filter_text(str(w))
+
+        def run(inner_sql: str) -> Result:
+            return self.run_duckdb(
+                self._client_sql(call.outer_tree, inner_sql, jdbc.RESULT_NAME), kind="semantic"
+            )
+
         if call.method == "query":
-            for m in call.kwargs.get("metrics") or []:
-                if not self.role.metrics.allows(m):
-                    raise Forbidden(f'permission denied for metric "{m}"')
-            try:
-                compiled = info.layer.compile(**call.query_kwargs())
-            except SemanticError as exc:
-                raise semantic_error(exc) from None
+            kw = call.query_kwargs()
+            compiled = self._compile(info, kw["metrics"], **kw)
             if call.kwargs.get("compile"):  # dbt's compile=True: the SQL, not the rows
                 text = compiled.expression.sql(dialect="duckdb", pretty=True)
                 text = re.sub(r"\b_sem\.", "main.", text)
-                return self.run_duckdb(call.wrap(_values_sql(["sql"], [(text,)])), kind="semantic")
-            sql = call.wrap(compiled.expression.sql(dialect="duckdb"))
-            return self.run_duckdb(sql, kind="semantic")
+                return run(_values_sql(["sql"], [(text,)]))
+            return run(compiled.expression.sql(dialect="duckdb"))
         if call.method == "dimension_values":
-            dims = call.query_kwargs()["group_by"] or []
+            kw = call.query_kwargs()
+            dims = kw["group_by"] or []
             if len(dims) != 1:
                 raise Unsupported("dimension_values needs group_by=[one dimension]")
-            kw = call.query_kwargs()
-            for m in kw["metrics"] or []:
-                if not self.role.metrics.allows(m):
-                    raise Forbidden(f'permission denied for metric "{m}"')
-            try:
-                compiled = info.layer.compile(
-                    metrics=kw["metrics"], group_by=dims, where=kw["where"]
-                )
-            except SemanticError as exc:
-                raise semantic_error(exc) from None
+            compiled = self._compile(
+                info, kw["metrics"], metrics=kw["metrics"], group_by=dims, where=kw["where"]
+            )
             inner = compiled.expression.sql(dialect="duckdb")
             col = exp.to_identifier(dims[0], quoted=True).sql(dialect="duckdb")
-            return self.run_duckdb(
-                call.wrap(f"SELECT DISTINCT {col} FROM ({inner}) AS _v ORDER BY 1"), kind="semantic"
-            )
+            return run(f"SELECT DISTINCT {col} FROM ({inner}) AS _v ORDER BY 1")
         cols, rows = jdbc.metadata(call, info, self.role)
-        return self.run_duckdb(call.wrap(_values_sql(cols, rows)), kind="semantic")
+        return run(_values_sql(cols, rows))
 
 
 def _values_sql(cols: list[str], rows: list[tuple]) -> str:

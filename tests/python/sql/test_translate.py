@@ -70,7 +70,7 @@ def test_ratio_is_never_reaggregated():
         "select client__segment, avg(stp_rate) as r from metrics group by 1 "
         "having avg(stp_rate) > 0.9 order by r desc"
     )
-    outer = q.wrap("select 1", [])
+    outer = q.outer().sql(dialect="duckdb")
     assert "AVG" not in outer.upper() and "SUM" not in outer.upper()
     assert 'WHERE _m."stp_rate" > 0.9' in outer
     assert 'ORDER BY _m."stp_rate" DESC' in outer
@@ -80,7 +80,7 @@ def test_outer_expressions_run_on_the_result():
     q = tr(
         "select metric_time__month, stp_rate * 100 as pct from metrics order by 1 limit 3 offset 1"
     )
-    outer = q.wrap("select 1", [])
+    outer = q.outer().sql(dialect="duckdb")
     assert '_m."stp_rate" * 100 AS "pct"' in outer and "LIMIT 3" in outer and "OFFSET 1" in outer
 
 
@@ -143,7 +143,10 @@ def test_jdbc_metadata_calls_and_outer_sql():
         "where name like 'client%' limit 5"
     )
     assert c.method == "dimensions" and c.kwargs == {"metrics": ["x"]}
-    assert "LIMIT 5" in c.wrap("select 1")
+    assert (
+        c.outer_tree.sql()
+        == "SELECT name FROM semantic_layer_result WHERE name LIKE 'client%' LIMIT 5"
+    )
 
 
 @pytest.mark.parametrize(
