@@ -8,14 +8,32 @@ refused so that a config file never holds a usable secret.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from analysis_py.errors import ConfigError
+from analysis_py.serve import wire
 from analysis_py.serve.scram import make_verifier, parse_verifier
 from analysis_py.sql.governance import Grants, Role, RowPolicy
+
+DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
+DEFAULT_MEMORY_LIMIT = "1GB"
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
+
+
+def check_memory_limit(value: str | None, what: str = "server.memory_limit") -> str | None:
+    """A DuckDB memory size such as ``1GB`` or ``512MiB`` (anything else is refused: the
+    value ends up in a SET statement)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _MEMORY.match(value):
+        raise ConfigError(
+            f"{what}: {value!r} is not a memory size", hint="write e.g. 1GB, 512MB or 2GiB"
+        )
+    return value.strip()
 
 
 @dataclass(frozen=True)
@@ -37,8 +55,21 @@ class ServeConfig:
     max_rows: int = 1_000_000  # per result; 0 = none
     poll_interval: float = 1.0  # seconds between checks for a new published build
     query_log: Path | None = None
-    threads: int | None = None
-    memory_limit: str | None = None
+    #: the query log is rotated at this size, keeping this many old files (0 = no log cap)
+    query_log_max_bytes: int = 64 << 20
+    query_log_backups: int = 3
+    #: DuckDB's threads and memory for all queries of this server together
+    threads: int | None = DEFAULT_THREADS
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT
+    #: seconds a client has from connecting to being authenticated (PostgreSQL's
+    #: authentication_timeout); connections still authenticating are capped separately
+    authentication_timeout: float = 10.0
+    max_pending: int = 128
+    #: seconds a failed login is answered late, doubling per consecutive failure of the
+    #: same user up to auth_failure_max_delay (PostgreSQL's auth_delay, growing)
+    auth_failure_delay: float = 0.5
+    auth_failure_max_delay: float = 8.0
+    max_message_bytes: int = wire.MAX_MESSAGE
     users: dict[str, User] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
 
@@ -49,12 +80,56 @@ class ServeConfig:
         return out
 
 
-def _num(d: dict, key: str, default, cast, what: str):
+def _num(d: dict, key: str, default, cast, what: str, *, low=None, high=None, above=None):
+    """A number from the config, with its range checked (``above``: strictly greater)."""
     v = d.get(key, default)
+    if isinstance(v, bool):
+        raise ConfigError(f"{what}.{key}: expected a number, got {v!r}")
     try:
-        return cast(v) if v is not None else None
-    except (TypeError, ValueError):
+        n = cast(v) if v is not None else None
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{what}.{key}: expected a number, got {v!r}") from None
+    if n is None:
+        return None
+    if (
+        n != n
+        or (low is not None and n < low)
+        or (high is not None and n > high)
+        or (above is not None and n <= above)
+    ):
+        bounds = (
+            f"greater than {above}"
+            if above is not None
+            else f"between {low} and {high}"
+            if high is not None
+            else f"at least {low}"
+        )
+        raise ConfigError(f"{what}.{key}: must be {bounds}, got {v!r}")
+    return n
+
+
+SERVER_KEYS = frozenset(
+    {
+        "host",
+        "port",
+        "database",
+        "tls",
+        "max_connections",
+        "statement_timeout",
+        "max_rows",
+        "poll_interval",
+        "query_log",
+        "query_log_max_bytes",
+        "query_log_backups",
+        "threads",
+        "memory_limit",
+        "authentication_timeout",
+        "max_pending",
+        "auth_failure_delay",
+        "auth_failure_max_delay",
+        "max_message_bytes",
+    }
+)
 
 
 def load_config(path: str | Path | None = None, data: dict | None = None) -> ServeConfig:
@@ -83,17 +158,54 @@ def load_config(path: str | Path | None = None, data: dict | None = None) -> Ser
             hint="expected server, users, roles, row_policies",
         )
     srv = data.get("server") or {}
+    if not isinstance(srv, dict):
+        raise ConfigError("server: expected a mapping of settings")
+    unknown = set(srv) - SERVER_KEYS
+    if unknown:
+        raise ConfigError(
+            f"server: unknown settings {sorted(unknown)}",
+            hint=f"known: {', '.join(sorted(SERVER_KEYS))}",
+        )
+    d = ServeConfig()
     cfg = ServeConfig(
-        host=str(srv.get("host", "127.0.0.1")),
-        port=_num(srv, "port", 5433, int, "server"),
-        database=str(srv.get("database", "opsmetrics")),
-        max_connections=_num(srv, "max_connections", 64, int, "server"),
-        statement_timeout=_num(srv, "statement_timeout", 60, float, "server"),
-        max_rows=_num(srv, "max_rows", 1_000_000, int, "server"),
-        poll_interval=_num(srv, "poll_interval", 1.0, float, "server"),
-        threads=_num(srv, "threads", None, int, "server"),
-        memory_limit=srv.get("memory_limit"),
+        host=str(srv.get("host", d.host)),
+        port=_num(srv, "port", d.port, int, "server", low=0, high=65535),
+        database=str(srv.get("database", d.database)),
+        max_connections=_num(
+            srv, "max_connections", d.max_connections, int, "server", low=1, high=10000
+        ),
+        statement_timeout=_num(
+            srv, "statement_timeout", d.statement_timeout, float, "server", low=0
+        ),
+        max_rows=_num(srv, "max_rows", d.max_rows, int, "server", low=0),
+        poll_interval=_num(srv, "poll_interval", d.poll_interval, float, "server", above=0),
+        threads=_num(srv, "threads", d.threads, int, "server", low=1, high=1024),
+        memory_limit=check_memory_limit(srv.get("memory_limit", d.memory_limit)),
+        query_log_max_bytes=_num(
+            srv, "query_log_max_bytes", d.query_log_max_bytes, int, "server", low=0
+        ),
+        query_log_backups=_num(
+            srv, "query_log_backups", d.query_log_backups, int, "server", low=0, high=100
+        ),
+        authentication_timeout=_num(
+            srv, "authentication_timeout", d.authentication_timeout, float, "server", above=0
+        ),
+        max_pending=_num(srv, "max_pending", d.max_pending, int, "server", low=1, high=100000),
+        auth_failure_delay=_num(
+            srv, "auth_failure_delay", d.auth_failure_delay, float, "server", low=0
+        ),
+        auth_failure_max_delay=_num(
+            srv, "auth_failure_max_delay", d.auth_failure_max_delay, float, "server", low=0
+        ),
+        max_message_bytes=_num(
+            srv, "max_message_bytes", d.max_message_bytes, int, "server", low=1024, high=1 << 30
+        ),
     )
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$-]{0,62}", cfg.database):
+        raise ConfigError(
+            f"server.database: {cfg.database!r} is not a valid database name",
+            hint="letters, digits, _ and -, starting with a letter",
+        )
     tls = srv.get("tls") or {}
     if tls:
         if not tls.get("cert") or not tls.get("key"):

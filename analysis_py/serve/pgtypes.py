@@ -741,15 +741,20 @@ def decode_param(raw: bytes | None, oid: int, fmt: int) -> Any:
             raise ValueError(f"binary format is not supported for parameter type oid {oid}")
         try:
             return dec(raw)
-        except (struct.error, UnicodeDecodeError) as exc:
-            raise ValueError(f"invalid binary value for type oid {oid}") from exc
-    text = raw.decode()
+        except (struct.error, UnicodeDecodeError, OverflowError, ValueError) as exc:
+            raise ValueError(
+                f"invalid binary value for parameter type {PG_TYPE_NAMES.get(oid, oid)}"
+            ) from exc
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise ValueError("invalid byte sequence for encoding UTF8 in a parameter") from None
     dec = _TEXT_DECODERS.get(oid)
     if dec is None:
         return text
     try:
         return dec(text)
-    except (ValueError, decimal.InvalidOperation) as exc:
+    except (ValueError, OverflowError, decimal.InvalidOperation) as exc:
         raise ValueError(
             f"invalid input syntax for type {PG_TYPE_NAMES.get(oid, oid)}: {text!r}"
         ) from exc

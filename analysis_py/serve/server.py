@@ -16,6 +16,8 @@ import datetime as dt
 import hmac
 import json
 import logging
+import os
+import re
 import secrets
 import ssl
 import threading
@@ -37,8 +39,11 @@ from analysis_py.sql.split import split_statements
 
 log = logging.getLogger("opsmetrics.serve")
 
-STARTUP_TIMEOUT = 30.0
 BIG = 1 << 62
+#: statements longer than this are split into statements in the thread pool, not on the loop
+SPLIT_IN_POOL = 64 << 10
+MAX_PARAMS = 65535
+MAX_AUTH_MESSAGE = 8192  # SASL messages are a few hundred bytes
 
 
 @dataclass
@@ -65,10 +70,17 @@ class Disconnect(Exception):
 
 
 class QueryLog:
-    """JSON lines: one per statement (user, role, SQL, kind, rows, ms, error)."""
+    """JSON lines: one per statement (user, role, SQL, kind, rows, ms, error).
 
-    def __init__(self, path):
+    Bounded: each SQL text is cut at :data:`LOG_SQL_CHARS`, and the file is rotated at
+    ``max_bytes`` keeping ``backups`` old files (``queries.jsonl.1`` …). An entry never holds
+    result values: string literals inside error messages (which DuckDB fills with the
+    offending value) are replaced by ``'…'``."""
+
+    def __init__(self, path, max_bytes: int = 64 << 20, backups: int = 3):
         self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
         self._lock = threading.Lock()
         self._f = None
         if path is not None:
@@ -78,14 +90,40 @@ class QueryLog:
     def write(self, **rec) -> None:
         if self._f is None:
             return
+        if rec.get("error"):
+            rec["error"] = redact(str(rec["error"]))
         rec = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **rec}
         line = json.dumps(rec, default=str)
         with self._lock:
-            self._f.write(line + "\n")
+            try:
+                if self.max_bytes and self._f.tell() + len(line) + 1 > self.max_bytes:
+                    self._rotate()
+                self._f.write(line + "\n")
+            except OSError as exc:  # a full disk must not take queries down with it
+                log.warning("query log not written: %s", exc.strerror or exc)
+
+    def _rotate(self) -> None:
+        self._f.close()
+        for i in range(self.backups, 0, -1):
+            src = self.path if i == 1 else self.path.with_name(f"{self.path.name}.{i - 1}")
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.{i}"))
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+        self._f = open(self.path, "a", buffering=1)  # noqa: SIM115 - closed in close()
 
     def close(self) -> None:
         if self._f:
             self._f.close()
+
+
+LOG_SQL_CHARS = 4000
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+
+
+def redact(message: str) -> str:
+    """An error message without the values it quotes (kept: its words and SQLSTATE)."""
+    return _QUOTED.sub(lambda m: m.group(0)[0] + "…" + m.group(0)[0], message)
 
 
 class PgServer:
@@ -97,7 +135,9 @@ class PgServer:
         )
         self.sessions: dict[int, tuple[int, Session]] = {}
         self.active = 0
-        self.qlog = QueryLog(config.query_log)
+        self.qlog = QueryLog(config.query_log, config.query_log_max_bytes, config.query_log_backups)
+        self.pending = 0  # connections not yet authenticated
+        self._failures: dict[str, int] = {}  # consecutive failed logins per user
         self.ssl_context: ssl.SSLContext | None = None
         if config.tls_cert:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -155,17 +195,42 @@ class PgServer:
     # ------------------------------------------------------------------ connection
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session: Session | None = None
+        conn: _Conn | None = None
         pid = 0
         counted = False
+        pending = False
         try:
+            # A connection takes a slot only once authenticated: clients that connect and say
+            # nothing (or fail to log in) cost a bounded number of pending handshakes, each
+            # for at most authentication_timeout, and never lock real users out.
+            if self.pending >= self.config.max_pending:
+                writer.write(
+                    wire.error_response(
+                        "53300",
+                        "sorry, too many clients are connecting at once",
+                        severity="FATAL",
+                        hint="try again in a moment",
+                    )
+                )
+                return
+            self.pending += 1
+            pending = True
             try:
-                startup = await asyncio.wait_for(self._startup(reader, writer), STARTUP_TIMEOUT)
+                ready = await asyncio.wait_for(
+                    self._login(reader, writer), self.config.authentication_timeout
+                )
             except TimeoutError:
-                writer.write(wire.error_response("08P01", "startup timed out", severity="FATAL"))
+                writer.write(
+                    wire.error_response(
+                        "08P01", "canceling authentication due to timeout", severity="FATAL"
+                    )
+                )
                 return
-            if startup is None:
+            self.pending -= 1
+            pending = False
+            if ready is None:
                 return
-            params, reader, writer = startup
+            params, reader, writer, user = ready
             if self.active >= self.config.max_connections:
                 writer.write(
                     wire.error_response(
@@ -175,26 +240,6 @@ class PgServer:
                 return
             self.active += 1
             counted = True
-            user = params.get("user", "")
-            try:
-                ok = await asyncio.wait_for(
-                    self._authenticate(reader, writer, user), STARTUP_TIMEOUT
-                )
-            except TimeoutError:
-                ok = False
-            if not ok:
-                return
-            db = params.get("database") or user
-            if db != self.config.database:
-                writer.write(
-                    wire.error_response(
-                        "3D000",
-                        f'database "{db}" does not exist',
-                        severity="FATAL",
-                        hint=f'this server serves the database "{self.config.database}"',
-                    )
-                )
-                return
             pid = self._next_pid = self._next_pid + 1
             secret = secrets.randbits(31)
             role = self.config.roles[self.config.users[user].role]
@@ -214,21 +259,25 @@ class PgServer:
             out.append(wire.ready_for_query("I"))
             writer.write(b"".join(out))
             await writer.drain()
-            await _Conn(self, session, reader, writer).run()
+            conn = _Conn(self, session, reader, writer)
+            await conn.run()
         except (asyncio.IncompleteReadError, ConnectionError, Disconnect):
             pass
         except wire.ProtocolError as exc:
             with contextlib.suppress(Exception):
                 writer.write(wire.error_response("08P01", str(exc), severity="FATAL"))
         except Exception as exc:  # never let one connection take the server down
-            log.exception("connection error")
+            log.error("connection closed after an internal error: %s: %s", type(exc).__name__, exc)
+            log.debug("internal error", exc_info=exc)
             with contextlib.suppress(Exception):
-                writer.write(
-                    wire.error_response("XX000", f"internal error: {exc}", severity="FATAL")
-                )
+                writer.write(wire.error_response("XX000", "internal error", severity="FATAL"))
         finally:
+            if pending:
+                self.pending -= 1
             if counted:
                 self.active -= 1
+            if conn is not None:
+                conn.close_all()  # open portals hold generation leases and cursors
             if session is not None:
                 self.sessions.pop(pid, None)
                 session.interrupt()
@@ -238,6 +287,29 @@ class PgServer:
                 await writer.drain()
             with contextlib.suppress(Exception):
                 writer.close()
+
+    async def _login(self, reader, writer):
+        """Startup and authentication: (params, reader, writer, user), or None when the
+        connection ends (cancel request, refused protocol, failed login, unknown database)."""
+        startup = await self._startup(reader, writer)
+        if startup is None:
+            return None
+        params, reader, writer = startup
+        user = params.get("user", "")
+        if not await self._authenticate(reader, writer, user):
+            return None
+        db = params.get("database") or user
+        if db != self.config.database:
+            writer.write(
+                wire.error_response(
+                    "3D000",
+                    f'database "{db}" does not exist',
+                    severity="FATAL",
+                    hint=f'this server serves the database "{self.config.database}"',
+                )
+            )
+            return None
+        return params, reader, writer, user
 
     def _parameter_status(self, session: Session) -> dict[str, str]:
         s = session.settings
@@ -313,7 +385,7 @@ class PgServer:
         failed = wire.error_response(
             "28P01", f'password authentication failed for user "{user}"', severity="FATAL"
         )
-        tag, payload = await wire.read_message(reader)
+        tag, payload = await wire.read_message(reader, MAX_AUTH_MESSAGE)
         if tag != b"p":
             raise wire.ProtocolError("expected SASLInitialResponse")
         buf = wire.Buffer(payload)
@@ -328,15 +400,27 @@ class PgServer:
         try:
             writer.write(wire.auth_sasl_continue(exchange.first(data)))
             await writer.drain()
-            tag, payload = await wire.read_message(reader)
+            tag, payload = await wire.read_message(reader, MAX_AUTH_MESSAGE)
             if tag != b"p":
                 raise wire.ProtocolError("expected SASLResponse")
             final = exchange.final(payload)
         except ScramError as exc:
-            log.info("authentication failed for %r: %s", user, exc)
+            n = self._failures.get(user, 0) + 1
+            self._failures[user] = n
+            if len(self._failures) > 10000:  # bounded however many names are tried
+                self._failures.pop(next(iter(self._failures)))
+            log.info("authentication failed for %r (%d in a row): %s", user[:64], n, exc)
+            self.qlog.write(user=user[:64], event="auth_failed")
+            # answered late, as PostgreSQL's auth_delay does, and later for each further
+            # failure of the same user, so guessing passwords costs seconds, not milliseconds
+            delay = min(
+                self.config.auth_failure_delay * 2 ** min(n - 1, 30),
+                self.config.auth_failure_max_delay,
+            )
+            await asyncio.sleep(delay)
             writer.write(failed)
-            self.qlog.write(user=user, event="auth_failed")
             return False
+        self._failures.pop(user, None)
         writer.write(wire.auth_sasl_final(final))
         return True
 
@@ -425,8 +509,17 @@ def _error_bytes(exc: BaseException) -> tuple[bytes, str, str]:
         # DuckDB's Arrow stream reports an interrupt (cancel, timeout) as an OSError
         msg = "canceling statement due to statement timeout or user request"
         return wire.error_response("57014", msg), "57014", msg
-    log.exception("unexpected error", exc_info=exc)
-    return wire.error_response("XX000", f"internal error: {exc}"), "XX000", str(exc)
+    if isinstance(exc, RecursionError):
+        msg = "statement is too deeply nested"
+        hint = "simplify the statement (fewer nested parentheses, NOTs or subqueries)"
+        return wire.error_response("54001", msg, hint=hint), "54001", msg
+    if isinstance(exc, MemoryError):
+        msg = "out of memory"
+        return wire.error_response("53200", msg), "53200", msg
+    # a defect of ours: one line in the server log (the traceback only at debug level)
+    log.error("internal error: %s: %s", type(exc).__name__, exc)
+    log.debug("internal error", exc_info=exc)
+    return wire.error_response("XX000", f"internal error: {type(exc).__name__}"), "XX000", str(exc)
 
 
 class _Conn:
@@ -441,9 +534,15 @@ class _Conn:
         self.portals: dict[str, Portal] = {}
         self.skip_to_sync = False
 
+    def close_all(self) -> None:
+        """Close every portal of the connection (each holds a cursor and a generation lease)."""
+        for name in list(self.portals):
+            self._close_portal(name)
+
     async def run(self) -> None:
+        limit = self.server.config.max_message_bytes
         while True:
-            tag, payload = await wire.read_message(self.reader)
+            tag, payload = await wire.read_message(self.reader, limit)
             if self.skip_to_sync and tag not in (b"S", b"X"):
                 continue
             if tag == b"Q":
@@ -473,7 +572,7 @@ class _Conn:
     async def guarded(self, fn, payload: bytes) -> None:
         try:
             await fn(wire.Buffer(payload))
-        except wire.ProtocolError:
+        except (wire.ProtocolError, ConnectionError):
             raise
         except Exception as exc:
             self.session.on_error()
@@ -482,13 +581,29 @@ class _Conn:
             self.skip_to_sync = True
 
     # ------------------------------------------------------------------ simple query
+    async def split(self, sql: str) -> list[str]:
+        """Statements of a message; a long one is split in the pool, off the event loop."""
+        if len(sql) <= SPLIT_IN_POOL:
+            return split_statements(sql)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.server.pool, split_statements, sql)
+
     async def simple_query(self, sql: str) -> None:
-        stmts = split_statements(sql)
+        try:
+            stmts = await self.split(sql)
+        except Exception as exc:
+            data, state, msg = _error_bytes(exc)
+            self.writer.write(data)
+            self._log(sql, "error", 0, time.perf_counter(), error=f"{state} {msg}")
+            self.writer.write(wire.ready_for_query(self.session.status))
+            await self.writer.drain()
+            return
         if not stmts:
             self.writer.write(wire.empty_query())
         for stmt in stmts:
             t0 = time.perf_counter()
             count = 0
+            result = None
             try:
                 if copysql.is_copy(stmt):
                     count = await self.copy_statement(stmt, None, t0)
@@ -503,12 +618,17 @@ class _Conn:
                 else:
                     self.writer.write(wire.command_complete(_tag(result, count)))
                 self._log(stmt, result.kind, count, t0)
+            except ConnectionError:
+                raise
             except Exception as exc:
                 self.session.on_error()
                 data, state, msg = _error_bytes(exc)
                 self.writer.write(data)
                 self._log(stmt, "error", 0, t0, error=f"{state} {msg}")
                 break
+            finally:
+                if result is not None and result.source is not None:
+                    result.source.close()  # its cursor and generation lease, even mid-stream
         self.writer.write(wire.ready_for_query(self.session.status))
         await self.writer.drain()
 
@@ -524,7 +644,7 @@ class _Conn:
             role=self.session.role.name,
             app=self.session.settings.get("application_name", ""),
             kind=kind,
-            sql=sql[:10000],
+            sql=sql[:LOG_SQL_CHARS] + ("…" if len(sql) > LOG_SQL_CHARS else ""),
             rows=rows,
             ms=round((time.perf_counter() - t0) * 1000, 3),
             **({"error": error} if error else {}),
@@ -623,7 +743,11 @@ class _Conn:
         oids = [buf.int32() for _ in range(max(0, n))]
         if name and name in self.prepared:
             raise SQLStateError(f'prepared statement "{name}" already exists', sqlstate="42P05")
-        stmts = split_statements(text)
+        if n > MAX_PARAMS or _count_params(text) > MAX_PARAMS:
+            raise SQLStateError(
+                f"a statement can have at most {MAX_PARAMS} parameters", sqlstate="54023"
+            )
+        stmts = await self.split(text)
         if len(stmts) > 1:
             raise SQLStateError(
                 "cannot insert multiple commands into a prepared statement", sqlstate="42601"

@@ -17,8 +17,9 @@ SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
 CANCEL_REQUEST = 80877102
 
-#: Largest frontend message accepted (a 64 MiB query is already absurd for a BI tool).
-MAX_MESSAGE = 64 * 1024 * 1024
+#: Largest frontend message accepted by default (``server.max_message_bytes``): a 16 MiB
+#: query is already absurd for a BI tool, and a longer one is refused before it is read.
+MAX_MESSAGE = 16 * 1024 * 1024
 MAX_STARTUP = 10_000
 
 _I32 = struct.Struct("!i")
@@ -151,12 +152,19 @@ async def read_startup(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return code, await reader.readexactly(length - 8)
 
 
-async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+async def read_message(
+    reader: asyncio.StreamReader, limit: int = MAX_MESSAGE
+) -> tuple[bytes, bytes]:
     """One tagged message: (type byte, payload)."""
     head = await reader.readexactly(5)
     tag = head[:1]
     (length,) = _I32.unpack_from(head, 1)
-    if length < 4 or length > MAX_MESSAGE:
+    if length > limit:
+        raise ProtocolError(
+            f"message of {length} bytes exceeds this server's limit of {limit} bytes "
+            "(server.max_message_bytes)"
+        )
+    if length < 4:
         raise ProtocolError(f"invalid message length {length} for message type {tag!r}")
     return tag, await reader.readexactly(length - 4) if length > 4 else b""
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from analysis_py.config import PUBLISHED_NAME
-from analysis_py.errors import DataNotFoundError
+from analysis_py.errors import ConfigError, DataNotFoundError
 from analysis_py.serve.pgtypes import pg_type_of
 from analysis_py.sql import pgcatalog
 from analysis_py.sql.governance import MartInfo, Role, view_sql
@@ -107,6 +107,14 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _lit(value: str) -> str:
+    """A SQL string literal (paths and settings are quoted, never pasted)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+_MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
+
+
 class Engine:
     """A locked-down DuckDB instance serving the published warehouse to a set of roles."""
 
@@ -128,6 +136,7 @@ class Engine:
         self._swap_lock = threading.RLock()
         self._cursor_lock = threading.Lock()
         self._gen_no = 0
+        self._refused: tuple[Path, float] | None = None  # a publication that failed to attach
         self.current: Generation | None = None
         self._old: list[Generation] = []
         self.semantic: SemanticInfo | None = None
@@ -154,7 +163,12 @@ class Engine:
         if opts.threads:
             settings.append(f"SET threads = {int(opts.threads)}")
         if opts.memory_limit:
-            settings.append(f"SET memory_limit = '{opts.memory_limit}'")
+            if not _MEMORY_SIZE.match(opts.memory_limit):
+                raise ConfigError(
+                    f"memory_limit {opts.memory_limit!r} is not a memory size",
+                    hint="write e.g. 1GB, 512MB or 2GiB",
+                )
+            settings.append(f"SET memory_limit = {_lit(opts.memory_limit.strip())}")
         for s in settings:
             con.execute(s)
         allowed = {str(self.warehouse_dir), os.path.realpath(self.warehouse_dir)}
@@ -162,7 +176,7 @@ class Engine:
         if published.exists():  # a build linked in from elsewhere by hand is readable too
             allowed.add(os.path.dirname(os.path.realpath(published)))
         allowed = sorted(allowed)
-        con.execute("SET allowed_directories = [" + ", ".join(f"'{d}/'" for d in allowed) + "]")
+        con.execute("SET allowed_directories = [" + ", ".join(_lit(f"{d}/") for d in allowed) + "]")
         con.execute("SET enable_external_access = false")
         return con
 
@@ -245,30 +259,36 @@ class Engine:
         return Path(os.path.realpath(path)), target
 
     def refresh(self) -> bool:
-        """Swap to a newly published build if there is one; True when swapped."""
+        """Swap to a newly published build if there is one; True when swapped.
+
+        A publication that cannot be served is logged once and not retried until something
+        else is published (or the same file changes)."""
         found = self.published()
         if found is None or (self.current and found[0] == self.current.path):
             self._reap()
             return False
+        stamp = (found[0], _mtime(found[0]))
+        if stamp == self._refused:
+            return False
         try:
             self._swap_to(*found)
         except Exception as exc:
+            self._refused = stamp
             log.error(
                 "could not serve new build %s, keeping %s: %s",
                 found[0],
                 self.current.path if self.current else None,
-                exc,
+                getattr(exc, "message", None) or exc,
             )
             return False
         return True
 
     def _swap_to(self, path: Path, target: Path | None) -> None:
         with self._swap_lock:
-            self._gen_no += 1
-            alias = f"gen_{self._gen_no}"
+            alias = f"gen_{self._gen_no + 1}"
             admin = self._admin()
             try:
-                admin.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
+                admin.execute(f"ATTACH {_lit(str(path))} AS {alias} (READ_ONLY)")
             except duckdb.PermissionException:
                 raise DataNotFoundError(
                     f"the published build {path} lies outside the warehouse folder "
@@ -276,6 +296,14 @@ class Engine:
                     hint="publish builds with `opsmetrics build`, or point OPSMETRICS_WAREHOUSE_DIR "
                     "(--warehouse-dir) at the folder that holds the build files",
                 ) from None
+            except duckdb.Error as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise DataNotFoundError(
+                    f"the published build {path} cannot be opened as a DuckDB database ({first})",
+                    hint="the file is damaged or not a warehouse build: run `opsmetrics build` "
+                    "to publish a new one",
+                ) from None
+            self._gen_no += 1
             try:
                 marts = self._marts(alias, target)
                 self._register_analysis()
@@ -578,6 +606,13 @@ class Engine:
     def close(self) -> None:
         with suppress(duckdb.Error):
             self.con.close()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _read_manifest(target: Path | None) -> dict | None:
