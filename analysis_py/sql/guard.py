@@ -119,6 +119,7 @@ _DENY = frozenset(
     {
         "query",
         "query_table",
+        "current_query",  # the statement as rewritten: role database and internal names
         "getenv",
         "getvariable",
         "current_setting_raw",

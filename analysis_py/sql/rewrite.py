@@ -240,7 +240,7 @@ def rewrite(
             if out is not None:
                 return out
             return node
-        if isinstance(node, exp.CurrentDatabase):
+        if isinstance(node, exp.CurrentDatabase | exp.CurrentCatalog):
             return _lit(ctx.database)
         if isinstance(node, exp.CurrentUser | exp.SessionUser):
             return _lit(ctx.user)
