@@ -7,6 +7,7 @@ build file apply to exactly one run. Progress is read from dbt's JSON log lines.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -146,6 +147,7 @@ def run_dbt(
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            preexec_fn=_die_with_parent,
         ) as proc,
     ):
         assert proc.stdout is not None
@@ -156,6 +158,17 @@ def run_dbt(
                 on_progress(*finished)
         run.returncode = proc.wait()
     return run
+
+
+def _die_with_parent() -> None:
+    """In the dbt child, before exec: be killed when the parent dies (Linux), so a killed
+    `opsmetrics build` never leaves dbt writing with the build lock released."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _parse(line: str) -> dict | None:

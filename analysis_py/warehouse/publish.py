@@ -64,6 +64,9 @@ def atomic_write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+PUBLISHED_MARK = ".published"
+
+
 def publish(
     paths: Paths, build_id: str, duckdb_file: Path, target_dir: Path, info: dict
 ) -> Published:
@@ -73,6 +76,8 @@ def publish(
     rel_target = os.path.relpath(target_dir, wh)
     with open(duckdb_file, "rb+") as f:  # durable before it becomes visible
         os.fsync(f.fileno())
+    # the mark that this build passed and was published: prune counts only marked builds
+    atomic_write_json(duckdb_file.with_suffix(PUBLISHED_MARK), {"build_id": build_id, **info})
     _atomic_symlink(wh / "target", rel_target)
     _atomic_symlink(wh / PUBLISHED_NAME, rel_db)
     payload = {
@@ -112,8 +117,11 @@ def published_duckdb(paths: Paths) -> Path:
 
 
 def prune(paths: Paths, keep: int = KEEP_BUILDS) -> list[str]:
-    """Delete all but the newest ``keep`` published builds (never the current one).
+    """Delete all but the newest ``keep`` published builds (never the current one), and the
+    leftovers of builds that never published (killed or failed: no publication mark).
 
+    Only published builds count towards ``keep``, so builds that died cannot push a good one
+    out. Runs under the build lock (inside :func:`publish`), so no other build is writing.
     Readers that still hold a pruned file open keep reading it (POSIX unlink semantics); the
     Postgres server moves to the new generation on its next poll.
     """
@@ -121,10 +129,21 @@ def prune(paths: Paths, keep: int = KEEP_BUILDS) -> list[str]:
     if not builds.is_dir():
         return []
     cur = current(paths).build_id
-    done = sorted(p.stem for p in builds.glob("*.duckdb") if (builds / f"{p.stem}.target").is_dir())
-    victims = [b for b in done[:-keep] if b != cur] if keep else []
-    for b in victims:
-        (builds / f"{b}.duckdb").unlink(missing_ok=True)
-        (builds / f"{b}.duckdb.wal").unlink(missing_ok=True)
+    ids = {p.name.split(".", 1)[0] for p in builds.iterdir() if p.name.startswith("b")}
+    marked = {p.stem for p in builds.glob(f"*{PUBLISHED_MARK}")}
+    if not marked - {cur}:
+        # a warehouse published before marks existed: its finished builds count as published
+        marked |= {
+            b
+            for b in ids
+            if (builds / f"{b}.target" / "run_results.json").is_file()
+            and (builds / f"{b}.duckdb").is_file()
+        }
+    published = sorted(b for b in marked if (builds / f"{b}.duckdb").is_file())
+    victims = [b for b in published[:-keep] if b != cur] if keep else []
+    leftovers = sorted(b for b in ids - set(published) if b != cur)
+    for b in victims + leftovers:
+        for suffix in (".duckdb", ".duckdb.wal", PUBLISHED_MARK, ".log"):
+            (builds / f"{b}{suffix}").unlink(missing_ok=True)
         shutil.rmtree(builds / f"{b}.target", ignore_errors=True)
-    return victims
+    return victims + leftovers
