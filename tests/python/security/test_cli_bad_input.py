@@ -1,0 +1,48 @@
+"""Bad files and odd paths at the CLI: a clear error and exit code, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.python.serve.tiny import make_warehouse
+
+OPSMETRICS = str(Path(sys.executable).with_name("opsmetrics"))
+
+
+def _run(*args, env_extra):
+    return subprocess.run(
+        [OPSMETRICS, *args],
+        env={**os.environ, "OPSMETRICS_PASSWORD": "x", **env_extra},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("content", [b"not a database\n", b"", os.urandom(4096)])
+@pytest.mark.parametrize("command", [["sql", "select 1"], ["serve", "--demo", "--port", "0"]])
+def test_a_published_file_that_is_not_duckdb(tmp_path, content, command):
+    wh = tmp_path / "wh"
+    (wh / "builds").mkdir(parents=True)
+    (wh / "builds" / "b1.duckdb").write_bytes(content)
+    (wh / "opsmetrics.duckdb").symlink_to("builds/b1.duckdb")
+    p = _run(*command, env_extra={"OPSMETRICS_WAREHOUSE_DIR": str(wh)})
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr + p.stdout
+    assert "cannot be opened as a DuckDB database" in p.stderr, p.stderr
+
+
+def test_a_warehouse_folder_with_a_quote_in_its_name(tmp_path):
+    wh = make_warehouse(tmp_path / "o'brien's")
+    p = _run(
+        "sql",
+        "select count(*) as n from dim_clients",
+        env_extra={"OPSMETRICS_WAREHOUSE_DIR": str(wh)},
+    )
+    assert p.returncode == 0, p.stderr
+    assert "4" in p.stdout.split(), p.stdout
