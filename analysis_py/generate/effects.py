@@ -168,11 +168,21 @@ def load_effects_file(path: str | Path) -> Mapping:
 
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise EffectsError(f"cannot read effects file {p}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise EffectsError(
+            f"effects file {p} is not UTF-8 text (byte {exc.start})",
+            hint="save it as UTF-8 YAML",
+        ) from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise EffectsError(
+            f"effects file {p} is nested too deeply to be an effects file",
+            hint="effects are at most a few levels deep: section → key → value",
+        ) from None
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)

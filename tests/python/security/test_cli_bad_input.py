@@ -46,3 +46,23 @@ def test_a_warehouse_folder_with_a_quote_in_its_name(tmp_path):
     )
     assert p.returncode == 0, p.stderr
     assert "4" in p.stdout.split(), p.stdout
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (("a: " + "[" * 5000 + "]" * 5000).encode(), "nested too deeply"),
+        (b"case_volume:\n  weekend_factor: \xff\xfe\n", "not UTF-8"),
+    ],
+    ids=["5000-deep YAML", "non-UTF-8 bytes"],
+)
+def test_generate_with_a_hostile_effects_file(tmp_path, content, message):
+    effects = tmp_path / "effects.yml"
+    effects.write_bytes(content)
+    out = tmp_path / "raw"
+    p = _run(
+        "generate", "--scale", "0.01", "--effects", str(effects), "--out", str(out), env_extra={}
+    )
+    assert p.returncode != 0
+    assert message in p.stderr and "Traceback" not in p.stderr + p.stdout
+    assert not out.exists() or not any(out.rglob("*.parquet"))  # nothing half-written
