@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -331,7 +332,15 @@ def validate(project_dir, profiles_dir, target, manifest, database):
     from analysis_py.errors import ManifestError
     from analysis_py.semantic.validate import validate_manifest
 
-    sl = _layer(project_dir, profiles_dir, target, manifest, database, connect=bool(database))
+    if manifest:
+        sl = _layer(project_dir, profiles_dir, target, manifest, database, connect=bool(database))
+    else:  # the project as it is now, not the manifest of the last published build
+        from analysis_py.semantic.connect import project_dir as _project_dir
+        from analysis_py.semantic.layer import SemanticLayer, _open_duckdb
+        from analysis_py.semantic.project import parse_project
+
+        parsed = parse_project(_project_dir(project_dir), target=target, profiles_dir=profiles_dir)
+        sl = SemanticLayer(parsed, connection=_open_duckdb(Path(database)) if database else None)
     problems = validate_manifest(sl.manifest, sl.connection)
     if problems:
         for p in problems:

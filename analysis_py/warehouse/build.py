@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import difflib
+import errno
 import fcntl
 import hashlib
 import json
@@ -150,7 +151,8 @@ def build(
             if not run.ok:
                 hint = f"full dbt log: {log_path}"
                 raise BuildError(
-                    _failure_message(run), hint=f"{empty_base}; {hint}" if empty_base else hint
+                    _failure_message(run, paths.project_dir),
+                    hint=f"{empty_base}; {hint}" if empty_base else hint,
                 )
             try:
                 _run_exports(target_dir, db_file, step)
@@ -172,23 +174,44 @@ def build(
                     raise BuildError(
                         "dbt docs generate failed", hint=f"log: {log_dir / f'{build_id}.docs.log'}"
                     )
+        except OSError as exc:
+            _discard(db_file, target_dir)
+            if exc.errno == errno.ENOSPC:
+                raise BuildError(
+                    f"the disk holding {paths.warehouse_dir} is full; the build was discarded "
+                    "and the published warehouse was left as it was",
+                    hint="free some space (old logs in warehouse/logs, data you no longer need) "
+                    "and build again",
+                ) from None
+            raise BuildError(
+                f"the build could not write its files: {exc.strerror or exc}",
+                hint=f"check {paths.builds_dir} and its permissions",
+            ) from None
         except BaseException:
             _discard(db_file, target_dir)
             raise
+        finally:
+            _prune_logs(log_dir, keep=KEEP_LOGS)
         step("publish")
-        published = publish(
-            paths,
-            build_id,
-            db_file,
-            target_dir,
-            {
-                "target": target,
-                "select": list(select),
-                "exclude": list(exclude),
-                "base_build_id": base.build_id if base else None,
-                **data_info,
-            },
-        )
+        try:
+            published = publish(
+                paths,
+                build_id,
+                db_file,
+                target_dir,
+                {
+                    "target": target,
+                    "select": list(select),
+                    "exclude": list(exclude),
+                    "base_build_id": base.build_id if base else None,
+                    **data_info,
+                },
+            )
+        except OSError as exc:  # nothing is removed: the build file stays for another try
+            raise BuildError(
+                f"the build {build_id} passed but could not be published: {exc.strerror or exc}",
+                hint="free disk space or fix permissions in the warehouse folder and build again",
+            ) from None
         _copy_artifacts(target_dir, paths.target_dir)
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     return BuildResult(published=published, run=run, seconds=seconds, log_path=log_path)
@@ -288,7 +311,31 @@ def _run_exports(target_dir: Path, db_file: Path, step) -> None:
         run_exports(manifest, db_file)
 
 
-def _failure_message(run: DbtRun) -> str:
+#: dbt logs of this many builds are kept in <warehouse>/logs (a failed build's log is how
+#: one finds out why; older ones only fill the disk)
+KEEP_LOGS = 10
+
+
+def _prune_logs(log_dir: Path, keep: int) -> None:
+    """Keep the logs of the newest ``keep`` builds (``<build_id>.*`` files and folders)."""
+    if not log_dir.is_dir():
+        return
+    ids = sorted({p.name.split(".", 1)[0] for p in log_dir.iterdir() if p.name.startswith("b")})
+    for old in ids[:-keep] if keep else ids:
+        for p in log_dir.glob(f"{old}*"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+def _failure_message(run: DbtRun, project_dir: Path | None = None) -> str:
+    if project_dir is not None and any("recursion" in e.lower() for e in run.errors):
+        from analysis_py.semantic.project import explain_parse_failure
+
+        return "dbt could not parse the project; the published warehouse was left as it was:\n" + (
+            explain_parse_failure(project_dir, "RecursionError")
+        )
     failed = run.failures()
     if failed:
         lines = [f"  {r.status.upper():<6} {r.unique_id or r.message}" for r in failed[:15]]

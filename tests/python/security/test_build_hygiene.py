@@ -85,3 +85,37 @@ def test_dbt_dies_with_a_killed_build(tmp_path):
     else:
         os.kill(child, signal.SIGKILL)
         raise AssertionError("dbt outlived the killed build")
+
+
+def test_a_build_on_a_full_disk_is_a_clean_error(tmp_path):
+    """The warehouse on a 3 MB tmpfs: the build fails with a clear message and no traceback,
+    and leaves nothing half-written (needs root for the mount, as CI and these machines are)."""
+    from tests.python.conftest import run_cli
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True
+        ).returncode
+    ):
+        import pytest
+
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        raw = tmp_path / "raw"
+        run_cli("generate", "--scale", "0.01", "--seed", "1", "--out", str(raw), "--quiet")
+        env = {
+            **os.environ,
+            "OPSMETRICS_DATA_DIR": str(raw),
+            "OPSMETRICS_WAREHOUSE_DIR": str(disk / "wh"),
+        }
+        p = run_cli("build", "--quiet", env=env, check=False)
+        assert p.returncode != 0
+        assert "disk holding" in p.stderr and "is full" in p.stderr, p.stderr
+        assert "Traceback" not in p.stderr + p.stdout
+        assert list((disk / "wh" / "builds").iterdir()) == []
+        assert not (disk / "wh" / "opsmetrics.duckdb").exists()
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
