@@ -32,7 +32,7 @@ from pathlib import Path
 from analysis_py.config import Paths
 from analysis_py.errors import BuildError, DataNotFoundError, OpsMetricsError
 from analysis_py.warehouse.dbt_runner import DbtRun, ProgressCallback, run_dbt
-from analysis_py.warehouse.publish import Published, current, publish
+from analysis_py.warehouse.publish import Published, current, prune, publish
 
 #: dbt artifacts copied into <project>/target after a successful build (dbt's convention,
 #: so `dbt docs serve`, the semantic layer's from_dbt and other tools find them).
@@ -110,6 +110,9 @@ def build(
     data_info = check_raw_data(paths)
     step = on_step or (lambda _msg: None)
     with build_lock(paths):
+        # what builds killed since the last publish left behind (this one is not started yet)
+        with contextlib.suppress(DataNotFoundError):
+            prune(paths)
         build_id = new_build_id()
         paths.builds_dir.mkdir(parents=True, exist_ok=True)
         db_file = paths.builds_dir / f"{build_id}.duckdb"
