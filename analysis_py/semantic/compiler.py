@@ -17,6 +17,7 @@ aggregation, metric nodes are combined with FULL OUTER JOIN + MAX, as MetricFlow
 from __future__ import annotations
 
 import itertools
+import threading
 
 import sqlglot
 from sqlglot import exp
@@ -57,13 +58,15 @@ from analysis_py.semantic.where import ParsedFilter, parse_filter
 
 
 class Compiler(CumulativeMixin, ConversionMixin):
-    """Turns a :class:`Request` into a sqlglot tree for one dialect. Stateless between calls."""
+    """Turns a :class:`Request` into a sqlglot tree for one dialect. Stateless between calls
+    and safe to share between threads: each call's working state is its own."""
 
     def __init__(self, manifest: Manifest, dialect: str = "duckdb", relation_resolver=None):
         self.m = manifest
         self.dialect = dialect
         self.resolver = relation_resolver
-        self._expr_cache: dict[str, exp.Expression] = {}
+        self._expr_cache: dict[str, exp.Expression] = {}  # read-mostly; entries are copied out
+        self._local = threading.local()
         self.custom_grains = frozenset(manifest.custom_granularities)
         # entity -> models where it is unique (join targets)
         self._unique_owner: dict[str, list[str]] = {}
@@ -136,7 +139,20 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if not req.metrics:
             raise QueryError("no metrics requested", hint="pass --metrics a,b")
         metrics = [self.metric(n) for n in req.metrics]
-        self._state = _State(self)
+        # One working state per call, visible only to the thread running it: a Compiler (and
+        # the SemanticLayer holding it) is shared by every thread of a server.
+        outer = getattr(self._local, "state", None)
+        self._local.state = _State(self)
+        try:
+            return self._compile(req, metrics)
+        finally:
+            self._local.state = outer
+
+    @property
+    def _state(self) -> _State | None:
+        return getattr(self._local, "state", None)
+
+    def _compile(self, req: Request, metrics: list[Metric]) -> tuple[exp.Select, list[str]]:
         measures = self._leaf_measures(metrics)
         refs = [parse_name(g, self.custom_grains) for g in req.group_by]
         items = self._resolve_group_by(refs, measures)
@@ -384,7 +400,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         )
 
     def _join_rank(self, hops) -> tuple:
-        st = getattr(self, "_state", None)
+        st = self._state
         if st is None or not hops:
             return ()
         key = tuple(hops)

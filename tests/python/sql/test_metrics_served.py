@@ -336,3 +336,43 @@ def test_jdbc_compile_returns_sql(server):
         ).fetchone()
     assert "SELECT" in sql.upper() and "fct_orders" in sql and "main." in sql
     assert "_sem" not in sql
+
+
+def test_parallel_clients_get_their_own_answers(server):
+    """Dashboard tiles at once: 8 clients, each statement compiled for the first time (a
+    distinct LIMIT defeats the plan cache), every answer equal to the serial one."""
+    import threading
+
+    queries = [
+        "select metric_time__month, order_total from metrics group by 1 order by 1",
+        "select customer__segment, completion_rate from metrics group by 1 order by 1",
+        "select metric_time__week, order_total_7d from metrics group by 1 order by 1",
+        "select customer__region__region_name, avg_order_amount from metrics group by 1 order by 1",
+        "select metric_time__month, order_total_wow from metrics group by 1 order by 1",
+        "select metric_time__day, visit_to_purchase_rate from metrics group by 1 order by 1",
+        "select order__channel, order_count from metrics group by 1 order by 1",
+        "select metric_time__month, customer__segment, net_total from metrics "
+        "group by 1, 2 order by 1, 2",
+    ]
+    with connect(server) as c:
+        expected = [c.execute(q).fetchall() for q in queries]
+    wrong, errors = [], []
+
+    def client(k: int):
+        try:
+            with connect(server) as c:
+                for i in range(12):
+                    j = (k + i) % len(queries)
+                    got = c.execute(f"{queries[j]} limit {100000 + k * 100 + i}").fetchall()
+                    if got != expected[j]:
+                        wrong.append((k, j))
+        except Exception as exc:  # reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    assert not wrong, wrong[:5]
