@@ -346,10 +346,12 @@ class Compiler(CumulativeMixin, ConversionMixin):
         for i, ent in enumerate(path):
             last = i == len(path) - 1
             e = cur.entity(ent)
+            # the model's own entity: a unique entity of it, or the primary_entity it declares
+            # without listing it among its entities (MetricFlow qualifies its dimensions so)
+            own = (e is not None and e.is_unique) or (e is None and ent == cur.primary_entity)
             if (
                 i == 0
-                and e is not None
-                and e.is_unique
+                and own
                 and last
                 and (
                     cur.dimension(ref.element)

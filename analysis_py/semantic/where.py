@@ -192,6 +192,8 @@ def parse_filter(text: str, dialect: str = "duckdb") -> ParsedFilter:
         if not isinstance(node, ALLOWED):
             raise _refuse(text, f"{node.key.upper()} is not allowed")
     root = tree.unnest() if isinstance(tree, exp.Paren) else tree
-    if not isinstance(root, _BOOLEAN_ROOTS):
+    # a bare reference is a boolean dimension used as the condition (MetricFlow allows it)
+    bare = isinstance(root, exp.Column) and root.name.startswith(PLACEHOLDER)
+    if not bare and not isinstance(root, _BOOLEAN_ROOTS):
         raise _refuse(text, "it is not a boolean condition")
     return ParsedFilter(text=text, tree=tree, refs=tuple(refs))

@@ -29,7 +29,7 @@ INJECTIONS = {
     "jinja_statement": "{% set x = 1 %}{{ Dimension('order__status') }} = 'x'",
     "python_in_template": "{{ __import__('os').system('touch /tmp/opsmetrics_pwned') }} = 0",
     "unknown_function": "getenv('HOME') = 'x'",
-    "not_boolean": "{{ Dimension('order__status') }}",
+    "not_boolean": "{{ Dimension('order__status') }} || 'x'",
     "pragma": "PRAGMA database_list",
 }
 
