@@ -16,6 +16,7 @@ aggregation, metric nodes are combined with FULL OUTER JOIN + MAX, as MetricFlow
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 
@@ -55,6 +56,15 @@ from analysis_py.semantic.sqlbuild import (
     truncate_dt,
 )
 from analysis_py.semantic.where import ParsedFilter, parse_filter
+
+#: ISO day of week as an EXTRACT field, per dialect (sqlglot's DayOfWeekIso is wrong for
+#: Spark and names no Postgres function; right for BigQuery and Trino, which are left out here)
+ISO_DOW_FIELD = {
+    "duckdb": "ISODOW",
+    "postgres": "ISODOW",
+    "snowflake": "DAYOFWEEKISO",
+    "spark": "DAYOFWEEK_ISO",
+}
 
 
 class Compiler(CumulativeMixin, ConversionMixin):
@@ -155,7 +165,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
     def _compile(self, req: Request, metrics: list[Metric]) -> tuple[exp.Select, list[str]]:
         measures = self._leaf_measures(metrics)
         refs = [parse_name(g, self.custom_grains) for g in req.group_by]
-        items = self._resolve_group_by(refs, measures)
+        items = self._resolve_group_by(refs, measures, self.default_grain(metrics))
         # a request groups by each column once
         seen: dict[str, GroupItem] = {}
         for it in items:
@@ -255,20 +265,38 @@ class Compiler(CumulativeMixin, ConversionMixin):
 
     # -- group-by resolution -----------------------------------------------------------------
 
-    def _resolve_group_by(self, refs: list[Ref], measures) -> list[GroupItem]:
+    def default_grain(self, metrics: list[Metric]) -> str:
+        """The grain of ``metric_time`` asked without one: each metric's own default (its
+        ``time_granularity``, else its agg time dimension's grain, at least day), and of those
+        the coarsest, the finest grain every metric supports (MetricFlow's rule)."""
+        grains = []
+        for m in metrics:
+            if m.time_granularity:
+                grains.append(m.time_granularity)
+                continue
+            own = [
+                self.atd(ms)[2] if ms.agg_time_dimension else "day"
+                for _m, ms in self._leaf_measures([m])
+            ]
+            g = max(own, key=lambda x: GRAIN_RANK.get(x, 6)) if own else "day"
+            grains.append(g if GRAIN_RANK.get(g, 6) >= GRAIN_RANK["day"] else "day")
+        return max(grains, key=lambda x: GRAIN_RANK.get(x, 6)) if grains else "day"
+
+    def _resolve_group_by(
+        self, refs: list[Ref], measures, default_mt: str = "day"
+    ) -> list[GroupItem]:
         items: list[tuple[tuple, GroupItem]] = []
         atd_grains = []
         for _m, ms in measures:
             _sm, _name, grain = self.atd(ms) if ms.agg_time_dimension else (None, None, "day")
             atd_grains.append(grain)
-        default_mt = min(atd_grains, key=lambda g: GRAIN_RANK.get(g, 6)) if atd_grains else "day"
-        if GRAIN_RANK.get(default_mt, 6) < GRAIN_RANK["day"]:
-            default_mt = "day"
         for idx, ref in enumerate(refs):
             if ref.kind == "metric":
                 raise QueryError("group by a metric is not supported")
             if ref.is_metric_time:
                 grain = ref.grain or default_mt
+                if ref.grain is None and not ref.date_part:
+                    ref = dataclasses.replace(ref, grain=grain)  # the default, made explicit
                 self._check_grain(grain, "metric_time", atd_grains)
                 items.append(
                     (
@@ -410,12 +438,19 @@ class Compiler(CumulativeMixin, ConversionMixin):
             st.join_order[key] = len(st.join_order)
         return (st.join_order[key],)
 
+    def _date_part(self, part: str, value: exp.Expression) -> exp.Expression:
+        """``extract(part)`` as MetricFlow means it: day of week is ISO (Monday 1 … Sunday 7)."""
+        if part.lower() == "dow":
+            field = ISO_DOW_FIELD.get(self.dialect)
+            if field is None:  # BigQuery, Trino: sqlglot renders ISO day of week correctly
+                return exp.DayOfWeekIso(this=value)
+            return exp.Extract(this=exp.Var(this=field), expression=value)
+        return exp.Extract(this=exp.Var(this=part.upper()), expression=value)
+
     def _time(self, sm, hops, dim, ref: Ref, base: str, order):
         grain = ref.grain
         if ref.date_part:
-            e = exp.Extract(
-                this=exp.Var(this=ref.date_part.upper()), expression=self.parse_expr(dim.expr)
-            )
+            e = self._date_part(ref.date_part, self.parse_expr(dim.expr))
             return (
                 "time",
                 None,

@@ -620,7 +620,9 @@ def load_manifest(source: str | Path | dict[str, Any] | Manifest) -> Manifest:
             hint="run `dbt parse` in the project to write target/semantic_manifest.json",
         ) from None
     digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
-    cache = _cache_dir() / f"manifest-{CACHE_VERSION}-{digest}.pickle"
+    from analysis_py.semantic.sqlcache import code_fingerprint
+
+    cache = _cache_dir() / f"manifest-{CACHE_VERSION}-{code_fingerprint()}-{digest}.pickle"
     try:
         with open(cache, "rb") as f:
             cached = pickle.load(f)

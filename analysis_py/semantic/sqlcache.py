@@ -2,7 +2,8 @@
 
 ``opsmetrics query`` looks here before importing the compiler (sqlglot is most of a cold
 start), so a repeated query costs a hash, a file read and the DuckDB call. Any change to the
-manifest changes its hash, so a cached entry is never stale.
+manifest changes its hash, and any change to the compiler's code (an upgrade, a fix) changes
+:func:`code_fingerprint`, so a cached entry is never stale.
 """
 
 from __future__ import annotations
@@ -27,8 +28,30 @@ def file_digest(path: str | Path) -> str:
         return hashlib.blake2b(f.read(), digest_size=16).hexdigest()
 
 
+_FINGERPRINT: str | None = None
+
+
+def code_fingerprint() -> str:
+    """Name, size and modification time of every module of the semantic package (a stat per
+    file, no reads): the compiled SQL depends on this code as much as on the manifest."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        h = hashlib.blake2b(digest_size=8)
+        with os.scandir(Path(__file__).parent) as it:
+            for e in sorted(it, key=lambda e: e.name):
+                if e.name.endswith(".py"):
+                    st = e.stat()
+                    h.update(f"{e.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        _FINGERPRINT = h.hexdigest()
+    return _FINGERPRINT
+
+
 def key(manifest_digest: str, dialect: str, request: dict) -> str:
-    payload = json.dumps([VERSION, manifest_digest, dialect, request], sort_keys=True, default=str)
+    payload = json.dumps(
+        [VERSION, code_fingerprint(), manifest_digest, dialect, request],
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 

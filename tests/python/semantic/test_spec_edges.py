@@ -67,3 +67,44 @@ def test_a_non_boolean_reference_alone_is_still_refused_by_the_engine(sl):
 
     with pytest.raises((OpsMetricsError, duckdb.Error)):
         sl.compile(metrics=["order_total"], where=["{{ Dimension('order__status') }}"]).fetchall()
+
+
+@pytest.mark.parametrize(
+    "group_by,column",
+    [
+        ("metric_time__extract_dow", "ordered_at"),
+        ("order__ordered_at__extract_dow", "ordered_at"),
+    ],
+)
+def test_day_of_week_is_iso(sl, con, group_by, column):
+    """MetricFlow's ``extract_dow`` is ISO: Monday 1 … Sunday 7 (DuckDB's DOW has Sunday 0)."""
+    got = sorted(sl.compile(metrics=["order_count"], group_by=[group_by]).fetchall())
+    want = sorted(
+        con.execute(f"select isodow({column}), count(*) from fct_orders group by 1").fetchall()
+    )
+    assert [(int(d), int(n)) for d, n in got] == [(int(d), int(n)) for d, n in want]
+    assert {int(d) for d, _ in got} <= set(range(1, 8)) and 7 in {int(d) for d, _ in got}
+
+
+@pytest.mark.parametrize(
+    "dialect", ["duckdb", "postgres", "snowflake", "spark", "bigquery", "trino"]
+)
+def test_day_of_week_sql_per_dialect(sl, dialect):
+    sql = sl.compile(metrics=["order_count"], group_by=["metric_time__extract_dow"]).sql_for(
+        dialect
+    )
+    iso = {
+        "duckdb": "EXTRACT(ISODOW FROM",
+        "postgres": "EXTRACT(ISODOW FROM",
+        "snowflake": "DAYOFWEEKISO",
+        "spark": "EXTRACT(DAYOFWEEK_ISO FROM",
+        "bigquery": "MOD(EXTRACT(DAYOFWEEK FROM",
+        "trino": "DAY_OF_WEEK(",
+    }[dialect]
+    assert iso in sql, sql
+
+
+def test_metric_time_without_a_grain_takes_the_metrics_default(sl):
+    """Each metric's default is its agg time dimension's grain (at least day); several metrics
+    take the coarsest of theirs. An hour-grain metric defaults to day."""
+    assert sl.compile(metrics=["visits"], group_by=["metric_time"]).columns[0] == "metric_time__day"
