@@ -187,8 +187,12 @@ def query(
             "queries run on DuckDB; --dialect only changes the SQL printed by --explain",
             hint="add --explain",
         )
-    if not _split(metrics) and not saved_query:
-        raise QueryError("no metrics requested", hint="pass --metrics a,b or --saved-query NAME")
+    if not _split(metrics) and not saved_query and not _split(group_by):
+        raise QueryError(
+            "nothing requested",
+            hint="pass --metrics a,b, --saved-query NAME, or --group-by dimensions alone for "
+            "their distinct values",
+        )
     mpath, db = _paths(project_dir, profiles_dir, target, manifest, database, connect=not explain)
     request = {
         "metrics": _split(metrics),

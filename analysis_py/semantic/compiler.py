@@ -146,8 +146,11 @@ class Compiler(CumulativeMixin, ConversionMixin):
     # -- entry point -------------------------------------------------------------------------
 
     def compile(self, req: Request) -> tuple[exp.Select, list[str]]:
-        if not req.metrics:
-            raise QueryError("no metrics requested", hint="pass --metrics a,b")
+        if not req.metrics and not req.group_by:
+            raise QueryError(
+                "no metrics requested",
+                hint="pass --metrics a,b, or --group-by dimensions alone for their distinct values",
+            )
         metrics = [self.metric(n) for n in req.metrics]
         # One working state per call, visible only to the thread running it: a Compiler (and
         # the SemanticLayer holding it) is shared by every thread of a server.
@@ -163,6 +166,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
         return getattr(self._local, "state", None)
 
     def _compile(self, req: Request, metrics: list[Metric]) -> tuple[exp.Select, list[str]]:
+        if not metrics:
+            return self._distinct_values(req)
         measures = self._leaf_measures(metrics)
         refs = [parse_name(g, self.custom_grains) for g in req.group_by]
         items = self._resolve_group_by(refs, measures, self.default_grain(metrics))
@@ -230,6 +235,134 @@ class Compiler(CumulativeMixin, ConversionMixin):
         final = self._order_limit(final, req, items, out_cols)
         tree = self._state.with_ctes(final)
         return tree, [i.name for i in items] + out_cols
+
+    # -- no metrics: distinct values ---------------------------------------------------------
+
+    def _distinct_values(self, req: Request) -> tuple[exp.Select, list[str]]:
+        """Group-by items without metrics: their distinct values, as MetricFlow answers them.
+
+        ``metric_time`` alone reads the time spine at its grains; other items are read from
+        the one semantic model that reaches all of them (and the filters' items) with the
+        fewest joins, preferring a model whose own entity they are."""
+        refs = [parse_name(g, self.custom_grains) for g in req.group_by]
+        filters = [parse_filter(w) for w in req.where]
+        st = self._state
+        if any(r.is_metric_time for r in refs):
+            if not all(r.is_metric_time for r in refs):
+                raise QueryError(
+                    "metric_time with other dimensions needs a metric",
+                    hint="add --metrics, or ask for the dimensions without metric_time",
+                )
+            return self._spine_values(refs, filters, req)
+        if req.start_time or req.end_time:
+            raise QueryError(
+                "--start-time/--end-time constrain metric_time: without metrics, group by "
+                "metric_time to use them",
+                hint="or filter a time dimension with --where",
+            )
+        needed = refs + [r for f in filters for r in f.refs if r.kind != "metric"]
+        best = None
+        for sm in sorted(self.m.semantic_models.values(), key=lambda s: s.name):
+            try:
+                hops = sum(len(self.resolve(sm.name, r)[2].hops) for r in needed)
+            except QueryError:
+                continue
+            own = (
+                0
+                if sm.own_entity in {r.entity_path[0] if r.entity_path else r.element for r in refs}
+                else 1
+            )
+            rank = (hops, own)
+            if best is None or rank < best[0]:
+                best = (rank, sm)
+        if best is None:
+            names = ", ".join(r.column() for r in refs)
+            raise QueryError(
+                f"no semantic model reaches all of {names}",
+                hint="see `opsmetrics list dimensions` for the names a query can group by",
+            )
+        source = best[1]
+        pseudo = Measure(
+            name="__distinct_values",
+            agg="count",
+            expr="1",
+            model=source.name,
+            agg_time_dimension=None,
+        )
+        items = self._resolve_group_by(refs, [(None, pseudo)])
+        seen: dict[str, GroupItem] = {}
+        for it in items:
+            seen.setdefault(it.name, it)
+        items = list(seen.values())
+        st.items = items
+        st.dimension_join = "full"
+        sel, group_exprs, _extra, _base, _cf = self._rows(pseudo, items, filters, None)
+        for name, e in group_exprs:
+            sel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
+        sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
+        cte = st.add_cte("distinct_values", sel)
+        final = exp.select(*[col(i.name) for i in items], copy=False).from_(_tbl(cte), copy=False)
+        final = self._order_limit(final, req, items, [])
+        return st.with_ctes(final), [i.name for i in items]
+
+    def _spine_values(self, refs: list[Ref], filters, req: Request) -> tuple[exp.Select, list[str]]:
+        """``metric_time`` (at one or more grains, or date parts) without metrics: the periods
+        of the time spine, filtered and constrained like a metric's."""
+        st = self._state
+        grains = [r.grain for r in refs if r.grain] or ["day"]
+        finest = min(grains, key=lambda g: GRAIN_RANK.get(g, 6) if g in GRAIN_RANK else 6)
+        base = finest if finest in GRAIN_RANK else self.m.custom_granularities[finest][0].grain
+        spine = self.m.spine_for(base)
+        if spine is None:
+            raise QueryError(
+                f"metric_time at '{base}' needs a time spine at that grain or finer",
+                hint="declare a time spine model (time_spine: in the model YAML) and re-run dbt parse",
+            )
+        alias = st.alias("s")
+        sel = exp.select(copy=False).from_(
+            _tbl(st.spine_cte(spine)).as_(alias, quoted=False, copy=False), copy=False
+        )
+        items, exprs = [], []
+
+        def column_for(ref: Ref, grain_hint=None) -> exp.Expression:
+            if not ref.is_metric_time:
+                raise QueryError(
+                    f"'{ref.column()}' in a filter needs a metric (without metrics, only "
+                    "metric_time can be filtered)"
+                )
+            value = col(spine.column, alias)
+            if ref.date_part:
+                return self._date_part(ref.date_part, value)
+            g = ref.grain or "day"
+            if g in self.custom_grains:
+                cspine, ccol = self.m.custom_granularities[g]
+                if cspine.relation != spine.relation:
+                    raise QueryError(f"custom grain '{g}' lives on another time spine")
+                return col(ccol, alias)
+            return value if g == spine.grain else _trunc(value, g)
+
+        for ref in refs:
+            name = ref.column(ref.grain or (None if ref.date_part else "day"))
+            if any(i.name == name for i in items):
+                continue
+            items.append(GroupItem(ref, name, "time", ref.grain))
+            exprs.append(column_for(ref))
+        conds = [f.substitute([column_for(r) for r in f.refs]) for f in filters]
+        if req.start_time or req.end_time:
+            tcol = col(spine.column, alias)
+            if req.start_time:
+                conds.append(
+                    exp.GTE(this=tcol.copy(), expression=_lit_ts(truncate_dt(req.start_time, base)))
+                )
+            if req.end_time:
+                conds.append(exp.LTE(this=tcol.copy(), expression=_lit_ts(req.end_time)))
+        for i, e in zip(items, exprs, strict=True):
+            sel.select(e.as_(i.name, quoted=False, copy=False), copy=False)
+        if conds:
+            sel.where(exp.and_(*conds, copy=False), copy=False)
+        sel.group_by(*[e.copy() for e in exprs], copy=False)
+        final = self._order_limit(sel, req, items, [])
+        return st.with_ctes(final), [i.name for i in items]
 
     # -- metrics -> leaf measures ------------------------------------------------------------
 
@@ -548,7 +681,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
                     sel.join(
                         exp.Table(this=ident(st.cte_name(tsm))).as_(ja, quoted=False, copy=False),
                         on=exp.EQ(this=col(ent, prev), expression=col(ent, ja)),
-                        join_type="left",
+                        join_type=st.dimension_join,
                         copy=False,
                     )
                 alias = joins[key]
@@ -1130,6 +1263,9 @@ class _State:
         self.join_order: dict[tuple, int] = {}
         self.items: list[GroupItem] = []
         self.constraint = None
+        #: how dimension sources are joined: LEFT from a measure's rows; FULL OUTER between the
+        #: sources of a query without metrics (MetricFlow's distinct values)
+        self.dimension_join = "left"
 
     def alias(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"

@@ -792,6 +792,13 @@ class Session:
         except SemanticError as exc:
             raise semantic_error(exc) from None
         requested = set(compiled.request.metrics)
+        if not requested and self.role.metrics.names is not None:
+            # distinct dimension values read semantic models no granted metric may reach
+            raise Forbidden(
+                "a query without metrics (distinct dimension values) needs a role granted "
+                "every metric",
+                hint="name one of your metrics in the query",
+            )
         for m in sorted(compiled.metrics_used, key=lambda n: (n not in requested, n)):
             self._check_metric(m, requested)
         return compiled

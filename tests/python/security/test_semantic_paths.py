@@ -245,3 +245,18 @@ def test_jinja_looking_text_in_outer_sql(server):
         with pytest.raises(psycopg.errors.SyntaxError):
             c.execute("select '}}' from {{ semantic_layer.metrics( }}")
         assert c.execute("select 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from {{ semantic_layer.query(group_by=['balance__balance_date__day']) }}",
+        "select * from {{ semantic_layer.query(group_by=['customer__segment']) }}",
+        "select * from {{ semantic_layer.dimension_values(group_by=['customer__segment']) }}",
+    ],
+)
+def test_distinct_values_without_metrics_need_every_metric_granted(server, sql):
+    with connect(server, "narrow") as c, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        c.execute(sql)
+    with connect(server, "admin") as c:
+        assert c.execute(sql).fetchall()
