@@ -154,12 +154,20 @@ class Compiler(CumulativeMixin, ConversionMixin):
         metrics = [self.metric(n) for n in req.metrics]
         # One working state per call, visible only to the thread running it: a Compiler (and
         # the SemanticLayer holding it) is shared by every thread of a server.
+        if (req.min_max_only or not req.apply_group_by) and metrics:
+            raise QueryError(
+                "min_max_only and apply_group_by=False are for queries without metrics",
+                hint="drop the metrics, or the option",
+            )
         outer = getattr(self._local, "state", None)
         self._local.state = _State(self)
         try:
-            return self._compile(req, metrics)
+            tree, cols = self._compile(req, metrics)
         finally:
             self._local.state = outer
+        if req.min_max_only:
+            return _min_max(tree, cols)
+        return tree, cols
 
     @property
     def _state(self) -> _State | None:
@@ -241,94 +249,101 @@ class Compiler(CumulativeMixin, ConversionMixin):
     def _distinct_values(self, req: Request) -> tuple[exp.Select, list[str]]:
         """Group-by items without metrics: their distinct values, as MetricFlow answers them.
 
-        ``metric_time`` alone reads the time spine at its grains; other items are read from
-        the one semantic model that reaches all of them (and the filters' items) with the
-        fewest joins, preferring a model whose own entity they are."""
+        ``metric_time`` reads the time spine at its grains; other items are read from the one
+        semantic model that reaches all of them (and the filters' items) with the fewest
+        joins, preferring a model whose own entity they are, its dimension sources FULL OUTER
+        joined; with both, the two are CROSS joined."""
         refs = [parse_name(g, self.custom_grains) for g in req.group_by]
         filters = [parse_filter(w) for w in req.where]
         st = self._state
-        if any(r.is_metric_time for r in refs):
-            if not all(r.is_metric_time for r in refs):
-                raise QueryError(
-                    "metric_time with other dimensions needs a metric",
-                    hint="add --metrics, or ask for the dimensions without metric_time",
-                )
-            return self._spine_values(refs, filters, req)
-        if req.start_time or req.end_time:
+        mt_refs = [r for r in refs if r.is_metric_time]
+        other = [r for r in refs if not r.is_metric_time]
+        mt_filters = [f for f in filters if f.refs and all(r.is_metric_time for r in f.refs)]
+        dim_filters = [f for f in filters if f not in mt_filters]
+        if not other:
+            spine, alias, column_for = self._spine_source(mt_refs, filters)
+            sel = exp.select(copy=False).from_(
+                _tbl(st.spine_cte(spine)).as_(alias, quoted=False, copy=False), copy=False
+            )
+            return self._spine_select(sel, mt_refs, filters, column_for, req, [])
+        if (req.start_time or req.end_time) and not mt_refs:
             raise QueryError(
                 "--start-time/--end-time constrain metric_time: without metrics, group by "
                 "metric_time to use them",
                 hint="or filter a time dimension with --where",
             )
-        needed = refs + [r for f in filters for r in f.refs if r.kind != "metric"]
+        needed = other + [r for f in dim_filters for r in f.refs if r.kind != "metric"]
+        heads = {r.entity_path[0] if r.entity_path else r.element for r in other}
         best = None
         for sm in sorted(self.m.semantic_models.values(), key=lambda s: s.name):
             try:
                 hops = sum(len(self.resolve(sm.name, r)[2].hops) for r in needed)
             except QueryError:
                 continue
-            own = (
-                0
-                if sm.own_entity in {r.entity_path[0] if r.entity_path else r.element for r in refs}
-                else 1
-            )
-            rank = (hops, own)
+            rank = (hops, 0 if sm.own_entity in heads else 1)
             if best is None or rank < best[0]:
                 best = (rank, sm)
         if best is None:
-            names = ", ".join(r.column() for r in refs)
+            names = ", ".join(r.column() for r in other)
             raise QueryError(
                 f"no semantic model reaches all of {names}",
                 hint="see `opsmetrics list dimensions` for the names a query can group by",
             )
-        source = best[1]
         pseudo = Measure(
             name="__distinct_values",
             agg="count",
             expr="1",
-            model=source.name,
+            model=best[1].name,
             agg_time_dimension=None,
         )
-        items = self._resolve_group_by(refs, [(None, pseudo)])
+        items = self._resolve_group_by(other, [(None, pseudo)])
         seen: dict[str, GroupItem] = {}
         for it in items:
             seen.setdefault(it.name, it)
         items = list(seen.values())
         st.items = items
         st.dimension_join = "full"
-        sel, group_exprs, _extra, _base, _cf = self._rows(pseudo, items, filters, None)
+        sel, group_exprs, _extra, _base, _cf = self._rows(pseudo, items, dim_filters, None)
+        if mt_refs:
+            spine, alias, column_for = self._spine_source(mt_refs, mt_filters)
+            sel.join(
+                _tbl(st.spine_cte(spine)).as_(alias, quoted=False, copy=False),
+                join_type="cross",
+                copy=False,
+            )
+            return self._spine_select(sel, mt_refs, mt_filters, column_for, req, group_exprs, items)
         for name, e in group_exprs:
             sel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
-        sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
+        if req.apply_group_by:
+            sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
         cte = st.add_cte("distinct_values", sel)
         final = exp.select(*[col(i.name) for i in items], copy=False).from_(_tbl(cte), copy=False)
         final = self._order_limit(final, req, items, [])
         return st.with_ctes(final), [i.name for i in items]
 
-    def _spine_values(self, refs: list[Ref], filters, req: Request) -> tuple[exp.Select, list[str]]:
-        """``metric_time`` (at one or more grains, or date parts) without metrics: the periods
-        of the time spine, filtered and constrained like a metric's."""
+    def _spine_source(self, refs: list[Ref], filters):
+        """(time spine, alias, column_for) for ``metric_time`` items and filters without
+        metrics: the spine at the finest grain asked (custom grains from their spine)."""
         st = self._state
-        grains = [r.grain for r in refs if r.grain] or ["day"]
+        grains = [r.grain for r in refs if r.grain]
+        grains += [r.grain for f in filters for r in f.refs if r.grain]
+        grains = grains or ["day"]
         finest = min(grains, key=lambda g: GRAIN_RANK.get(g, 6) if g in GRAIN_RANK else 6)
         base = finest if finest in GRAIN_RANK else self.m.custom_granularities[finest][0].grain
         spine = self.m.spine_for(base)
         if spine is None:
             raise QueryError(
                 f"metric_time at '{base}' needs a time spine at that grain or finer",
-                hint="declare a time spine model (time_spine: in the model YAML) and re-run dbt parse",
+                hint="declare a time spine model (time_spine: in the model YAML) and re-run "
+                "dbt parse",
             )
         alias = st.alias("s")
-        sel = exp.select(copy=False).from_(
-            _tbl(st.spine_cte(spine)).as_(alias, quoted=False, copy=False), copy=False
-        )
-        items, exprs = [], []
 
         def column_for(ref: Ref, grain_hint=None) -> exp.Expression:
             if not ref.is_metric_time:
                 raise QueryError(
-                    f"'{ref.column()}' in a filter needs a metric (without metrics, only "
-                    "metric_time can be filtered)"
+                    f"'{ref.column()}' cannot be used here without a metric (a filter of a "
+                    "query without metrics names metric_time or the dimensions it groups by)"
                 )
             value = col(spine.column, alias)
             if ref.date_part:
@@ -341,26 +356,38 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 return col(ccol, alias)
             return value if g == spine.grain else _trunc(value, g)
 
-        for ref in refs:
+        column_for.raw = col(spine.column, alias)  # the spine's own column, and its grain
+        column_for.base = base
+        return spine, alias, column_for
+
+    def _spine_select(self, sel, mt_refs, filters, column_for, req, group_exprs, items=()):
+        """Select the metric_time items, then ``group_exprs``, over ``sel`` (which reads the
+        spine), with metric_time filters and the time constraint."""
+        st = self._state
+        mt_items: list[GroupItem] = []
+        mt_exprs: list[exp.Expression] = []
+        for ref in mt_refs:
             name = ref.column(ref.grain or (None if ref.date_part else "day"))
-            if any(i.name == name for i in items):
+            if any(i.name == name for i in mt_items):
                 continue
-            items.append(GroupItem(ref, name, "time", ref.grain))
-            exprs.append(column_for(ref))
+            mt_items.append(GroupItem(ref, name, "time", ref.grain))
+            mt_exprs.append(column_for(ref))
+        items = mt_items + list(items)
+        exprs = mt_exprs + [e for _n, e in group_exprs]
         conds = [f.substitute([column_for(r) for r in f.refs]) for f in filters]
         if req.start_time or req.end_time:
-            tcol = col(spine.column, alias)
+            tcol = column_for.raw
             if req.start_time:
-                conds.append(
-                    exp.GTE(this=tcol.copy(), expression=_lit_ts(truncate_dt(req.start_time, base)))
-                )
+                start = _lit_ts(truncate_dt(req.start_time, column_for.base))
+                conds.append(exp.GTE(this=tcol.copy(), expression=start))
             if req.end_time:
                 conds.append(exp.LTE(this=tcol.copy(), expression=_lit_ts(req.end_time)))
         for i, e in zip(items, exprs, strict=True):
-            sel.select(e.as_(i.name, quoted=False, copy=False), copy=False)
+            sel.select(e.copy().as_(i.name, quoted=False, copy=False), copy=False)
         if conds:
             sel.where(exp.and_(*conds, copy=False), copy=False)
-        sel.group_by(*[e.copy() for e in exprs], copy=False)
+        if req.apply_group_by:
+            sel.group_by(*[e.copy() for e in exprs], copy=False)
         final = self._order_limit(sel, req, items, [])
         return st.with_ctes(final), [i.name for i in items]
 
@@ -1248,6 +1275,16 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if req.limit is not None:
             outer.limit(req.limit, copy=False)
         return outer
+
+
+def _min_max(tree: exp.Select, cols: list[str]) -> tuple[exp.Select, list[str]]:
+    """The range of each column of a distinct-values query: ``<col>__min``, ``<col>__max``."""
+    exprs, out = [], []
+    for c in cols:
+        for fn, suffix in ((exp.Min, "min"), (exp.Max, "max")):
+            exprs.append(fn(this=col(c)).as_(f"{c}__{suffix}", quoted=False, copy=False))
+            out.append(f"{c}__{suffix}")
+    return exp.select(*exprs, copy=False).from_(tree.subquery("v", copy=False), copy=False), out
 
 
 class _State:

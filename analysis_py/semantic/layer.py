@@ -132,7 +132,12 @@ class SemanticLayer:
         start_time=None,
         end_time=None,
         saved_query: str | None = None,
+        min_max_only: bool = False,
+        apply_group_by: bool = True,
     ) -> CompiledQuery:
+        """Compile a request. ``min_max_only`` (no metrics) gives each group-by item's range as
+        ``<item>__min``/``<item>__max``; ``apply_group_by=False`` (no metrics) gives the values
+        without de-duplication. Both are MetricFlow's API-only options."""
         if saved_query:
             sq = self.manifest.saved_queries.get(saved_query)
             if sq is None:
@@ -151,7 +156,17 @@ class SemanticLayer:
             where = list(sq.where) + extra
             order_by = order_by or list(sq.order_by)
             limit = limit if limit is not None else sq.limit
-        req = make_request(metrics, group_by, where, order_by, limit, start_time, end_time)
+        req = make_request(
+            metrics,
+            group_by,
+            where,
+            order_by,
+            limit,
+            start_time,
+            end_time,
+            min_max_only=min_max_only,
+            apply_group_by=apply_group_by,
+        )
         tree, cols = self._compiler.compile(req)
         return CompiledQuery(self, req, tree, cols)
 

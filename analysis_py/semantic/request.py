@@ -21,6 +21,10 @@ class Request:
     limit: int | None = None
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
+    #: API-only, as MetricFlow's: the range (min, max) of each group-by item instead of its
+    #: values, and (without metrics) values without de-duplication
+    min_max_only: bool = False
+    apply_group_by: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ def make_request(
     limit=None,
     start_time=None,
     end_time=None,
+    min_max_only: bool = False,
+    apply_group_by: bool = True,
 ) -> Request:
     def seq(v) -> tuple[str, ...]:
         if v is None:
@@ -104,6 +110,8 @@ def make_request(
         limit=limit,
         start_time=_parse_time(start_time),
         end_time=_parse_time(end_time),
+        min_max_only=bool(min_max_only),
+        apply_group_by=bool(apply_group_by),
     )
 
 

@@ -108,3 +108,38 @@ def test_metric_time_without_a_grain_takes_the_metrics_default(sl):
     """Each metric's default is its agg time dimension's grain (at least day); several metrics
     take the coarsest of theirs. An hour-grain metric defaults to day."""
     assert sl.compile(metrics=["visits"], group_by=["metric_time"]).columns[0] == "metric_time__day"
+
+
+def test_min_max_only_gives_each_items_range(sl, con):
+    q = sl.compile(group_by=["customer__segment", "metric_time__month"], min_max_only=False)
+    assert q.columns == ["metric_time__month", "customer__segment"]
+    q = sl.compile(group_by=["customer__segment"], min_max_only=True)
+    assert q.columns == ["customer__segment__min", "customer__segment__max"]
+    assert (
+        q.fetchall()
+        == con.execute("select min(segment), max(segment) from dim_customers").fetchall()
+    )
+
+
+def test_apply_group_by_false_keeps_duplicates(sl, con):
+    deduped = sl.compile(group_by=["order__channel"]).fetchall()
+    raw = sl.compile(group_by=["order__channel"], apply_group_by=False).fetchall()
+    (n,) = con.execute("select count(*) from fct_orders").fetchone()
+    assert len(raw) == n and sorted(set(raw)) == sorted(deduped)
+
+
+def test_metric_time_with_a_dimension_is_the_spine_crossed_with_its_values(sl, con):
+    rows = sl.compile(
+        group_by=["metric_time__month", "order__channel"],
+        start_time="2024-01-01",
+        end_time="2024-03-31",
+    ).fetchall()
+    channels = {r[0] for r in con.execute("select distinct channel from fct_orders").fetchall()}
+    assert len(rows) == 3 * len(channels) and {r[1] for r in rows} == channels
+
+
+def test_min_max_and_no_dedupe_are_for_queries_without_metrics(sl):
+    from analysis_py.errors import QueryError
+
+    with pytest.raises(QueryError, match="without metrics"):
+        sl.compile(metrics=["order_total"], group_by=["customer__segment"], min_max_only=True)

@@ -1,0 +1,43 @@
+"""MetricFlow's own integration cases that only its Python API can ask (min_max_only), through
+ours; runs where the shared copy of the suite is present (../shared/mf-itest), else skips."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from analysis_py.semantic.layer import SemanticLayer
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "mf-itest" / "data"
+pytestmark = pytest.mark.skipif(
+    not (DATA / "cases.json").is_file(), reason="../shared/mf-itest is not present (optional)"
+)
+
+
+def _cases():
+    if not (DATA / "cases.json").is_file():
+        return []
+    return [
+        c for c in json.loads((DATA / "cases.json").read_text())["cases"] if c.get("min_max_only")
+    ]
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda c: c["name"])
+def test_min_max_only_cases_equal_metricflows(case):
+    con = duckdb.connect(str(DATA / "mfit.duckdb"), read_only=True)
+    try:
+        sl = SemanticLayer(
+            str(DATA / "manifests" / case["manifest"] / "semantic_manifest.json"), connection=con
+        )
+        q = sl.compile(group_by=case["group_by"], where=case["where"] or None, min_max_only=True)
+        got = [[str(v) for v in row] for row in q.fetchall()]
+    finally:
+        con.close()
+    name = f"{case['file'].removesuffix('.yaml')}__{case['name']}.csv"
+    header, *rows = list(csv.reader((DATA / "expected" / name).open()))
+    assert q.columns == header
+    assert got == rows
