@@ -17,7 +17,6 @@ import shutil
 import socket
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,67 +24,25 @@ import time
 from pathlib import Path
 
 import psycopg
-import yaml
 
 from bench._record import record
+from bench.bench_serve import Server
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, warehouse: Path, tmp: Path, **server):
-        from analysis_py.serve.scram import make_verifier
-
-        self.port = _free_port()
-        cfg = {
-            "server": {"port": self.port, **server},
-            "roles": {"all": {"marts": "*", "metrics": "*"}},
-            "users": {
-                u: {"password": make_verifier("bench"), "role": "all"} for u in ("bench", "other")
-            },
-        }
-        path = tmp / "serve.yml"
-        path.write_text(yaml.safe_dump(cfg))
-        env = {**os.environ, "OPSMETRICS_WAREHOUSE_DIR": str(warehouse)}
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("opsmetrics")), "serve", "--config", str(path)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.dsn = (
-            f"host=127.0.0.1 port={self.port} dbname=opsmetrics password=bench sslmode=disable"
-        )
-        for _ in range(300):
-            try:
-                psycopg.connect(self.dsn + " user=bench").close()
-                return
-            except psycopg.OperationalError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def rss_mb(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(30)
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _latencies(server: Server, n: int) -> list[float]:
     out = []
-    with psycopg.connect(server.dsn + " user=bench", autocommit=True) as c:
+    with psycopg.connect(server.dsn, autocommit=True) as c:
         for _ in range(n):
             t0 = time.perf_counter()
             c.execute("select count(*) from dim_clients").fetchone()
@@ -111,11 +68,15 @@ def _attack(server: Server, stop: threading.Event) -> list[threading.Thread]:
     def guesser():
         while not stop.is_set():
             with contextlib.suppress(psycopg.OperationalError):
-                psycopg.connect(server.dsn.replace("password=bench", "password=x") + " user=other")
+                psycopg.connect(
+                    server.dsn.replace("user=bench", "user=other").replace(
+                        "password=bench", "password=x"
+                    )
+                )
 
     def scripts():
         while not stop.is_set():
-            with psycopg.connect(server.dsn + " user=bench", autocommit=True) as c:
+            with psycopg.connect(server.dsn, autocommit=True) as c:
                 c.execute("select 1;" * 2000)
 
     threads = [threading.Thread(target=f, daemon=True) for f in (flood, guesser, scripts)]
@@ -135,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-security-"))
     try:
         wh = make_warehouse(tmp / "tiny", n_payments=20000)
-        server = Server(wh, tmp, max_rows=1000)
+        server = Server(wh, tmp, server={"max_rows": 1000}, users=("bench", "other"))
         try:
             quiet = _latencies(server, 500)
             stop = threading.Event()
@@ -145,19 +106,19 @@ def main(argv: list[str] | None = None) -> None:
             stop.set()
             for t in threads:
                 t.join(30)
-            rss0 = server.rss_mb()
+            rss0 = _rss_mb(server.proc.pid)
             peak = [rss0]
             done = threading.Event()
 
             def sample():
                 while not done.is_set():
-                    peak.append(server.rss_mb())
+                    peak.append(_rss_mb(server.proc.pid))
                     time.sleep(0.02)
 
             sampler = threading.Thread(target=sample)
             sampler.start()
             t0 = time.perf_counter()
-            with psycopg.connect(server.dsn + " user=bench", autocommit=True) as c:
+            with psycopg.connect(server.dsn, autocommit=True) as c:
                 rows = c.execute(
                     "select x, repeat('z', 40) || x::varchar from range(40000000) t(x)"
                 ).fetchall()

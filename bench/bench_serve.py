@@ -40,7 +40,7 @@ def _free_port() -> int:
 class Server:
     """``opsmetrics serve`` in a subprocess over ``warehouse``."""
 
-    def __init__(self, warehouse: Path, tmp: Path):
+    def __init__(self, warehouse: Path, tmp: Path, server: dict | None = None, users=("bench",)):
         from analysis_py.serve.scram import make_verifier
 
         self.port = _free_port()
@@ -50,9 +50,10 @@ class Server:
                 "max_connections": 200,
                 "max_rows": 0,
                 "statement_timeout": 600,
+                **(server or {}),
             },
             "roles": {"all": {"marts": "*", "metrics": "*", "analysis": "*"}},
-            "users": {"bench": {"password": make_verifier("bench"), "role": "all"}},
+            "users": {u: {"password": make_verifier("bench"), "role": "all"} for u in users},
         }
         path = tmp / "serve.yml"
         path.write_text(yaml.safe_dump(cfg))

@@ -140,21 +140,7 @@ def find_manifest(project: Path, target=None, profiles_dir=None) -> Path:
     path = tdir / "semantic_manifest.json"
     if path.is_file():
         return path
-    dbt = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
-    cmd = [
-        dbt,
-        "parse",
-        "--project-dir",
-        str(project),
-        "--profiles-dir",
-        str(profiles_dir_for(project, profiles_dir)),
-    ]
-    if target:
-        cmd += ["--target", target]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    except OSError as exc:
-        raise ManifestError(f"{path} is missing and dbt could not be run: {exc}") from None
+    proc = _dbt_parse(project, target, profiles_dir, f"{path} is missing and dbt could not be run")
     if proc.returncode != 0 or not path.is_file():
         raise ManifestError(
             f"{path} is missing and `dbt parse` failed:\n"
@@ -209,30 +195,40 @@ def resolve_sources(project: Path, target=None, profiles_dir=None, database=None
     return manifest, db
 
 
+def _dbt_parse(project: Path, target, profiles_dir, cannot: str, extra=()):
+    """``dbt parse`` of ``project`` (the finished process; ``cannot`` starts the error when
+    dbt cannot be started at all)."""
+    dbt = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+    cmd = [
+        dbt,
+        "parse",
+        *extra,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(profiles_dir_for(project, profiles_dir)),
+    ]
+    if target:
+        cmd += ["--target", target]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    except OSError as exc:
+        raise ManifestError(f"{cannot}: {exc}") from None
+
+
 def parse_project(project: Path, target=None, profiles_dir=None) -> Path:
     """``dbt parse`` of the project as it is now, into a fresh target folder; the path of its
     semantic manifest (a :class:`ManifestError` explaining the failure otherwise)."""
     import tempfile
 
     out = Path(tempfile.mkdtemp(prefix="opsmetrics-parse-"))
-    dbt = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
-    cmd = [
-        dbt,
-        "parse",
-        "--no-partial-parse",
-        "--project-dir",
-        str(project),
-        "--profiles-dir",
-        str(profiles_dir_for(project, profiles_dir)),
-        "--target-path",
-        str(out),
-    ]
-    if target:
-        cmd += ["--target", target]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    except OSError as exc:
-        raise ManifestError(f"dbt could not be run: {exc}") from None
+    proc = _dbt_parse(
+        project,
+        target,
+        profiles_dir,
+        "dbt could not be run",
+        extra=["--no-partial-parse", "--target-path", str(out)],
+    )
     path = out / "semantic_manifest.json"
     if proc.returncode != 0 or not path.is_file():
         raise ManifestError(
