@@ -17,8 +17,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from analysis_py.errors import FilterError
-from analysis_py.semantic.names import Ref, parse_object_call
+from analysis_py.errors import FilterError, QueryError
+from analysis_py.semantic.names import SEP, Ref, parse_name, parse_object_call
 
 _TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.S)
 PLACEHOLDER = "__opsm_ref_"
@@ -174,6 +174,25 @@ def parse_filter(text: str, dialect: str = "duckdb") -> ParsedFilter:
     tree = statements[0]
     if isinstance(tree, exp.Select | exp.Create | exp.Insert | exp.Delete | exp.Update | exp.Drop):
         raise _refuse(text, f"a {tree.key.upper()} statement is not a filter")
+
+    def named(node: exp.Expression) -> exp.Expression:
+        # a bare dunder name (metric_time__day, order__status) is a semantic object, as in
+        # MetricFlow's filters; it is resolved like {{ Dimension(...) }}, never as a column
+        if (
+            isinstance(node, exp.Column)
+            and not node.table
+            and not node.name.startswith(PLACEHOLDER)
+            and SEP in node.name
+        ):
+            try:
+                ref = parse_name(node.name)
+            except QueryError:
+                return node
+            refs.append(ref)
+            return exp.column(f"{PLACEHOLDER}{len(refs) - 1}")
+        return node
+
+    tree = tree.transform(named)
     for node in tree.walk():
         node.comments = None  # comments never reach the generated SQL
         if isinstance(node, exp.Column):

@@ -143,3 +143,21 @@ def test_min_max_and_no_dedupe_are_for_queries_without_metrics(sl):
 
     with pytest.raises(QueryError, match="without metrics"):
         sl.compile(metrics=["order_total"], group_by=["customer__segment"], min_max_only=True)
+
+
+@pytest.mark.parametrize(
+    "bare,template",
+    [
+        ("order__status = 'completed'", "{{ Dimension('order__status') }} = 'completed'"),
+        (
+            "CAST(metric_time__day AS TIMESTAMP) >= CAST('2024-03-01' AS TIMESTAMP)",
+            "{{ TimeDimension('metric_time', 'day') }} >= '2024-03-01'",
+        ),
+    ],
+)
+def test_a_bare_semantic_name_in_a_filter_is_the_object(sl, bare, template):
+    """MetricFlow's filters may name group-by items bare (``metric_time__day``); they resolve
+    as semantic objects, never as raw columns (``amount > 1`` is still refused)."""
+    got = sl.compile(metrics=["order_total"], group_by=["metric_time__month"], where=[bare])
+    want = sl.compile(metrics=["order_total"], group_by=["metric_time__month"], where=[template])
+    assert got.fetchall() == want.fetchall()
