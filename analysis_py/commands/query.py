@@ -189,7 +189,7 @@ def query(
         )
     if not _split(metrics) and not saved_query and not _split(group_by):
         raise QueryError(
-            "nothing requested",
+            "no metrics requested (and nothing to group by)",
             hint="pass --metrics a,b, --saved-query NAME, or --group-by dimensions alone for "
             "their distinct values",
         )
