@@ -705,9 +705,11 @@ class Compiler(CumulativeMixin, ConversionMixin):
                     st.need_model(tsm, ent, self.parse_expr(tsm.entity(ent).expr))
                     ja = st.alias("j")
                     joins[key] = ja
+                    on = exp.EQ(this=col(ent, prev), expression=col(ent, ja))
+                    window = self._validity_on(tsm, ja, ms, sm, base_alias)
                     sel.join(
                         exp.Table(this=ident(st.cte_name(tsm))).as_(ja, quoted=False, copy=False),
-                        on=exp.EQ(this=col(ent, prev), expression=col(ent, ja)),
+                        on=exp.and_(on, window) if window is not None else on,
                         join_type=st.dimension_join,
                         copy=False,
                     )
@@ -748,6 +750,30 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if conds:
             sel.where(exp.and_(*conds, copy=False), copy=False)
         return sel, group_exprs, extra_exprs, base_alias, column_for
+
+    def _validity_on(self, tsm: SemanticModel, alias: str, ms: Measure, sm, base_alias):
+        """For a join to an SCD type II model: the measure's time (at day) inside the row's
+        validity window, ``start <= t AND (t < end OR end IS NULL)`` (MetricFlow's join)."""
+        window = tsm.validity_window
+        if window is None or not ms.agg_time_dimension:
+            return None
+        st = self._state
+        _kind, _grain, res = self.resolve(sm.name, Ref("metric_time", grain="day"), for_measure=ms)
+        st.need_model(sm, res.column, res.expr)
+        t = col(res.column, base_alias)
+        start, end = window
+        for d in window:
+            st.need_model(tsm, d.name, self.parse_expr(d.expr))
+        return exp.and_(
+            exp.GTE(this=t.copy(), expression=col(start.name, alias)),
+            exp.paren(
+                exp.or_(
+                    exp.LT(this=t.copy(), expression=col(end.name, alias)),
+                    exp.Is(this=col(end.name, alias), expression=exp.Null()),
+                ),
+                copy=False,
+            ),
+        )
 
     def _filter_expr(self, f: ParsedFilter, column_for, ms, sel, base_alias, metric_name):
         cols = []

@@ -77,6 +77,8 @@ class Dimension:
     description: str | None = None
     label: str | None = None
     is_partition: bool = False
+    #: "start" / "end" for the validity window of a slowly changing dimension (SCD type II)
+    validity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,14 @@ class SemanticModel:
 
     def dimension(self, name: str) -> Dimension | None:
         return next((d for d in self.dimensions if d.name == name), None)
+
+    @property
+    def validity_window(self) -> tuple[Dimension, Dimension] | None:
+        """(start, end) dimensions when the model is an SCD type II table: a row holds from
+        start (inclusive) to end (exclusive; NULL = still valid)."""
+        start = next((d for d in self.dimensions if d.validity == "start"), None)
+        end = next((d for d in self.dimensions if d.validity == "end"), None)
+        return (start, end) if start and end else None
 
     @property
     def own_entity(self) -> str | None:
@@ -323,6 +333,15 @@ def _nad(obj: Any) -> NonAdditive | None:
     )
 
 
+def _validity(d: dict) -> str | None:
+    vp = (d.get("type_params") or {}).get("validity_params") or d.get("validity_params") or {}
+    if vp.get("is_start"):
+        return "start"
+    if vp.get("is_end"):
+        return "end"
+    return None
+
+
 def _measure(obj: dict, model: str, default_atd: str | None) -> Measure:
     params = obj.get("agg_params") or {}
     agg = str(obj["agg"]).lower()
@@ -372,6 +391,7 @@ def parse_manifest(data: dict[str, Any], digest: str = "") -> Manifest:
                 description=d.get("description"),
                 label=d.get("label"),
                 is_partition=bool(d.get("is_partition")),
+                validity=_validity(d),
             )
             for d in sm.get("dimensions") or []
         )
