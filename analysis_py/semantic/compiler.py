@@ -1120,6 +1120,23 @@ class Compiler(CumulativeMixin, ConversionMixin):
         fb = set(b.filters + b.measure.filters + bi.filters)
         return ma.model == mb.model and ma.agg_time_dimension == mb.agg_time_dimension and fa == fb
 
+    def _atd_item(self, metric: Metric, items: list[GroupItem]) -> GroupItem | None:
+        """The group-by item that is ``metric``'s agg time dimension (``booking__ds__day``),
+        which an offset may shift as it shifts metric_time (MetricFlow allows both)."""
+        atds = set()
+        for _m, ms in self._leaf_measures([metric]):
+            if ms.agg_time_dimension:
+                sm, dname, _g = self.atd(ms)
+                atds.add((sm.own_entity, dname))
+        if len(atds) != 1:
+            return None
+        ((entity, dname),) = atds
+        for it in items:
+            r = it.ref
+            if it.kind == "time" and r.element == dname and r.entity_path == (entity,) and it.grain:
+                return it
+        return None
+
     def _wrap_fill(self, node: Node, items, fills) -> Node:
         sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
             _tbl(node.name), copy=False
@@ -1137,10 +1154,11 @@ class Compiler(CumulativeMixin, ConversionMixin):
         to_grain = getattr(mi, "offset_to_grain", None)
         if not offset and not to_grain:
             return self._metric_node(inner, flt, items, constraint, out)
-        mt = next((i for i in items if i.is_metric_time), None)
+        mt = next((i for i in items if i.is_metric_time), None) or self._atd_item(inner, items)
         if mt is None:
             raise QueryError(
-                f"an input of this derived metric is offset ({offset or to_grain}); group by metric_time to use it",
+                f"an input of this derived metric is offset ({offset or to_grain}); group by "
+                "metric_time (or the metric's agg time dimension) to use it",
                 hint="add --group-by metric_time__day (or another grain)",
             )
         st = self._state

@@ -161,3 +161,16 @@ def test_a_bare_semantic_name_in_a_filter_is_the_object(sl, bare, template):
     got = sl.compile(metrics=["order_total"], group_by=["metric_time__month"], where=[bare])
     want = sl.compile(metrics=["order_total"], group_by=["metric_time__month"], where=[template])
     assert got.fetchall() == want.fetchall()
+
+
+@pytest.mark.parametrize(
+    "metric", ["order_total_wow", "order_count_prev_month", "order_total_month_start"]
+)
+@pytest.mark.parametrize("grain", ["day", "month"])
+def test_an_offset_by_the_agg_time_dimension_equals_the_one_by_metric_time(sl, metric, grain):
+    """MetricFlow shifts an offset input along the metric's agg time dimension as along
+    metric_time; the answers are the same, under the dimension's name."""
+    by_mt = sl.compile(metrics=[metric], group_by=[f"metric_time__{grain}"]).fetchall()
+    by_atd = sl.compile(metrics=[metric], group_by=[f"order__ordered_at__{grain}"])
+    assert by_atd.columns == [f"order__ordered_at__{grain}", metric]
+    assert sorted(by_atd.fetchall(), key=repr) == sorted(by_mt, key=repr)
