@@ -46,7 +46,7 @@ def test_amount_usd_total_is_the_warehouse_rule_on_raw(con, truth):
         select sum(cast(cast(p.major as double) * r.usd_per_unit as decimal(18, 2)))
         from p asof join fx_rates r on p.ccy = r.currency and p.d >= r.rate_date
         """
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     assert float(got) == truth["facts"]["payments"]["amount_usd_total_non_test"]
 
 
@@ -63,7 +63,7 @@ def test_count_facts_match_raw(con, truth):
           (select count(distinct response_id) from csat_responses
             where 'CS' || right(vendor_case_ref, 8) in (select case_id from clean_cases))
         """
-    ).fetchone()
+    ).fetchall()[0]
     assert got == (
         facts["payments"]["failed_payments"],
         facts["cases"]["cases_from_failed_payments_non_test"],
@@ -87,7 +87,7 @@ def test_row_counts_distinct_keys_and_totals_match_raw(raw_dir, con, truth):
     }
     for table, key in keys.items():
         counts = truth["row_counts"][table]
-        n_keys = con.execute(f"select count(distinct {key}) from {table}").fetchone()[0]
+        n_keys = con.execute(f"select count(distinct {key}) from {table}").fetchall()[0][0]
         assert counts["distinct_keys"] == n_keys, table
         assert counts["files"] == len(list(raw_dir.glob(f"*/{table}/*.parquet"))), table
     facts, rows = truth["facts"], truth["row_counts"]
