@@ -230,7 +230,11 @@ class Compiler(CumulativeMixin, ConversionMixin):
             else:
                 node = self._metric_node(group[0], filters, items, constraint, group[0].name)
             for m in group:
-                fill = m.measure.fill_nulls_with if m.type == "simple" and m.measure else None
+                fill = (
+                    m.measure.fill_nulls_with
+                    if m.type in ("simple", "cumulative") and m.measure
+                    else None
+                )
                 if fill is not None:
                     node.fill[m.name] = fill
             nodes.append(node)
@@ -306,11 +310,15 @@ class Compiler(CumulativeMixin, ConversionMixin):
         sel, group_exprs, _extra, _base, _cf = self._rows(pseudo, items, dim_filters, None)
         if mt_refs:
             spine, alias, column_for = self._spine_source(mt_refs, mt_filters)
+            # MetricFlow crosses the spine with the first model before the FULL OUTER joins
+            # of the other dimension sources, so their unmatched rows have no metric_time
+            dims_joins = sel.args.pop("joins", None) or []
             sel.join(
                 _tbl(st.spine_cte(spine)).as_(alias, quoted=False, copy=False),
                 join_type="cross",
                 copy=False,
             )
+            sel.set("joins", sel.args["joins"] + dims_joins)
             return self._spine_select(sel, mt_refs, mt_filters, column_for, req, group_exprs, items)
         for name, e in group_exprs:
             sel.select(e.copy().as_(name, quoted=False, copy=False), copy=False)
@@ -682,9 +690,105 @@ class Compiler(CumulativeMixin, ConversionMixin):
             exp.Table(this=ident(st.cte_name(sm))).as_(base_alias, quoted=False, copy=False),
             copy=False,
         )
-        joins: dict[tuple, str] = {}
+        # Join paths, as MetricFlow joins them: each dimension source reached through a
+        # different path is joined on its own (two 2-hop paths through one bridge model join
+        # that bridge twice), and a path that is the start of a longer one is read from the
+        # longer one's joins. The paths are planned up front from the items and filters.
+        chains = self._plan_chains(sm, ms, items, filters)
+        chain_aliases: dict[tuple, list[str]] = {}
+
+        def join_path(hops: tuple) -> str:
+            chain = next((c for c in chains if c[: len(hops)] == hops), None)
+            if chain is None:
+                chain = hops
+                chains.append(chain)
+            aliases = chain_aliases.setdefault(chain, [])
+            while len(aliases) < len(hops):
+                n = len(aliases)
+                prev = base_alias if n == 0 else aliases[n - 1]
+                prev_model = sm if n == 0 else self.model(chain[n - 1][1])
+                ent, target = chain[n]
+                tsm = self.model(target)
+                st.need_model(prev_model, ent, self.parse_expr(prev_model.entity(ent).expr))
+                st.need_model(tsm, ent, self.parse_expr(tsm.entity(ent).expr))
+                ja = st.alias("j")
+                aliases.append(ja)
+                conds = [exp.EQ(this=col(ent, prev), expression=col(ent, ja))]
+                conds += self._partition_on(prev_model, prev, tsm, ja)
+                window = self._validity_on(tsm, ja, ms, sm, base_alias)
+                if window is not None:
+                    conds.append(window)
+                sel.join(
+                    exp.Table(this=ident(st.cte_name(tsm))).as_(ja, quoted=False, copy=False),
+                    on=exp.and_(*conds, copy=False),
+                    join_type=st.dimension_join,
+                    copy=False,
+                )
+            return aliases[len(hops) - 1] if hops else base_alias
+
+        shifted: dict[str, exp.Expression] = {}
+
+        def shifted_time(ref: Ref) -> exp.Expression:
+            """Metric time of a row moved by the active offsets: each spine day ``a`` takes
+            the rows at ``a - offset`` (or at ``trunc(a, offset_to_grain)``)."""
+            _s, _d, agrain = self.atd(ms)
+            base = agrain if GRAIN_RANK.get(agrain, 6) < GRAIN_RANK["day"] else "day"
+            if "t" not in shifted:
+                res = self.resolve(sm.name, Ref("metric_time", grain=base), for_measure=ms)[2]
+                st.need_model(sm, res.column, res.expr)
+                cur = col(res.column, base_alias)
+                for offset, to_grain, grains in reversed(st.time_shifts):
+                    psel = self._spine_periods(base, None)
+                    if to_grain is not None and grains:
+                        # only days that start one of the requested periods (MetricFlow)
+                        p = psel.expressions[0].this  # the period expression (no alias in WHERE)
+                        psel.where(
+                            exp.or_(
+                                *[
+                                    exp.EQ(this=_trunc(p.copy(), g), expression=p.copy())
+                                    for g in grains
+                                ],
+                                copy=False,
+                            ),
+                            copy=False,
+                        )
+                    periods = st.add_cte(f"spine_{base}", psel)
+                    sa = st.alias("s")
+                    stime = col("__period", sa)
+                    if offset is not None:
+                        left = exp.Sub(
+                            this=stime.copy(),
+                            expression=_interval(offset.count, offset.granularity),
+                        )
+                    else:
+                        left = _trunc(stime.copy(), to_grain)
+                    sel.join(
+                        exp.Table(this=ident(periods)).as_(sa, quoted=False, copy=False),
+                        on=exp.EQ(this=left, expression=cur),
+                        join_type="inner",
+                        copy=False,
+                    )
+                    cur = stime
+                shifted["t"] = cur
+            cur = shifted["t"].copy()
+            if ref.date_part:
+                return self._date_part(ref.date_part, cur)
+            g = ref.grain or base
+            if g in self.custom_grains:
+                spine, ccol = self.m.custom_granularities[g]
+                ca = st.alias("s")
+                sel.join(
+                    exp.Table(this=ident(st.spine_cte(spine))).as_(ca, quoted=False, copy=False),
+                    on=exp.EQ(this=col(spine.column, ca), expression=cur),
+                    join_type="left",
+                    copy=False,
+                )
+                return col(ccol, ca)
+            return cur if g == base else _trunc(cur, g)
 
         def column_for(ref: Ref, grain_hint=None) -> exp.Expression:
+            if st.time_shifts and ms.agg_time_dimension and self._measure_time_ref(ref, ms):
+                return shifted_time(ref)
             try:
                 _kind, _grain, res = self.resolve(sm.name, ref, for_measure=ms)
             except QueryError as exc:
@@ -693,27 +797,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
                         f"metric '{metric_name}': {exc.message}", hint=exc.hint
                     ) from None
                 raise
-            alias = base_alias
-            for n in range(1, len(res.hops) + 1):
-                key = res.hops[:n]
-                if key not in joins:
-                    prev = base_alias if n == 1 else joins[res.hops[: n - 1]]
-                    prev_model = sm if n == 1 else self.model(res.hops[n - 2][1])
-                    ent, target = res.hops[n - 1]
-                    tsm = self.model(target)
-                    st.need_model(prev_model, ent, self.parse_expr(prev_model.entity(ent).expr))
-                    st.need_model(tsm, ent, self.parse_expr(tsm.entity(ent).expr))
-                    ja = st.alias("j")
-                    joins[key] = ja
-                    on = exp.EQ(this=col(ent, prev), expression=col(ent, ja))
-                    window = self._validity_on(tsm, ja, ms, sm, base_alias)
-                    sel.join(
-                        exp.Table(this=ident(st.cte_name(tsm))).as_(ja, quoted=False, copy=False),
-                        on=exp.and_(on, window) if window is not None else on,
-                        join_type=st.dimension_join,
-                        copy=False,
-                    )
-                alias = joins[key]
+            alias = join_path(res.hops)
             tsm = self.model(res.model)
             st.need_model(tsm, res.column, res.expr)
             if res.spine is not None:
@@ -750,6 +834,44 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if conds:
             sel.where(exp.and_(*conds, copy=False), copy=False)
         return sel, group_exprs, extra_exprs, base_alias, column_for
+
+    def _plan_chains(self, sm: SemanticModel, ms: Measure, items, filters) -> list[tuple]:
+        """The join paths a measure's rows need, longest first; a path that is the start of
+        a longer one is not listed (it is read from the longer one's joins)."""
+        refs = [it.ref for it in items] + [r for f in filters for r in f.refs if r.kind != "metric"]
+        paths: list[tuple] = []
+        for ref in refs:
+            try:
+                hops = self.resolve(sm.name, ref, for_measure=ms)[2].hops
+            except QueryError:
+                continue  # reported where the column is built
+            if hops and hops not in paths:
+                paths.append(hops)
+        chains: list[tuple] = []
+        for hops in sorted(paths, key=len, reverse=True):
+            if not any(c[: len(hops)] == hops for c in chains):
+                chains.append(hops)
+        return chains
+
+    def _partition_on(
+        self, left: SemanticModel, la: str, right: SemanticModel, ra: str
+    ) -> list[exp.Expression]:
+        """Equalities on the partition dimensions two joined models share by name (at each
+        one's own grain for time partitions), as MetricFlow adds them to every join."""
+        st = self._state
+        conds = []
+        for d in left.dimensions:
+            other = right.dimension(d.name)
+            if not d.is_partition or other is None or not other.is_partition:
+                continue
+            le, re_ = self.parse_expr(d.expr), self.parse_expr(other.expr)
+            if d.type == "time":
+                le, re_ = _trunc(le, d.grain or "day"), _trunc(re_, other.grain or "day")
+            name = f"__partition_{d.name}"
+            st.need_model(left, name, le)
+            st.need_model(right, name, re_)
+            conds.append(exp.EQ(this=col(name, la), expression=col(name, ra)))
+        return conds
 
     def _validity_on(self, tsm: SemanticModel, alias: str, ms: Measure, sm, base_alias):
         """For a join to an SCD type II model: the measure's time (at day) inside the row's
@@ -861,7 +983,11 @@ class Compiler(CumulativeMixin, ConversionMixin):
         all_filters = [parse_filter(t) for t in first.filters + first.measure.filters] + list(
             filters
         )
-        spine_join = first.measure.join_to_timespine and any(i.is_metric_time for i in items)
+        spine_item = None
+        if first.measure.join_to_timespine:
+            spine_item = next((i for i in items if i.is_metric_time), None) or self._atd_item(
+                first, items
+            )
         st = self._state
         sm = self.model(ms0.model)
         if ms0.non_additive is not None:
@@ -885,12 +1011,16 @@ class Compiler(CumulativeMixin, ConversionMixin):
             sel.group_by(*[e.copy() for _n, e in group_exprs], copy=False)
         name = st.add_cte(out_name or values[0], sel)
         node = Node(name, values)
-        if spine_join:
+        if spine_item is not None:
             node = self._spine_join(
                 node,
                 items,
                 constraint,
                 {m.name if out is None else out: m.measure.fill_nulls_with for m, out in metrics},
+                spine_item,
+                metric=first,
+                all_filters=all_filters,
+                query_filters=filters,
             )
         return node
 
@@ -949,8 +1079,9 @@ class Compiler(CumulativeMixin, ConversionMixin):
             outer.group_by(*[col(n) for n, _e in group_exprs], copy=False)
         return Node(st.add_cte(values[0], outer), values)
 
-    def _spine_periods(self, grain: str, constraint) -> exp.Select:
-        """Distinct periods of the time spine at ``grain`` (custom grains from their column)."""
+    def _spine_periods(self, grain: str, constraint, filters=()) -> exp.Select:
+        """Distinct periods of the time spine at ``grain`` (custom grains from their column),
+        keeping the spine days that pass ``filters`` (filters on metric time only)."""
         st = self._state
         if grain in self.custom_grains:
             spine, c = self.m.custom_granularities[grain]
@@ -968,6 +1099,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
             .from_(_tbl(st.spine_cte(spine)), copy=False)
             .distinct(copy=False)
         )
+        for f in filters:
+            sel.where(f.substitute([self._spine_column(spine, r) for r in f.refs]), copy=False)
         if constraint is not None and grain not in self.custom_grains:
             _g, start, end = constraint
             conds = []
@@ -979,10 +1112,76 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 sel.where(exp.and_(*conds, copy=False), copy=False)
         return sel
 
-    def _spine_join(self, node: Node, items, constraint, fills) -> Node:
+    def _spine_column(self, spine: TimeSpine, ref: Ref) -> exp.Expression:
+        """A metric-time reference read from a time spine's own column."""
+        value = col(spine.column)
+        if ref.date_part:
+            return self._date_part(ref.date_part, value)
+        g = ref.grain or spine.grain
+        if g in self.custom_grains:
+            cspine, ccol = self.m.custom_granularities[g]
+            if cspine.relation != spine.relation:
+                raise QueryError(f"custom grain '{g}' lives on another time spine")
+            return col(ccol)
+        return value if g == spine.grain else _trunc(value, g)
+
+    def _measure_time_ref(self, ref: Ref, ms: Measure) -> bool:
+        """Whether ``ref`` is metric time for measure ``ms``: metric_time or its agg time
+        dimension by its own name."""
+        if ref.is_metric_time:
+            return True
+        if ref.kind in ("metric", "entity") or not ms.agg_time_dimension:
+            return False
+        sm, dname, _g = self.atd(ms)
+        return ref.element == dname and tuple(ref.entity_path) == (sm.own_entity,)
+
+    def _agg_time_ref(self, ref: Ref, metric: Metric) -> bool:
+        """Whether ``ref`` is metric time for ``metric``: metric_time or its agg time dimension."""
+        if ref.is_metric_time:
+            return True
+        if ref.kind == "metric":
+            return False
+        for _m, ms in self._leaf_measures([metric]):
+            if ms.agg_time_dimension:
+                sm, dname, _g = self.atd(ms)
+                if ref.element == dname and tuple(ref.entity_path) == (sm.own_entity,):
+                    return True
+        return False
+
+    def _spine_join(
+        self,
+        node: Node,
+        items,
+        constraint,
+        fills,
+        mt=None,
+        metric: Metric | None = None,
+        all_filters=(),
+        query_filters=(),
+    ) -> Node:
+        """Every spine period at the requested grain, LEFT joined to the node (MetricFlow's
+        ``join_to_timespine``). As MetricFlow does, filters on metric time only (the metric's
+        and the query's) keep spine days; the query's other filters whose items are all grouped
+        by are applied again after the join, since the spine's new rows have NULL there."""
         st = self._state
-        mt = next(i for i in items if i.is_metric_time)
-        periods = st.add_cte(f"spine_{mt.grain}", self._spine_periods(mt.grain, constraint))
+        mt = mt or next(i for i in items if i.is_metric_time)
+        spine_filters, deferred = [], []
+        if metric is not None:
+            for f in all_filters:
+                if f.refs and all(self._agg_time_ref(r, metric) for r in f.refs):
+                    spine_filters.append(f)
+            by_name = {}
+            for it in items:
+                by_name[it.name] = it
+                by_name.setdefault(it.ref.column(), it)
+            for f in query_filters:
+                if f in spine_filters or not f.refs:
+                    continue
+                if all(r.kind != "metric" and _filter_item(r, by_name) for r in f.refs):
+                    deferred.append(f)
+        periods = st.add_cte(
+            f"spine_{mt.grain}", self._spine_periods(mt.grain, constraint, spine_filters)
+        )
         sel = exp.select(copy=False).from_(
             exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
         )
@@ -1002,6 +1201,12 @@ class Compiler(CumulativeMixin, ConversionMixin):
             if fills.get(v) is not None:
                 e = exp.Coalesce(this=e, expressions=[exp.Literal.number(fills[v])])
             sel.select(e.as_(v, quoted=False, copy=False), copy=False)
+        for f in deferred:
+            cols = []
+            for r in f.refs:
+                it = _filter_item(r, by_name)
+                cols.append(col("__period", "sp") if it is mt else col(it.name, "v"))
+            sel.where(f.substitute(cols), copy=False)
         return Node(st.add_cte(f"{node.values[0]}_spine", sel), node.values)
 
     # -- other metric types ------------------------------------------------------------------
@@ -1072,7 +1277,23 @@ class Compiler(CumulativeMixin, ConversionMixin):
             )
             return Node(self._state.add_cte(out, sel), [out])
         if t == "cumulative":
-            return self._cumulative_node(metric, own + list(filters), items, constraint, out)
+            node = self._cumulative_node(metric, own + list(filters), items, constraint, out)
+            mt = next((i for i in items if i.is_metric_time), None)
+            if metric.measure.join_to_timespine and mt is not None:
+                flt = own + [parse_filter(x) for x in metric.measure.filters] + list(filters)
+                node = self._spine_join(
+                    node,
+                    items,
+                    constraint,
+                    {out: metric.measure.fill_nulls_with},
+                    mt,
+                    metric=metric,
+                    all_filters=flt,
+                    query_filters=filters,
+                )
+            elif metric.measure.fill_nulls_with is not None:
+                node = self._wrap_fill(node, items, {out: metric.measure.fill_nulls_with})
+            return node
         if t == "conversion":
             return self._conversion_node(metric, own + list(filters), items, constraint, out)
         raise QueryError(f"metric '{metric.name}' has unsupported type '{t}'")
@@ -1155,16 +1376,46 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if not offset and not to_grain:
             return self._metric_node(inner, flt, items, constraint, out)
         mt = next((i for i in items if i.is_metric_time), None) or self._atd_item(inner, items)
-        if mt is None:
+        time_items = [i for i in items if i.kind == "time" and self._agg_time_ref(i.ref, inner)]
+        if mt is None and not time_items:
             raise QueryError(
                 f"an input of this derived metric is offset ({offset or to_grain}); group by "
                 "metric_time (or the metric's agg time dimension) to use it",
                 hint="add --group-by metric_time__day (or another grain)",
             )
         st = self._state
+        # MetricFlow shifts the aggregated values when the query's time grain is no coarser
+        # than the offset's (a period maps onto a period), and shifts the rows before
+        # aggregating otherwise (and for date parts, several time items, offset_to_grain at
+        # week); both are one spine join, ``a - offset = b`` or ``trunc(a, grain) = b``.
+        og = offset.granularity if offset else to_grain
+        after = (
+            mt is not None
+            and len(time_items) == 1
+            and not mt.ref.date_part
+            and mt.grain in GRAIN_RANK
+            and og in GRAIN_RANK
+            and GRAIN_RANK[mt.grain] <= GRAIN_RANK[og]
+            and not (mt.grain == "week" and to_grain)
+        )
+        if not after:
+            outer_shifts = st.time_shifts
+            grains = tuple(
+                dict.fromkeys(
+                    i.grain for i in time_items if i.grain in GRAIN_RANK and not i.ref.date_part
+                )
+            )
+            st.time_shifts = (*outer_shifts, (offset, to_grain, grains))
+            try:
+                return self._metric_node(inner, flt, items, constraint, out)
+            finally:
+                st.time_shifts = outer_shifts
+        # filters on metric time alone keep spine periods (the output's time), as in MetricFlow
+        on_time = [f for f in flt if f.refs and all(self._agg_time_ref(r, inner) for r in f.refs)]
+        flt = [f for f in flt if f not in on_time]
         if offset:
             node = self._metric_node(inner, flt, items, None, out)
-            periods = st.add_cte(f"spine_{mt.grain}", self._spine_periods(mt.grain, None))
+            periods = st.add_cte(f"spine_{mt.grain}", self._spine_periods(mt.grain, None, on_time))
             sel = exp.select(copy=False).from_(
                 exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
             )
@@ -1200,6 +1451,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 psel.where(
                     exp.EQ(this=_trunc(scol.copy(), mt.grain), expression=scol.copy()), copy=False
                 )
+            for f in on_time:
+                psel.where(f.substitute([self._spine_column(spine, r) for r in f.refs]), copy=False)
             periods = st.add_cte(f"spine_{mt.grain}_starts", psel)
             sel = exp.select(copy=False).from_(
                 exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
@@ -1321,6 +1574,22 @@ class Compiler(CumulativeMixin, ConversionMixin):
         return outer
 
 
+def _filter_item(ref: Ref, by_name: dict[str, GroupItem]) -> GroupItem | None:
+    """The group-by item a filter's reference names, if it is one of them."""
+    if ref.grain or ref.date_part:
+        return by_name.get(ref.column())
+    return by_name.get(ref.column()) or next(
+        (
+            it
+            for it in by_name.values()
+            if it.kind == "time"
+            and it.ref.element == ref.element
+            and tuple(it.ref.entity_path) == tuple(ref.entity_path)
+        ),
+        None,
+    )
+
+
 def _min_max(tree: exp.Select, cols: list[str]) -> tuple[exp.Select, list[str]]:
     """The range of each column of a distinct-values query: ``<col>__min``, ``<col>__max``."""
     exprs, out = [], []
@@ -1347,6 +1616,9 @@ class _State:
         #: how dimension sources are joined: LEFT from a measure's rows; FULL OUTER between the
         #: sources of a query without metrics (MetricFlow's distinct values)
         self.dimension_join = "left"
+        #: offsets applied to metric time before aggregation (outermost first): each is
+        #: (offset window or None, offset_to_grain or None), MetricFlow's spine join of rows
+        self.time_shifts: tuple = ()
 
     def alias(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"

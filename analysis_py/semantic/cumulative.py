@@ -84,6 +84,9 @@ class CumulativeMixin:
         flt = [parse_filter(x) for x in metric.measure.filters] + list(filters)
         st = self._state
         msm, atd_name, base = self.atd(ms)
+        # MetricFlow applies filters on metric time alone to the accumulated values (a day
+        # outside the filter still counts inside a later day's window), the others to rows
+        on_time = [f for f in flt if f.refs and all(self._agg_time_ref(r, metric) for r in f.refs)]
         own = (msm.own_entity,) if msm.own_entity else ()
 
         def time_axis(i: GroupItem) -> bool:
@@ -100,6 +103,8 @@ class CumulativeMixin:
             )
 
         mts = [i for i in items if time_axis(i)]
+        if mts:
+            flt = [f for f in flt if f not in on_time]
         if not mts:
             if cum.window or cum.grain_to_date:
                 raise QueryError(
@@ -284,6 +289,20 @@ class CumulativeMixin:
             if end is not None:
                 end_excl = _next_period(end, _g)
                 outer_where.append(exp.LT(this=col(base_item.name), expression=_lit_ts(end_excl)))
+        for f in on_time:
+            day = col(base_item.name)
+            outer_where.append(
+                f.substitute(
+                    [
+                        self._date_part(r.date_part, day.copy())
+                        if r.date_part
+                        else _trunc(day.copy(), r.grain)
+                        if r.grain and r.grain != base and r.grain not in self.custom_grains
+                        else day.copy()
+                        for r in f.refs
+                    ]
+                )
+            )
         coarse = [m for m in mts if m.grain != base]
         if not coarse:
             fin = exp.select(
