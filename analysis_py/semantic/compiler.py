@@ -188,7 +188,13 @@ class Compiler(CumulativeMixin, ConversionMixin):
         mt = [i for i in items if i.is_metric_time]
         constraint = None
         if req.start_time or req.end_time:
-            g = min((i.grain for i in mt), key=lambda x: GRAIN_RANK.get(x, 6)) if mt else "day"
+            # without metric_time, the constraint is at metric_time's default grain for these
+            # metrics (month when one is monthly), as MetricFlow widens it
+            g = (
+                min((i.grain for i in mt), key=lambda x: GRAIN_RANK.get(x, 6))
+                if mt
+                else self.default_grain(metrics)
+            )
             g = g if g in GRAIN_RANK else "day"
             start = truncate_dt(req.start_time, g) if req.start_time else None
             end = truncate_dt(req.end_time, g) if req.end_time else None
@@ -483,6 +489,14 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 except QueryError as exc:
                     errors.append(exc)
             if res is None:
+                # MetricFlow also accepts the end of a path (user__last_login_ts for
+                # listing__user__last_login_ts) when exactly one entity of the model leads there
+                for _m, ms in measures:
+                    longer = self._longer_path(ms.model, ref, ms)
+                    if longer is not None:
+                        ref, res = longer
+                        break
+            if res is None:
                 raise errors[0]
             kind, grain, resolved = res
             if kind == "time":
@@ -596,6 +610,22 @@ class Compiler(CumulativeMixin, ConversionMixin):
             None,
             Resolved(tuple(hops), cur.name, dim.name, self.parse_expr(dim.expr), order_key=order),
         )
+
+    def _longer_path(self, model_name: str, ref: Ref, ms: Measure):
+        """``ref`` reached through one more entity of the model, if exactly one leads there:
+        (the longer Ref, its resolution), else None."""
+        if not ref.entity_path or ref.is_metric_time:
+            return None
+        found = []
+        for e in self.model(model_name).entities:
+            if e.name == ref.entity_path[0]:
+                continue
+            longer = dataclasses.replace(ref, entity_path=(e.name, *ref.entity_path))
+            try:
+                found.append((longer, self.resolve(model_name, longer, for_measure=ms)))
+            except QueryError:
+                continue
+        return found[0] if len(found) == 1 else None
 
     def _join_rank(self, hops) -> tuple:
         st = self._state
@@ -715,6 +745,16 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 aliases.append(ja)
                 conds = [exp.EQ(this=col(ent, prev), expression=col(ent, ja))]
                 conds += self._partition_on(prev_model, prev, tsm, ja)
+                if n > 0:
+                    # the measure's partitions meet the first model of the path that has them
+                    # (MetricFlow joins the pre-joined path on its simplest partition spec)
+                    seen = {
+                        d.name
+                        for _e, m in chain[:n]
+                        for d in self.model(m).dimensions
+                        if d.is_partition
+                    }
+                    conds += self._partition_on(sm, base_alias, tsm, ja, skip=seen)
                 window = self._validity_on(tsm, ja, ms, sm, base_alias)
                 if window is not None:
                     conds.append(window)
@@ -854,7 +894,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         return chains
 
     def _partition_on(
-        self, left: SemanticModel, la: str, right: SemanticModel, ra: str
+        self, left: SemanticModel, la: str, right: SemanticModel, ra: str, skip=frozenset()
     ) -> list[exp.Expression]:
         """Equalities on the partition dimensions two joined models share by name (at each
         one's own grain for time partitions), as MetricFlow adds them to every join."""
@@ -862,7 +902,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         conds = []
         for d in left.dimensions:
             other = right.dimension(d.name)
-            if not d.is_partition or other is None or not other.is_partition:
+            if not d.is_partition or other is None or not other.is_partition or d.name in skip:
                 continue
             le, re_ = self.parse_expr(d.expr), self.parse_expr(other.expr)
             if d.type == "time":
@@ -917,7 +957,12 @@ class Compiler(CumulativeMixin, ConversionMixin):
         tree, _cols = sub.compile(
             make_request(metrics=[ref.element], group_by=[ref.metric_group_by[0]])
         )
-        key_here = column_for(Ref(ent_ref.element, ent_ref.entity_path, kind="entity"))
+        try:
+            key_here = column_for(Ref(ent_ref.element, ent_ref.entity_path, kind="entity"))
+        except QueryError:
+            # the path names where the entity is reached from the metric's model
+            # (view__listing, account_id__customer_id__x): join on the entity itself
+            key_here = column_for(Ref(ent_ref.element, kind="entity"))
         st = self._state
         alias = st.alias("mf")
         name = st.add_cte(f"{ref.element}_by_{ent_ref.column()}", tree)
@@ -947,6 +992,9 @@ class Compiler(CumulativeMixin, ConversionMixin):
             return exp.Max(this=value)
         if a in ("median", "percentile"):
             p = exp.Literal.number(ms.percentile if ms.percentile is not None else 0.5)
+            if ms.approximate and not ms.discrete and self.dialect != "postgres":
+                # PostgreSQL has no approximate quantile: it gets the exact one below
+                return exp.ApproxQuantile(this=value, quantile=p)
             if self.dialect == "spark" and not ms.discrete:
                 return exp.Anonymous(this="PERCENTILE", expressions=[value, p])
             fn = exp.PercentileDisc(this=p) if ms.discrete else exp.PercentileCont(this=p)
@@ -1414,7 +1462,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
         on_time = [f for f in flt if f.refs and all(self._agg_time_ref(r, inner) for r in f.refs)]
         flt = [f for f in flt if f not in on_time]
         if offset:
-            node = self._metric_node(inner, flt, items, None, out)
+            # a cumulative input is accumulated over the constrained days only (MetricFlow
+            # constrains the cumulative's own output, then the shifted periods)
+            inner_constraint = constraint if inner.type == "cumulative" else None
+            node = self._metric_node(inner, flt, items, inner_constraint, out)
             periods = st.add_cte(f"spine_{mt.grain}", self._spine_periods(mt.grain, None, on_time))
             sel = exp.select(copy=False).from_(
                 exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
@@ -1432,7 +1483,9 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 base = min(
                     (self.atd(ms)[2] for _m, ms in leaves), key=lambda g: GRAIN_RANK.get(g, 6)
                 )
-                base = base if GRAIN_RANK.get(base, 6) >= GRAIN_RANK["day"] else "day"
+                # sub-daily data keeps its grain when the query asks a sub-daily grain
+                if GRAIN_RANK.get(base, 6) < GRAIN_RANK["day"] <= GRAIN_RANK.get(mt.grain, 6):
+                    base = "day"
             base_item = GroupItem(
                 Ref("metric_time", grain=base), f"metric_time__{base}", "time", base
             )

@@ -97,6 +97,8 @@ class Measure:
     agg_time_dimension: str | None
     percentile: float | None = None
     discrete: bool = False
+    #: ``use_approximate_percentile``: the engine's approximate quantile (t-digest in DuckDB)
+    approximate: bool = False
     non_additive: NonAdditive | None = None
     description: str | None = None
     label: str | None = None
@@ -353,6 +355,7 @@ def _measure(obj: dict, model: str, default_atd: str | None) -> Measure:
         agg_time_dimension=obj.get("agg_time_dimension") or default_atd,
         percentile=0.5 if agg == "median" else params.get("percentile"),
         discrete=bool(params.get("use_discrete_percentile")),
+        approximate=bool(params.get("use_approximate_percentile")),
         non_additive=_nad(obj.get("non_additive_dimension")),
         description=obj.get("description"),
         label=obj.get("label"),

@@ -223,3 +223,28 @@ def test_distinct_values_cross_the_spine_before_the_full_outer_joins(con):
     ]
     assert _rows([tuple(r[i] for i in idx) for r in q.fetchall()]) == _rows(want)
     assert "unobtainium" not in {r[1] for r in want}
+
+
+def test_a_partition_meets_the_first_model_of_the_path_that_has_it(con):
+    """The bridge has no partition here: the measure's partition is joined to the customers
+    at the path's end, as MetricFlow joins the pre-joined path on its simplest partition."""
+    manifest = {
+        **MANIFEST,
+        "semantic_models": [
+            sm
+            if sm["name"] != "bridge"
+            else {**sm, "dimensions": [d for d in sm["dimensions"] if not d["is_partition"]]}
+            for sm in MANIFEST["semantic_models"]
+        ],
+    }
+    sl = SemanticLayer(manifest, connection=con)
+    got = sl.compile(
+        metrics=["txn_count"], group_by=["account_id__customer_id__customer_name"]
+    ).fetchall()
+    want = con.execute("""
+        select c.customer_name, count(*) from txns t
+        left join bridge b on t.account_id = b.account_id
+        left join customers c on b.customer_id = c.customer_id
+          and t.ds_partitioned = c.ds_partitioned
+        group by 1""").fetchall()
+    assert _rows(got) == _rows(want)
