@@ -270,7 +270,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         other = [r for r in refs if not r.is_metric_time]
         mt_filters = [f for f in filters if f.refs and all(r.is_metric_time for r in f.refs)]
         dim_filters = [f for f in filters if f not in mt_filters]
-        if not other:
+        if not other and not dim_filters:
             spine, alias, column_for = self._spine_source(mt_refs, filters)
             sel = exp.select(copy=False).from_(
                 _tbl(st.spine_cte(spine)).as_(alias, quoted=False, copy=False), copy=False
@@ -778,6 +778,19 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 st.need_model(sm, res.column, res.expr)
                 cur = col(res.column, base_alias)
                 for offset, to_grain, grains in reversed(st.time_shifts):
+                    if offset is not None and offset.granularity in self.custom_grains:
+                        mapping = st.add_cte(
+                            f"offset_{offset.granularity}", self._custom_offset_map(offset)
+                        )
+                        ma = st.alias("o")
+                        sel.join(
+                            exp.Table(this=ident(mapping)).as_(ma, quoted=False, copy=False),
+                            on=exp.EQ(this=col("__from", ma), expression=cur),
+                            join_type="inner",
+                            copy=False,
+                        )
+                        cur = col("__to", ma)
+                        continue
                     psel = self._spine_periods(base, None)
                     if to_grain is not None and grains:
                         # only days that start one of the requested periods (MetricFlow)
@@ -1172,6 +1185,54 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 raise QueryError(f"custom grain '{g}' lives on another time spine")
             return col(ccol)
         return value if g == spine.grain else _trunc(value, g)
+
+    def _custom_offset_map(self, offset) -> exp.Expression:
+        """Spine days moved by ``offset.count`` periods of a custom grain, as MetricFlow moves
+        them: a day goes to the day at the same position in the period ``count`` later, or to
+        NULL when that period is shorter (MetricFlow's engine; its own test query clamps to
+        the period's last day instead). Columns ``__from``, ``__to``."""
+        spine, ccol = self.m.custom_granularities[offset.granularity]
+        st = self._state
+        d = exp.to_identifier(spine.column).sql("duckdb")
+        p = exp.to_identifier(ccol).sql("duckdb")
+        lead = "LEAD" if offset.count >= 0 else "LAG"
+        n = abs(int(offset.count))
+        sql = f"""
+            WITH days AS (
+              SELECT {d} AS __d, {p} AS __p,
+                FIRST_VALUE({d}) OVER (PARTITION BY {p} ORDER BY {d}
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS __first,
+                LAST_VALUE({d}) OVER (PARTITION BY {p} ORDER BY {d}
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS __last,
+                ROW_NUMBER() OVER (PARTITION BY {p} ORDER BY {d}) AS __pos
+              FROM __spine
+            ), periods AS (
+              SELECT __p, {lead}(__first, {n}) OVER (ORDER BY __p) AS __first_to,
+                {lead}(__last, {n}) OVER (ORDER BY __p) AS __last_to
+              FROM (SELECT DISTINCT __p, __first, __last FROM days) AS x
+            )
+            SELECT days.__d AS __from,
+              CASE WHEN __first_to + TO_DAYS(CAST(__pos - 1 AS INT)) <= __last_to
+                THEN __first_to + TO_DAYS(CAST(__pos - 1 AS INT)) END AS __to
+            FROM days JOIN periods ON days.__p = periods.__p
+        """
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        for t in tree.find_all(exp.Table):
+            if t.name == "__spine":
+                t.set("this", ident(st.spine_cte(spine)))
+        # the CTEs of this tree become subqueries, since CTEs are hoisted at the end
+        days, periods = (c.this for c in tree.args["with_"].expressions)
+        tree.set("with_", None)
+        for t in list(tree.find_all(exp.Table)):
+            if t.name == "days":
+                t.replace(days.copy().subquery("days", copy=False))
+            elif t.name == "periods":
+                body = periods.copy()
+                for u in body.find_all(exp.Table):
+                    if u.name == "days":
+                        u.replace(days.copy().subquery("days", copy=False))
+                t.replace(body.subquery("periods", copy=False))
+        return tree
 
     def _measure_time_ref(self, ref: Ref, ms: Measure) -> bool:
         """Whether ``ref`` is metric time for measure ``ms``: metric_time or its agg time

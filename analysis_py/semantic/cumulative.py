@@ -315,11 +315,29 @@ class CumulativeMixin:
                 fin.where(exp.and_(*outer_where, copy=False), copy=False)
             return Node(st.add_cte(out, fin), [out])
         period_exprs = {}
+        custom = [m for m in mts if m.grain in self.custom_grains]
+        if custom:
+            # custom periods come from the time spine's column for each base day
+            withc = exp.select(exp.Star(), copy=False).from_(
+                exp.Table(this=ident(pres)).as_("p", quoted=False, copy=False), copy=False
+            )
+            for m in custom:
+                spine, ccol = self.m.custom_granularities[m.grain]
+                sa = st.alias("s")
+                withc.join(
+                    exp.Table(this=ident(st.spine_cte(spine))).as_(sa, quoted=False, copy=False),
+                    on=exp.EQ(this=col(spine.column, sa), expression=col(base_item.name, "p")),
+                    join_type="left",
+                    copy=False,
+                )
+                withc.select(
+                    col(ccol, sa).as_(f"__grain_{m.grain}", quoted=False, copy=False), copy=False
+                )
+            pres = st.add_cte(f"{out}_{base}_periods", withc)
         for m in mts:
             if m.grain in self.custom_grains:
-                raise QueryError(
-                    f"cumulative metric '{metric.name}' at a custom grain is not supported yet"
-                )
+                period_exprs[m.name] = col(f"__grain_{m.grain}")
+                continue
             period_exprs[m.name] = (
                 _trunc(col(base_item.name), m.grain) if m.grain != base else col(base_item.name)
             )
