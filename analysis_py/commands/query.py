@@ -97,8 +97,15 @@ def _cell(v) -> str:
     return str(v)
 
 
-def _print_table(columns: list[str], rows: list[tuple]) -> None:
-    cells = [[_cell(v) for v in r] for r in rows]
+def _shown(v, decimals: int | None) -> str:
+    """A table cell: floats rounded to ``decimals`` places, as ``mf query --decimals``."""
+    if decimals is not None and isinstance(v, float | decimal.Decimal):
+        return f"{float(v):.{decimals}f}"
+    return _cell(v)
+
+
+def _print_table(columns: list[str], rows: list[tuple], decimals: int | None = None) -> None:
+    cells = [[_shown(v, decimals) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     numeric = [
         all(isinstance(r[i], int | float | decimal.Decimal) or r[i] is None for r in rows)
@@ -140,6 +147,14 @@ def _print_table(columns: list[str], rows: list[tuple]) -> None:
     type=click.Path(dir_okay=False),
     help="Write the result as CSV (as mf query --csv).",
 )
+@click.option(
+    "--decimals",
+    type=click.IntRange(0, 30),
+    default=2,
+    show_default=True,
+    help="Decimal places of numbers in the printed table (CSV keeps every digit).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print the result only, no status lines.")
 @source_options
 def query(
     metrics,
@@ -153,6 +168,8 @@ def query(
     explain,
     dialect,
     csv_path,
+    decimals,
+    quiet,
     project_dir,
     profiles_dir,
     target,
@@ -242,12 +259,14 @@ def query(
                 w.writerow([_cell(v) for v in r])
 
         os.replace(tmp, csv_path)
-        click.echo(f"Wrote {len(rows)} rows to {csv_path}", err=True)
+        if not quiet:
+            click.echo(f"Wrote {len(rows)} rows to {csv_path}", err=True)
         return 0
     if not rows:
-        click.echo("(no rows)")
+        if not quiet:
+            click.echo("(no rows)")
         return 0
-    _print_table(q.columns, rows)
+    _print_table(q.columns, rows, decimals)
     return 0
 
 
@@ -301,13 +320,53 @@ def _query_spark(
 
 
 @click.command(name="list")
-@click.argument("what", type=click.Choice(["metrics", "dimensions", "entities", "saved-queries"]))
-@click.option(
-    "--metrics", multiple=True, help="For dimensions: only those valid for all these metrics."
+@click.argument(
+    "what",
+    type=click.Choice(["metrics", "dimensions", "entities", "saved-queries", "dimension-values"]),
 )
+@click.option(
+    "--metrics",
+    multiple=True,
+    help="For dimensions: only those valid for all these metrics; for dimension-values: the "
+    "metrics whose rows give the values.",
+)
+@click.option("--dimension", help="For dimension-values: the dimension (e.g. customer__segment).")
+@click.option("--start-time", help="For dimension-values: metric_time at or after this.")
+@click.option("--end-time", help="For dimension-values: metric_time at or before this.")
 @source_options
-def list_(what, metrics, project_dir, profiles_dir, target, manifest, database):
-    """List metrics, dimensions (for --metrics), entities or saved queries."""
+def list_(
+    what,
+    metrics,
+    dimension,
+    start_time,
+    end_time,
+    project_dir,
+    profiles_dir,
+    target,
+    manifest,
+    database,
+):
+    """List metrics, dimensions (for --metrics), entities, saved queries, or the values of a
+    dimension for some metrics (MetricFlow's `mf list dimension-values`)."""
+    if what == "dimension-values":
+        if not dimension or not _split(metrics):
+            raise QueryError(
+                "list dimension-values needs --metrics and --dimension",
+                hint="e.g. opsmetrics list dimension-values --metrics cases_opened "
+                "--dimension client__region",
+            )
+        sl = _layer(project_dir, profiles_dir, target, manifest, database, connect=True)
+        q = sl.query(
+            metrics=_split(metrics),
+            group_by=[dimension],
+            start_time=start_time,
+            end_time=end_time,
+        )
+        at = q.columns.index(next(c for c in q.columns if c not in _split(metrics)))
+        values = sorted({r[at] for r in q.fetchall()}, key=lambda v: (v is None, str(v)))
+        for v in values:
+            click.echo(_cell(v) if v is not None else "(null)")
+        return 0
     sl = _layer(project_dir, profiles_dir, target, manifest, None, connect=False)
     if what == "metrics":
         for m in sl.metrics():

@@ -152,6 +152,47 @@ def test_list_commands(sl_project):
     assert "customer (primary)" in e.stdout
 
 
+def test_list_dimension_values(sl_project):
+    """``mf list dimension-values``: the values of a dimension among a metric's rows."""
+    got = cli(
+        "list",
+        "dimension-values",
+        *src(sl_project),
+        "--metrics",
+        "order_total",
+        "--dimension",
+        "customer__segment",
+    )
+    assert got.returncode == 0, got.stderr
+    con = duckdb.connect(str(sl_project.db), read_only=True)
+    want = con.sql(
+        "select distinct c.segment from main.fct_orders o "
+        "left join main.dim_customers c on o.customer_id = c.customer_id"
+    ).fetchall()
+    con.close()
+    shown = sorted(str(v) if v is not None else "(null)" for (v,) in want)
+    assert sorted(got.stdout.split()) == shown
+    bad = cli("list", "dimension-values", *src(sl_project), "--metrics", "order_total")
+    assert bad.returncode != 0 and "needs --metrics and --dimension" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_decimals_and_quiet(sl_project, tmp_path):
+    args = ["query", *src(sl_project), "--metrics", "avg_order_amount"]
+    two = cli(*args)
+    four = cli(*args, "--decimals", "4")
+    assert two.returncode == 0 and four.returncode == 0, two.stderr + four.stderr
+    value2, value4 = two.stdout.splitlines()[2].strip(), four.stdout.splitlines()[2].strip()
+    assert len(value2.split(".")[1]) == 2 and len(value4.split(".")[1]) == 4
+    assert float(value2) == pytest.approx(float(value4), abs=0.005)
+    out = tmp_path / "q.csv"
+    loud = cli(*args, "--csv", str(out))
+    quiet = cli(*args, "--csv", str(out), "--quiet")
+    assert "Wrote 1 rows" in loud.stderr and quiet.stderr == ""
+    # the CSV keeps every digit whatever --decimals says
+    assert len(out.read_text().splitlines()[1].split(".")[1]) > 4
+
+
 def test_validate_reports_every_problem(sl_project, tmp_path):
     data = sl_project.manifest_data
     data["semantic_models"][0]["measures"][2]["agg"] = "sum"
