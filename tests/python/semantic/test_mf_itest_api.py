@@ -1,10 +1,12 @@
-"""MetricFlow's own integration cases that only its Python API can ask (min_max_only), through
-ours; runs where the shared copy of the suite is present (../shared/mf-itest), else skips."""
+"""MetricFlow's own integration cases that only its Python API can ask (min_max_only,
+apply_group_by=False), through ours; runs where the shared copy of the suite is present
+(../shared/mf-itest), else skips."""
 
 from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -41,3 +43,35 @@ def test_min_max_only_cases_equal_metricflows(case):
     header, *rows = list(csv.reader((DATA / "expected" / name).open()))
     assert q.columns == header
     assert got == rows
+
+
+def _no_dedupe_cases():
+    if not (DATA / "cases.json").is_file():
+        return []
+    cases = json.loads((DATA / "cases.json").read_text())["cases"]
+    return [c for c in cases if c.get("apply_group_by") is False]
+
+
+@pytest.mark.parametrize("case", _no_dedupe_cases(), ids=lambda c: c["name"])
+def test_no_dedupe_cases_equal_metricflows(case):
+    """apply_group_by=False: every row, duplicates kept (compared as a multiset)."""
+    con = duckdb.connect(str(DATA / "mfit.duckdb"), read_only=True)
+    try:
+        sl = SemanticLayer(
+            str(DATA / "manifests" / case["manifest"] / "semantic_manifest.json"), connection=con
+        )
+        q = sl.compile(
+            group_by=case["group_by"] or None,
+            where=case["where"] or None,
+            saved_query=case["saved_query"],
+            apply_group_by=False,
+        )
+        got = q.fetchall()
+    finally:
+        con.close()
+    name = f"{case['file'].removesuffix('.yaml')}__{case['name']}.csv"
+    header, *rows = list(csv.reader((DATA / "expected" / name).open()))
+    assert sorted(q.columns) == sorted(header)
+    at = [q.columns.index(h) for h in header]
+    mine = Counter(tuple("" if r[i] is None else str(r[i]) for i in at) for r in got)
+    assert mine == Counter(tuple(r) for r in rows)
