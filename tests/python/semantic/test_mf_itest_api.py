@@ -28,17 +28,23 @@ def _cases():
     ]
 
 
-@pytest.mark.parametrize("case", _cases(), ids=lambda c: c["name"])
-def test_min_max_only_cases_equal_metricflows(case):
+def _ask(case, **request):
+    """The case's request (its where filters included) on the suite's data: (query, rows)."""
     con = duckdb.connect(str(DATA / "mfit.duckdb"), read_only=True)
     try:
         sl = SemanticLayer(
             str(DATA / "manifests" / case["manifest"] / "semantic_manifest.json"), connection=con
         )
-        q = sl.compile(group_by=case["group_by"], where=case["where"] or None, min_max_only=True)
-        got = [[str(v) for v in row] for row in q.fetchall()]
+        q = sl.compile(where=case["where"] or None, **request)
+        return q, q.fetchall()
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda c: c["name"])
+def test_min_max_only_cases_equal_metricflows(case):
+    q, rows = _ask(case, group_by=case["group_by"], min_max_only=True)
+    got = [[str(v) for v in row] for row in rows]
     name = f"{case['file'].removesuffix('.yaml')}__{case['name']}.csv"
     header, *rows = list(csv.reader((DATA / "expected" / name).open()))
     assert q.columns == header
@@ -55,20 +61,12 @@ def _no_dedupe_cases():
 @pytest.mark.parametrize("case", _no_dedupe_cases(), ids=lambda c: c["name"])
 def test_no_dedupe_cases_equal_metricflows(case):
     """apply_group_by=False: every row, duplicates kept (compared as a multiset)."""
-    con = duckdb.connect(str(DATA / "mfit.duckdb"), read_only=True)
-    try:
-        sl = SemanticLayer(
-            str(DATA / "manifests" / case["manifest"] / "semantic_manifest.json"), connection=con
-        )
-        q = sl.compile(
-            group_by=case["group_by"] or None,
-            where=case["where"] or None,
-            saved_query=case["saved_query"],
-            apply_group_by=False,
-        )
-        got = q.fetchall()
-    finally:
-        con.close()
+    q, got = _ask(
+        case,
+        group_by=case["group_by"] or None,
+        saved_query=case["saved_query"],
+        apply_group_by=False,
+    )
     name = f"{case['file'].removesuffix('.yaml')}__{case['name']}.csv"
     header, *rows = list(csv.reader((DATA / "expected" / name).open()))
     assert sorted(q.columns) == sorted(header)
