@@ -283,14 +283,21 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 hint="or filter a time dimension with --where",
             )
         needed = other + [r for f in dim_filters for r in f.refs if r.kind != "metric"]
-        heads = {r.entity_path[0] if r.entity_path else r.element for r in other}
+        # MetricFlow's choice: of the models that hold one of the items themselves, the one
+        # needing the fewest joins; on a tie the one with the fewest linkable elements (its
+        # "suitability"), then the first in the manifest
         best = None
-        for sm in sorted(self.m.semantic_models.values(), key=lambda s: s.name):
+        for pos, sm in enumerate(self.m.semantic_models.values()):
             try:
-                hops = sum(len(self.resolve(sm.name, r)[2].hops) for r in needed)
+                paths = {self.resolve(sm.name, r)[2].hops for r in needed}
             except QueryError:
                 continue
-            rank = (hops, 0 if sm.own_entity in heads else 1)
+            if () not in paths:
+                continue  # holds none of the items itself
+            joins = sum(
+                1 for p in paths if p and not any(q != p and q[: len(p)] == p for q in paths)
+            )
+            rank = (joins, _linkable_count(sm), pos)
             if best is None or rank < best[0]:
                 best = (rank, sm)
         if best is None:
@@ -982,7 +989,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         sel.join(
             exp.Table(this=ident(name)).as_(alias, quoted=False, copy=False),
             on=exp.EQ(this=key_here, expression=col(ent_ref.column(), alias)),
-            join_type="left",
+            join_type=st.dimension_join,  # FULL OUTER in a query without metrics (MetricFlow)
             copy=False,
         )
         return col(ref.element, alias)
@@ -1686,6 +1693,20 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if req.limit is not None:
             outer.limit(req.limit, copy=False)
         return outer
+
+
+def _linkable_count(sm: SemanticModel) -> int:
+    """How many group-by items a model offers by itself: entities, categorical dimensions, and
+    each time dimension at every grain from its own and every date part (MetricFlow's measure
+    of a source node's size)."""
+    n = len(sm.entities)
+    for d in sm.dimensions:
+        if d.type == "time":
+            rank = GRAIN_RANK.get(d.grain or "day", GRAIN_RANK["day"])
+            n += sum(1 for g in GRAIN_RANK.values() if g >= rank) + 7
+        else:
+            n += 1
+    return n
 
 
 def _filter_item(ref: Ref, by_name: dict[str, GroupItem]) -> GroupItem | None:

@@ -202,9 +202,10 @@ def test_each_multi_hop_path_is_joined_on_its_own(con):
 
 
 def test_distinct_values_cross_the_spine_before_the_full_outer_joins(con):
-    """Without metrics, MetricFlow crosses the time spine with the first dimension source and
-    then FULL OUTER joins the others: a row only the second source has gets no metric_time,
-    so a time constraint drops it."""
+    """Without metrics, MetricFlow crosses the time spine with the first dimension source (here
+    customer_other: both models reach both dimensions with one join, and it offers fewer
+    group-by items) and then FULL OUTER joins the others: a row only the second source has gets
+    no metric_time, so a time constraint drops it."""
     sl = SemanticLayer(UNPARTITIONED, connection=con)
     q = sl.compile(
         group_by=["metric_time__day", "customer_id__customer_name", "customer_id__country"],
