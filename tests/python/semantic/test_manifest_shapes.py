@@ -1,11 +1,15 @@
 """Both manifest shapes give the same answers: the classic one (measures on semantic models)
 and the newer one (simple metrics carry ``metric_aggregation_params``; cumulative and
-conversion metrics point at metrics)."""
+conversion metrics point at metrics). The newer shape is made twice: by MetricFlow's own
+transformation code in the oracle virtualenv (``latest_shape.py``), and by a rewrite here that
+needs no MetricFlow."""
 
 from __future__ import annotations
 
 import copy
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +17,9 @@ from analysis_py.semantic import SemanticLayer
 from analysis_py.semantic.manifest import load_manifest, parse_manifest
 
 from .compare import rows_equal
-from .conftest import REQUESTS
+from .conftest import REQUESTS, ensure_oracle
+
+LATEST_SHAPE = Path(__file__).with_name("latest_shape.py")
 
 
 def to_newer_shape(data: dict) -> dict:
@@ -85,6 +91,45 @@ def test_same_answers_in_both_shapes(rid, sl, newer):
     req = {k: v for k, v in req.items() if k != "id"}
     a = sl.query(**req)
     b = newer.query(**req)
+    assert a.columns == b.columns
+    ok, why = rows_equal(a.fetchall(), b.fetchall(), ordered=bool(req.get("order_by")))
+    assert ok, why
+
+
+@pytest.fixture(scope="module")
+def metricflow_latest(sl_project, tmp_path_factory):
+    """The fixture manifest in the latest spec, as MetricFlow's transformations write it."""
+    out = tmp_path_factory.mktemp("latest") / "semantic_manifest.json"
+    proc = subprocess.run(
+        [str(ensure_oracle()), str(LATEST_SHAPE), str(sl_project.manifest), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    return data, SemanticLayer(
+        data, connection=SemanticLayer.from_manifest(sl_project.manifest, sl_project.db).connection
+    )
+
+
+@pytest.mark.oracle
+def test_metricflow_latest_shape_has_only_metrics(metricflow_latest):
+    data, _layer = metricflow_latest
+    assert all(not sm["measures"] for sm in data["semantic_models"])
+    simple = [m for m in data["metrics"] if m["type"] == "simple"]
+    assert simple and all(m["type_params"]["metric_aggregation_params"] for m in simple)
+    assert not parse_manifest(data).problems
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("rid", [r["id"] for r in json.loads(REQUESTS.read_text())])
+def test_same_answers_on_metricflows_latest_shape(rid, sl, metricflow_latest):
+    req = next(r for r in json.loads(REQUESTS.read_text()) if r["id"] == rid)
+    req = {k: v for k, v in req.items() if k != "id"}
+    a = sl.query(**req)
+    b = metricflow_latest[1].query(**req)
     assert a.columns == b.columns
     ok, why = rows_equal(a.fetchall(), b.fetchall(), ordered=bool(req.get("order_by")))
     assert ok, why
