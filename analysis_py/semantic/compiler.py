@@ -22,6 +22,7 @@ import threading
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
 
 from analysis_py.errors import FilterError, QueryError
 from analysis_py.semantic.conversion import ConversionMixin
@@ -46,6 +47,7 @@ from analysis_py.semantic.request import (
 from analysis_py.semantic.sqlbuild import (
     _DOUBLE,
     _INT,
+    _TS,
     _interval,
     _lit_ts,
     _tbl,
@@ -165,6 +167,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
             tree, cols = self._compile(req, metrics)
         finally:
             self._local.state = outer
+        if self.dialect == "postgres":
+            tree = _timestamps_for_postgres(tree)
+        if self.dialect != "duckdb":  # DuckDB's generator quotes its reserved words itself
+            tree = _quote_reserved(tree)
         if req.min_max_only:
             return _min_max(tree, cols)
         return tree, cols
@@ -1224,6 +1230,13 @@ class Compiler(CumulativeMixin, ConversionMixin):
             FROM days JOIN periods ON days.__p = periods.__p
         """
         tree = sqlglot.parse_one(sql, read="duckdb")
+        for add in list(tree.find_all(exp.Add)):
+            if isinstance(add.expression, exp.ToDays):  # day + n days, rendered per dialect
+                add.replace(
+                    exp.DateAdd(
+                        this=add.this, expression=add.expression.this, unit=exp.Var(this="DAY")
+                    )
+                )
         for t in tree.find_all(exp.Table):
             if t.name == "__spine":
                 t.set("this", ident(st.spine_cte(spine)))
@@ -1693,6 +1706,29 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if req.limit is not None:
             outer.limit(req.limit, copy=False)
         return outer
+
+
+#: SQL's reserved words (PostgreSQL's list, which DuckDB's grammar shares): a semantic name
+#: such as the entity ``order`` must be quoted wherever it is an identifier
+RESERVED = frozenset(DuckDB.Generator.RESERVED_KEYWORDS)
+
+
+def _quote_reserved(tree: exp.Expression) -> exp.Expression:
+    for ident_ in tree.find_all(exp.Identifier):
+        if not ident_.quoted and ident_.name.lower() in RESERVED:
+            ident_.set("quoted", True)
+    return tree
+
+
+def _timestamps_for_postgres(tree: exp.Expression) -> exp.Expression:
+    """PostgreSQL truncates a DATE to a ``timestamp with time zone`` (in the session's zone):
+    truncate a TIMESTAMP instead, as MetricFlow's PostgreSQL SQL does, so periods are the same
+    wall-clock values on every engine."""
+    for node in list(tree.find_all(exp.TimestampTrunc)):
+        arg = node.this
+        if not (isinstance(arg, exp.Cast) and arg.to.is_type("timestamp")):
+            node.set("this", exp.cast(arg, _TS.copy()))
+    return tree
 
 
 def _linkable_count(sm: SemanticModel) -> int:

@@ -57,7 +57,16 @@ class ConversionMixin:
             )
             for i, p in enumerate(cv.constant_properties)
         ]
-        extra = [("__entity", ent), ("__time", Ref("metric_time", grain=fine)), *props_b]
+        # base events at the same truncated time: the later one by its own timestamp is the
+        # closest preceding event (a rule, so every engine attributes the same way)
+        asm, adim, _ag = self.atd(base_ms)
+        st.need_model(bsm, "__raw_time", self.parse_expr(asm.dimension(adim).expr))
+        extra = [
+            ("__entity", ent),
+            ("__time", Ref("metric_time", grain=fine)),
+            ("__raw", lambda alias: col("__raw_time", alias)),
+            *props_b,
+        ]
         bsel, bgroup, bextra, bt0, _cf = self._rows(
             base_ms, items, bflt, constraint, extra=extra, metric_name=metric.name
         )
@@ -108,7 +117,12 @@ class ConversionMixin:
         rn = exp.Window(
             this=exp.RowNumber(),
             partition_by=[col("__cid", "c")],
-            order=exp.Order(expressions=[exp.Ordered(this=col("__time", "b"), desc=True)]),
+            order=exp.Order(
+                expressions=[
+                    exp.Ordered(this=col("__time", "b"), desc=True),
+                    exp.Ordered(this=col("__raw", "b"), desc=True),
+                ]
+            ),
         )
         gnames = [n for n, _e in bgroup]
         matched = exp.select(

@@ -54,3 +54,30 @@ class PgReference:
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+
+@contextlib.contextmanager
+def running_reference():
+    """A started reference PostgreSQL in a temporary folder, stopped and removed afterwards;
+    the calling test is skipped when the server binaries are missing or cannot start."""
+    import socket
+    import tempfile
+
+    import pytest
+
+    if _bindir() is None:
+        pytest.skip("PostgreSQL server binaries not installed")
+    root = Path(tempfile.mkdtemp(prefix="pgref-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        ref = PgReference(root, port)
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"cannot start a reference PostgreSQL: {exc}")
+    try:
+        yield ref
+    finally:
+        ref.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -15,9 +15,7 @@ import shutil
 import socket
 import struct
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import duckdb
 import psycopg
@@ -25,7 +23,7 @@ import pytest
 
 from tests.python.serve.conftest import PASSWORDS, dsn
 from tests.python.serve.pgclient import data_rows
-from tests.python.serve.pgref import PgReference, _bindir
+from tests.python.serve.pgref import running_reference
 
 PSQL = shutil.which("psql") or "/usr/bin/psql"
 
@@ -78,20 +76,8 @@ OPTIONS = [
 
 @pytest.fixture(scope="module")
 def pgref():
-    if _bindir() is None:
-        pytest.skip("PostgreSQL server binaries not installed")
-    root = Path(tempfile.mkdtemp(prefix="pgref-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    try:
-        ref = PgReference(root, port)
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"cannot start a reference PostgreSQL: {exc}")
-    yield ref
-    ref.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with running_reference() as ref:
+        yield ref
 
 
 @pytest.fixture
