@@ -220,6 +220,33 @@ def test_validate_reports_every_problem(sl_project, tmp_path):
     assert ok.returncode == 0, ok.stderr
 
 
+def test_validate_checks_what_mf_validate_configs_checks(sl_project, tmp_path):
+    """dbt's semantic-interfaces rules that reading the manifest does not enforce, and every
+    element's column in the warehouse (with --database), each problem named."""
+    data = sl_project.manifest_data
+    orders = next(sm for sm in data["semantic_models"] if sm["name"] == "orders")
+    customers = next(sm for sm in data["semantic_models"] if sm["name"] == "customers")
+    orders["dimensions"].append({**orders["dimensions"][1], "name": "bad__name"})
+    customers["dimensions"].append({**orders["dimensions"][0], "name": "status"})  # time here
+    customers["entities"].append({"name": "second", "type": "primary", "expr": "customer_id"})
+    customers["measures"].append({**orders["measures"][0], "agg_params": {"percentile": 0.5}})
+    orders["dimensions"].append({**orders["dimensions"][1], "name": "channel2", "expr": "chanel"})
+    wow = next(m for m in data["metrics"] if m["name"] == "order_total_wow")
+    wow["type_params"]["metrics"][1]["offset_to_grain"] = "month"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    proc = cli("validate", "--manifest", str(bad), "--database", str(sl_project.db))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    err = proc.stderr
+    assert "dimension 'bad__name'" in err and "'__'" in err
+    assert "dimension 'status'" in err and "one type across the project" in err
+    assert "more than one primary entity" in err
+    assert "measure names are unique across the project" in err
+    assert "takes no percentile parameters" in err
+    assert "both offset_window and offset_to_grain" in err
+    assert "dimension 'channel2'" in err and "chanel" in err
+
+
 def test_export_writes_tables_all_or_nothing(sl_project, tmp_path):
     db = tmp_path / sl_project.db.name
     shutil.copyfile(sl_project.db, db)
