@@ -852,17 +852,28 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 return col(ccol, ca)
             return cur if g == base else _trunc(cur, g)
 
-        def column_for(ref: Ref, grain_hint=None) -> exp.Expression:
+        def column_for(ref: Ref, grain_hint=None, *, exact: bool = False) -> exp.Expression:
             if st.time_shifts and ms.agg_time_dimension and self._measure_time_ref(ref, ms):
                 return shifted_time(ref)
             try:
                 _kind, _grain, res = self.resolve(sm.name, ref, for_measure=ms)
             except QueryError as exc:
-                if metric_name:
-                    raise QueryError(
-                        f"metric '{metric_name}': {exc.message}", hint=exc.hint
-                    ) from None
-                raise
+                # a filter may name the end of a path, as in MetricFlow; a group-by item was
+                # resolved once for all metrics and must be reached by that name
+                longer = self._longer_path(sm.name, ref, ms)
+                if longer is not None and not exact:
+                    _kind, _grain, res = longer[1]
+                elif metric_name:
+                    hint = exc.hint
+                    if longer is not None:
+                        hint = (
+                            f"from '{metric_name}' it is {longer[0].column(ref.grain)}, a "
+                            "different item: group by items every metric reaches by one name, "
+                            "or query the metrics apart"
+                        )
+                    raise QueryError(f"metric '{metric_name}': {exc.message}", hint=hint) from None
+                else:
+                    raise
             alias = join_path(res.hops)
             tsm = self.model(res.model)
             st.need_model(tsm, res.column, res.expr)
@@ -878,7 +889,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 return col(spine_col, sa)
             return col(res.column, alias)
 
-        group_exprs = [(it.name, column_for(it.ref)) for it in items]
+        group_exprs = [(it.name, column_for(it.ref, exact=True)) for it in items]
         conds = []
         for f in filters:
             conds.append(self._filter_expr(f, column_for, ms, sel, base_alias, metric_name))
@@ -1373,7 +1384,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
                     parts.append(
                         self._input_node(inner, mi, own + list(filters), items, constraint, role)
                     )
-                combined = self._combine(parts, items)
+                    _fill_input(parts[-1], inner, role)
+                combined = self._combine(parts, items, outer_fill=True)
             sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
                 combined.subquery("r", copy=False)
             )
@@ -1393,7 +1405,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 parts.append(
                     self._input_node(inner, mi, own + list(filters), items, constraint, mi.column)
                 )
-            combined = self._combine(parts, items)
+                _fill_input(parts[-1], inner, mi.column)
+            # an input's fill_nulls_with also covers periods only the other inputs have
+            # (MetricFlow coalesces after joining the inputs)
+            combined = self._combine(parts, items, outer_fill=True)
             expr = self.parse_expr(metric.expr)
             sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
                 combined.subquery("d", copy=False)
@@ -1718,6 +1733,13 @@ def _quote_reserved(tree: exp.Expression) -> exp.Expression:
         if not ident_.quoted and ident_.name.lower() in RESERVED:
             ident_.set("quoted", True)
     return tree
+
+
+def _fill_input(node: Node, metric: Metric, column: str) -> None:
+    """Carry an input metric's ``fill_nulls_with`` to the node that combines the inputs."""
+    measure = metric.measure if metric.type in ("simple", "cumulative") else None
+    if measure is not None and measure.fill_nulls_with is not None:
+        node.fill[column] = measure.fill_nulls_with
 
 
 def _timestamps_for_postgres(tree: exp.Expression) -> exp.Expression:

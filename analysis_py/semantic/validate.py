@@ -41,7 +41,34 @@ def _name_problems(kind: str, name: str, expr: str | None = None) -> list[str]:
 #: the words MetricFlow refuses as the name of an element read by its name (no expr): those
 #: reserved in every engine it renders for
 _RESERVED = frozenset(
-    ["AND", "AS", "CREATE", "DISTINCT", "FOR", "FROM", "FULL", "HAVING", "IN", "INNER", "INTO", "IS", "JOIN", "LEFT", "LIKE", "NATURAL", "NOT", "NULL", "ON", "OR", "RIGHT", "SELECT", "UNION", "USING", "WHERE", "WITH"]
+    [
+        "AND",
+        "AS",
+        "CREATE",
+        "DISTINCT",
+        "FOR",
+        "FROM",
+        "FULL",
+        "HAVING",
+        "IN",
+        "INNER",
+        "INTO",
+        "IS",
+        "JOIN",
+        "LEFT",
+        "LIKE",
+        "NATURAL",
+        "NOT",
+        "NULL",
+        "ON",
+        "OR",
+        "RIGHT",
+        "SELECT",
+        "UNION",
+        "USING",
+        "WHERE",
+        "WITH",
+    ]
 )
 
 

@@ -162,3 +162,16 @@ def test_cli_errors_have_no_traceback(sl_project):
         assert proc.returncode != 0, args
         assert "Traceback" not in proc.stderr, proc.stderr
         assert "Error" in proc.stderr
+
+
+def test_a_group_by_reached_by_other_names_is_refused_with_both(sl):
+    """region__region_name is the customers' own region for new_customers, but only the end of
+    customer__region__region_name for order_total: as MetricFlow, no common item, so refused,
+    and the hint names what it is for the other metric."""
+    with pytest.raises(QueryError) as err:
+        sl.compile(metrics=["new_customers", "order_total"], group_by=["region__region_name"])
+    assert "cannot be reached" in err.value.message
+    assert "customer__region__region_name" in err.value.hint
+    # alone, each metric takes the name (order_total through the longer path)
+    for m in ("new_customers", "order_total"):
+        assert sl.compile(metrics=[m], group_by=["region__region_name"]).fetchall()

@@ -80,6 +80,11 @@ TOLERANCE = {
 }
 
 
+#: a user's derived expression dividing by zero: DuckDB gives infinity (or NULL), PostgreSQL
+#: stops with an error, as MetricFlow's SQL does on each
+DIVIDES_BY_ZERO = {"derived_input_filled_after_the_join"}
+
+
 def _close(ours: list, theirs: list, tol: dict) -> bool:
     a = [[norm(v) for v in r] for r in ours]
     b = [[norm(v) for v in r] for r in theirs]
@@ -98,6 +103,11 @@ def test_postgres_rendering_gives_duckdbs_rows(rid, sl, pg):
     req = {k: v for k, v in req.items() if k != "id"}
     q = sl.query(**req)
     with psycopg.connect(pg.dsn, autocommit=True) as c:
+        if rid in DIVIDES_BY_ZERO:
+            assert any(math.isinf(v) for r in q.fetchall() for v in r if isinstance(v, float))
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                c.execute(q.sql_for("postgres"))
+            return
         theirs = c.execute(q.sql_for("postgres")).fetchall()
     if rid in TOLERANCE:
         assert _close(q.fetchall(), theirs, TOLERANCE[rid])
@@ -108,7 +118,7 @@ def test_postgres_rendering_gives_duckdbs_rows(rid, sl, pg):
 
 def test_the_tolerances_name_real_requests():
     ids = {r["id"] for r in json.loads(REQUESTS.read_text())}
-    assert set(TOLERANCE) <= ids
+    assert set(TOLERANCE) | DIVIDES_BY_ZERO <= ids
 
 
 def test_tables_were_copied(pg):
