@@ -52,6 +52,7 @@ from analysis_py.semantic.sqlbuild import (
     _lit_ts,
     _tbl,
     _trunc,
+    add_join,
     col,
     ident,
     suggest,
@@ -100,6 +101,15 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 ) from None
             self._expr_cache[text] = cached
         return cached.copy()
+
+    def shared_expr(self, text: str) -> exp.Expression:
+        """The parsed expression itself, not a copy: only for values stored and copied later
+        (a model CTE's columns are copied when the CTE is built); never modify or wrap it."""
+        cached = self._expr_cache.get(text)
+        if cached is None:
+            self.parse_expr(text)
+            cached = self._expr_cache[text]
+        return cached
 
     def relation(self, rel: dict) -> exp.Expression:
         if self.resolver is not None:
@@ -332,7 +342,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
             # MetricFlow crosses the spine with the first model before the FULL OUTER joins
             # of the other dimension sources, so their unmatched rows have no metric_time
             dims_joins = sel.args.pop("joins", None) or []
-            sel.join(
+            add_join(
+                sel,
                 _tbl(st.spine_cte(spine)).as_(alias, quoted=False, copy=False),
                 join_type="cross",
                 copy=False,
@@ -562,7 +573,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if not path:
             if m0.entity(ref.element):
                 e = m0.entity(ref.element)
-                return "entity", None, Resolved((), m0.name, e.name, self.parse_expr(e.expr))
+                return "entity", None, Resolved((), m0.name, e.name, self.shared_expr(e.expr))
             self._unknown(ref, m0)
         cur = m0
         hops: list[tuple[str, str]] = []
@@ -612,7 +623,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
             return (
                 "entity",
                 None,
-                Resolved(tuple(hops), cur.name, e.name, self.parse_expr(e.expr), order_key=order),
+                Resolved(tuple(hops), cur.name, e.name, self.shared_expr(e.expr), order_key=order),
             )
         if dim.type == "time":
             return self._time(cur, tuple(hops), dim, ref, dim.grain or "day", order=order)
@@ -621,7 +632,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         return (
             "dimension",
             None,
-            Resolved(tuple(hops), cur.name, dim.name, self.parse_expr(dim.expr), order_key=order),
+            Resolved(tuple(hops), cur.name, dim.name, self.shared_expr(dim.expr), order_key=order),
         )
 
     def _longer_path(self, model_name: str, ref: Ref, ms: Measure):
@@ -752,8 +763,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 prev_model = sm if n == 0 else self.model(chain[n - 1][1])
                 ent, target = chain[n]
                 tsm = self.model(target)
-                st.need_model(prev_model, ent, self.parse_expr(prev_model.entity(ent).expr))
-                st.need_model(tsm, ent, self.parse_expr(tsm.entity(ent).expr))
+                st.need_model(prev_model, ent, self.shared_expr(prev_model.entity(ent).expr))
+                st.need_model(tsm, ent, self.shared_expr(tsm.entity(ent).expr))
                 ja = st.alias("j")
                 aliases.append(ja)
                 conds = [exp.EQ(this=col(ent, prev), expression=col(ent, ja))]
@@ -771,7 +782,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 window = self._validity_on(tsm, ja, ms, sm, base_alias)
                 if window is not None:
                     conds.append(window)
-                sel.join(
+                add_join(
+                    sel,
                     exp.Table(this=ident(st.cte_name(tsm))).as_(ja, quoted=False, copy=False),
                     on=exp.and_(*conds, copy=False),
                     join_type=st.dimension_join,
@@ -796,7 +808,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
                             f"offset_{offset.granularity}", self._custom_offset_map(offset)
                         )
                         ma = st.alias("o")
-                        sel.join(
+                        add_join(
+                            sel,
                             exp.Table(this=ident(mapping)).as_(ma, quoted=False, copy=False),
                             on=exp.EQ(this=col("__from", ma), expression=cur),
                             join_type="inner",
@@ -828,7 +841,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
                         )
                     else:
                         left = _trunc(stime.copy(), to_grain)
-                    sel.join(
+                    add_join(
+                        sel,
                         exp.Table(this=ident(periods)).as_(sa, quoted=False, copy=False),
                         on=exp.EQ(this=left, expression=cur),
                         join_type="inner",
@@ -843,7 +857,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
             if g in self.custom_grains:
                 spine, ccol = self.m.custom_granularities[g]
                 ca = st.alias("s")
-                sel.join(
+                add_join(
+                    sel,
                     exp.Table(this=ident(st.spine_cte(spine))).as_(ca, quoted=False, copy=False),
                     on=exp.EQ(this=col(spine.column, ca), expression=cur),
                     join_type="left",
@@ -880,7 +895,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
             if res.spine is not None:
                 spine, spine_col = res.spine
                 sa = st.alias("s")
-                sel.join(
+                add_join(
+                    sel,
                     exp.Table(this=ident(st.spine_cte(spine))).as_(sa, quoted=False, copy=False),
                     on=exp.EQ(this=col(spine.column, sa), expression=col(res.column, alias)),
                     join_type="left",
@@ -962,7 +978,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         t = col(res.column, base_alias)
         start, end = window
         for d in window:
-            st.need_model(tsm, d.name, self.parse_expr(d.expr))
+            st.need_model(tsm, d.name, self.shared_expr(d.expr))
         return exp.and_(
             exp.GTE(this=t.copy(), expression=col(start.name, alias)),
             exp.paren(
@@ -1003,7 +1019,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
         st = self._state
         alias = st.alias("mf")
         name = st.add_cte(f"{ref.element}_by_{ent_ref.column()}", tree)
-        sel.join(
+        add_join(
+            sel,
             exp.Table(this=ident(name)).as_(alias, quoted=False, copy=False),
             on=exp.EQ(this=key_here, expression=col(ent_ref.column(), alias)),
             join_type=st.dimension_join,  # FULL OUTER in a query without metrics (MetricFlow)
@@ -1057,7 +1074,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         )
 
     def _measure_value(self, ms: Measure) -> tuple[str, exp.Expression]:
-        return f"__{ms.name}", self.parse_expr(ms.expr)
+        return f"__{ms.name}", self.shared_expr(ms.expr)  # stored, copied with the CTE
 
     def _simple_node(
         self, metrics: list[tuple[Metric, str]], filters, items, constraint, out_name=None
@@ -1325,7 +1342,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
         sel = exp.select(copy=False).from_(
             exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
         )
-        sel.join(
+        add_join(
+            sel,
             exp.Table(this=ident(node.name)).as_("v", quoted=False, copy=False),
             on=exp.EQ(this=col("__period", "sp"), expression=col(mt.name, "v")),
             join_type="left",
@@ -1608,7 +1626,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
             )
             cond_left = _trunc(col("__period", "sp"), to_grain)
             join_col = base_item.name
-        sel.join(
+        add_join(
+            sel,
             exp.Table(this=ident(node.name)).as_("v", quoted=False, copy=False),
             on=exp.EQ(this=cond_left, expression=col(join_col, "v")),
             join_type="inner",
@@ -1667,9 +1686,9 @@ class Compiler(CumulativeMixin, ConversionMixin):
                     *[exp.EQ(this=key_expr(k, i), expression=col(k, aliases[i])) for k in keys],
                     copy=False,
                 )
-                sel.join(tbl, on=on, join_type="full outer", copy=False)
+                add_join(sel, tbl, on=on, join_type="full outer", copy=False)
             else:
-                sel.join(tbl, join_type="cross", copy=False)
+                add_join(sel, tbl, join_type="cross", copy=False)
         kexprs = [key_expr(k, len(nodes)) for k in keys]
         for k, e in zip(keys, kexprs, strict=True):
             sel.select(e.copy().as_(k, quoted=False, copy=False), copy=False)

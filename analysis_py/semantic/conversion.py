@@ -11,6 +11,7 @@ from analysis_py.semantic.sqlbuild import (
     _DOUBLE,
     _interval,
     _tbl,
+    add_join,
     col,
     ident,
 )
@@ -60,7 +61,7 @@ class ConversionMixin:
         # base events at the same truncated time: the later one by its own timestamp is the
         # closest preceding event (a rule, so every engine attributes the same way)
         asm, adim, _ag = self.atd(base_ms)
-        st.need_model(bsm, "__raw_time", self.parse_expr(asm.dimension(adim).expr))
+        st.need_model(bsm, "__raw_time", self.shared_expr(asm.dimension(adim).expr))
         extra = [
             ("__entity", ent),
             ("__time", Ref("metric_time", grain=fine)),
@@ -134,7 +135,8 @@ class ConversionMixin:
         matched.from_(
             exp.Table(this=ident(base_rows)).as_("b", quoted=False, copy=False), copy=False
         )
-        matched.join(
+        add_join(
+            matched,
             exp.Table(this=ident(conv_rows)).as_("c", quoted=False, copy=False),
             on=exp.and_(*on, copy=False),
             join_type="inner",

@@ -17,6 +17,7 @@ from analysis_py.semantic.sqlbuild import (
     _next_period,
     _tbl,
     _trunc,
+    add_join,
     col,
     ident,
 )
@@ -174,7 +175,9 @@ class CumulativeMixin:
                     .from_(_tbl(daily), copy=False)
                     .distinct(copy=False)
                 )
-                grid_sel.join(groups.subquery("grp", copy=False), join_type="cross", copy=False)
+                add_join(
+                    grid_sel, groups.subquery("grp", copy=False), join_type="cross", copy=False
+                )
                 for c in gcols:
                     grid_sel.select(col(c, "grp").as_(c, quoted=False, copy=False), copy=False)
             grid2 = st.add_cte(f"{out}_grid", grid_sel)
@@ -186,7 +189,8 @@ class CumulativeMixin:
                 g.select(col(c, "g").as_(c, quoted=False, copy=False), copy=False)
             on = [exp.EQ(this=col(base_item.name, "v"), expression=col(base_item.name, "g"))]
             on += [exp.NullSafeEQ(this=col(c, "v"), expression=col(c, "g")) for c in gcols]
-            g.join(
+            add_join(
+                g,
                 exp.Table(this=ident(daily)).as_("v", quoted=False, copy=False),
                 on=exp.and_(*on, copy=False),
                 join_type="left",
@@ -269,7 +273,8 @@ class CumulativeMixin:
             present.from_(
                 exp.Table(this=ident(gridname)).as_("sp", quoted=False, copy=False), copy=False
             )
-            present.join(
+            add_join(
+                present,
                 exp.Table(this=ident(rows)).as_("r", quoted=False, copy=False),
                 on=exp.and_(*conds, copy=False),
                 join_type="inner",
@@ -324,7 +329,8 @@ class CumulativeMixin:
             for m in custom:
                 spine, ccol = self.m.custom_granularities[m.grain]
                 sa = st.alias("s")
-                withc.join(
+                add_join(
+                    withc,
                     exp.Table(this=ident(st.spine_cte(spine))).as_(sa, quoted=False, copy=False),
                     on=exp.EQ(this=col(spine.column, sa), expression=col(base_item.name, "p")),
                     join_type="left",
@@ -427,7 +433,7 @@ class CumulativeMixin:
         moved = exp.Case(ifs=[exp.If(this=early, true=col("__first", "f"))], default=col(day, "v"))
         sel = exp.select(moved.as_(day, quoted=False, copy=False), copy=False)
         sel.from_(exp.Table(this=ident(daily)).as_("v", quoted=False), copy=False)
-        sel.join(first.subquery("f", copy=False), join_type="cross", copy=False)
+        add_join(sel, first.subquery("f", copy=False), join_type="cross", copy=False)
         for c in gcols:
             sel.select(col(c, "v").as_(c, quoted=False, copy=False), copy=False)
         re_agg = {"min": exp.Min, "max": exp.Max}.get(agg, exp.Sum)

@@ -76,3 +76,27 @@ def _next_period(value: dt.datetime, grain: str) -> dt.datetime:
     months = {"month": 1, "quarter": 3, "year": 12}.get(grain, 1)
     y, m = divmod(value.month - 1 + months, 12)
     return value.replace(year=value.year + y, month=m + 1, day=1)
+
+
+#: join types as sqlglot's parser spells them (side, kind), so no string is parsed per join
+_JOINS = {
+    "left": ("LEFT", None),
+    "inner": (None, "INNER"),
+    "full": ("FULL", None),
+    "full outer": ("FULL", "OUTER"),
+    "cross": (None, "CROSS"),
+}
+
+
+def add_join(
+    sel: exp.Select,
+    table: exp.Expression,
+    on: exp.Expression | None = None,
+    join_type: str = "left",
+    copy: bool = False,
+) -> exp.Select:
+    """``sel.join(table, on=…, join_type=…)`` without sqlglot parsing the join type each time
+    (an eighth of a compile went there). Modifies ``sel`` in place."""
+    side, kind = _JOINS[join_type]
+    sel.append("joins", exp.Join(this=table, on=on, side=side, kind=kind))
+    return sel
