@@ -715,9 +715,17 @@ class Compiler(CumulativeMixin, ConversionMixin):
             for e in sm.entities:
                 names.add(e.name)
         names.add("metric_time")
-        hint = suggest(ref.column(), names)
+        full = ref.column()
+        if full in names:  # it exists, but no join leads there from this model
+            raise QueryError(
+                f"'{full}' cannot be reached from semantic model '{m0.name}': no entity of it "
+                "leads there",
+                hint="query it with metrics whose models reach it; see `opsmetrics list "
+                "dimensions --metrics …` for what a metric can be grouped by",
+            )
+        hint = suggest(full, names)
         raise QueryError(
-            f"'{ref.column()}' cannot be reached from semantic model '{m0.name}'",
+            f"'{full}' cannot be reached from semantic model '{m0.name}'",
             hint=(f"did you mean: {hint}? " if hint else "")
             + "see `opsmetrics list dimensions --metrics …` for what a metric can be grouped by",
         )

@@ -9,7 +9,8 @@ from sqlglot import exp
 
 
 def suggest(name: str, options) -> str | None:
-    close = difflib.get_close_matches(name, sorted(set(options)), n=3, cutoff=0.5)
+    """Up to three names close to ``name``, never ``name`` itself (it is what failed)."""
+    close = difflib.get_close_matches(name, sorted(set(options) - {name}), n=3, cutoff=0.5)
     return ", ".join(close) if close else None
 
 

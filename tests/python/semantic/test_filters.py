@@ -175,3 +175,15 @@ def test_a_group_by_reached_by_other_names_is_refused_with_both(sl):
     # alone, each metric takes the name (order_total through the longer path)
     for m in ("new_customers", "order_total"):
         assert sl.compile(metrics=[m], group_by=["region__region_name"]).fetchall()
+
+
+def test_a_suggestion_never_proposes_the_name_that_failed(sl):
+    """order__channel exists, but visits cannot reach it: the error says so, and proposes no
+    name equal to the one that failed; a misspelling still gets the close names."""
+    with pytest.raises(QueryError) as err:
+        sl.compile(metrics=["visits"], group_by=["order__channel"])
+    assert "no entity of it leads there" in err.value.message
+    assert "order__channel" not in (err.value.hint or "")
+    with pytest.raises(QueryError) as err:
+        sl.compile(metrics=["order_total"], group_by=["order__chanel"])
+    assert "order__channel" in err.value.hint and "order__chanel," not in err.value.hint
