@@ -34,7 +34,7 @@ from analysis_py.serve.copyout import Encoder, copy_done, copy_out_response
 from analysis_py.serve.scram import MECHANISM, ScramError, ScramExchange, parse_verifier
 from analysis_py.sql.engine import Engine
 from analysis_py.sql.guard import SQLStateError
-from analysis_py.sql.session import Result, Session
+from analysis_py.sql.session import Result, Session, count_params
 from analysis_py.sql.split import split_statements
 
 log = logging.getLogger("opsmetrics.serve")
@@ -743,7 +743,7 @@ class _Conn:
         oids = [buf.int32() for _ in range(max(0, n))]
         if name and name in self.prepared:
             raise SQLStateError(f'prepared statement "{name}" already exists', sqlstate="42P05")
-        if n > MAX_PARAMS or _count_params(text) > MAX_PARAMS:
+        if n > MAX_PARAMS or count_params(text) > MAX_PARAMS:
             raise SQLStateError(
                 f"a statement can have at most {MAX_PARAMS} parameters", sqlstate="54023"
             )
@@ -804,9 +804,17 @@ class _Conn:
             stmt = self.prepared.get(name)
             if stmt is None:
                 raise SQLStateError(f'prepared statement "{name}" does not exist', sqlstate="26000")
-            n = _count_params(stmt.text)
+            n = count_params(stmt.text)
             oids = list(stmt.param_oids) + [0] * max(0, n - len(stmt.param_oids))
+            if 0 in oids and stmt.copy is None:
+                # as PostgreSQL: a type the client left open is inferred from the statement, and
+                # Bind then reads the value (text or binary) as that type
+                inferred = await self.server.run(
+                    self.session, self.session.param_types, stmt.text, n
+                )
+                oids = [o or (t.oid if t else 0) for o, t in zip(oids, inferred, strict=True)]
             oids = [o if o else pgtypes.TEXT.oid for o in oids]
+            stmt.param_oids = oids  # what the client was told, so Bind reads its values so
             self.writer.write(wire.parameter_description(oids))
             if stmt.copy is not None:  # COPY returns no rows, only copy data
                 self.writer.write(wire.no_data())
@@ -897,10 +905,3 @@ def _seconds(value: str) -> float:
         return 0.0
     scale = {None: 0.001, "ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0}[m.group(2)]
     return float(m.group(1)) * scale
-
-
-def _count_params(text: str) -> int:
-    import re
-
-    nums = [int(m) for m in re.findall(r"\$(\d+)", text)]
-    return max(nums) if nums else 0

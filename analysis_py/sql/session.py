@@ -397,7 +397,7 @@ class Session:
             if r is not None:
                 return r
         if _JDBC.search(text):
-            return self._jdbc(text)
+            return self._jdbc(text, params)
         guard.check_leading_keyword(text)
         return self._query(text, params)
 
@@ -740,22 +740,99 @@ class Session:
             p = self.portals.get(_unquote_ident(m.group(3))) if m else None
             return p.result.columns if p else None
         if _JDBC.search(stripped):
-            r = self._jdbc(stripped)
+            r = self._jdbc(stripped, [None] * n_params if n_params else None)
             if r.source:
                 r.source.close()
             return r.columns
-        duck_sql, _kind = self._plan(stripped, None)
+        # a semantic statement is compiled with its parameters as NULL literals: its columns do
+        # not depend on their values (Bind then compiles it with the values)
+        duck_sql, kind = self._plan(stripped, [None] * n_params if n_params else None)
         cur = self._take_cursor()
         try:
             rel = cur.sql(
                 f"SELECT * FROM ({duck_sql}) AS _describe LIMIT 0",
-                params=[None] * n_params if n_params else None,
+                params=[None] * n_params if n_params and kind != "semantic" else None,
             )
             return [(c, pg_type_of(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
         except duckdb.Error as exc:
             raise duck_error(exc) from None
         finally:
             self._give_back(cur)
+
+    def param_types(self, text: str, n_params: int) -> list[PgType | None]:
+        """The type PostgreSQL would infer for each ``$n`` left unspecified by the client, as
+        ParameterDescription reports it: a cast's type (``$1::int``), else the type of the column
+        it is compared with (``=``, ``<``…, ``IN``, ``BETWEEN``, ``LIKE``); None where neither
+        tells (the caller sends text). Found by describing a probe of the statement (no rows)."""
+        out: list[PgType | None] = [None] * n_params
+        if not n_params:
+            return out
+        jdbc_call = None
+        try:
+            if _JDBC.search(text):
+                from analysis_py.sql import jdbc
+
+                jdbc_call = text.strip().rstrip(";")
+                tree = jdbc.parse_call(jdbc_call).outer_tree
+            else:
+                tree = rewrite.parse(text.strip().rstrip(";"))
+        except (SQLStateError, sqlglot.errors.SqlglotError, QueryError):
+            return out
+        probes: dict[int, tuple[exp.Select, exp.Expression]] = {}
+        for node in tree.find_all(exp.Placeholder, exp.Parameter):
+            k = _param_index(node)
+            if k is None or not 1 <= k <= n_params or out[k - 1] is not None:
+                continue
+            parent = node.parent
+            if isinstance(parent, exp.Cast):
+                # a type DuckDB does not know stays open: the client sends text
+                with contextlib.suppress(duckdb.Error, ValueError, TypeError):
+                    out[k - 1] = pg_type_of(duckdb.sqltype(parent.to.sql("duckdb")))
+                continue
+            other = None
+            if isinstance(parent, _COMPARISONS):
+                other = parent.expression if parent.this is node else parent.this
+            elif isinstance(parent, exp.In | exp.Between) and parent.this is not node:
+                other = parent.this
+            select = node.find_ancestor(exp.Select)
+            if isinstance(other, exp.Column) and select is not None:
+                probes.setdefault(k, (select, other))
+        if jdbc_call is not None and probes:
+            # the columns compared are the JDBC call's result columns: describe the statement
+            try:
+                cols = dict(self.describe(jdbc_call, n_params) or [])
+            except (SQLStateError, duckdb.Error, QueryError):
+                cols = {}
+            for k, (_select, column) in probes.items():
+                out[k - 1] = cols.get(column.name)
+            return out
+        for k, (select, column) in probes.items():
+            out[k - 1] = self._probe_type(select, column)
+        return out
+
+    def _probe_type(self, select: exp.Select, column: exp.Column) -> PgType | None:
+        """The type of ``column`` where ``select`` reads it: the select itself, projecting the
+        column (its metric columns kept for a semantic query, which needs one)."""
+        from analysis_py.sql import semantic as sem
+
+        probe = select.copy()
+        for arg in ("where", "having", "order", "limit", "offset", "distinct", "qualify"):
+            probe.set(arg, None)
+        col_ = column.copy()
+        if sem.references_metrics(probe):
+            probe.select(col_.as_("__probe", quoted=True), copy=False)
+            group = probe.args.get("group")
+            if group is not None and not group.args.get("all"):
+                group.append("expressions", column.copy())
+        else:
+            probe.set("group", None)
+            probe.set("expressions", [col_.as_("__probe", quoted=True)])
+        try:
+            text = probe.sql(dialect="postgres")
+            cols = self.describe(text, count_params(text))
+        except (SQLStateError, duckdb.Error, sqlglot.errors.SqlglotError, QueryError):
+            return None
+        return next((t for name, t in cols or [] if name == "__probe"), None)
 
     # ------------------------------------------------------------------ semantic
     def _layer(self):
@@ -815,7 +892,8 @@ class Session:
             "each of them",
         )
 
-    def _jdbc(self, text: str) -> Result:
+    def _jdbc(self, text: str, params: Sequence[Any] | None = None) -> Result:
+        """dbt's JDBC syntax; ``params`` are the ``$n`` of the client's SQL around the call."""
         from analysis_py.sql import jdbc
 
         info = self._layer()
@@ -826,7 +904,9 @@ class Session:
 
         def run(inner_sql: str) -> Result:
             return self.run_duckdb(
-                self._client_sql(call.outer_tree, inner_sql, jdbc.RESULT_NAME), kind="semantic"
+                self._client_sql(call.outer_tree, inner_sql, jdbc.RESULT_NAME),
+                list(params) if params else None,
+                kind="semantic",
             )
 
         if call.method == "query":
@@ -883,6 +963,24 @@ def execute_all(session: Session, sql: str) -> list[Result]:
 
 def now_ms() -> float:
     return time.perf_counter() * 1000.0
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike)
+
+
+def _param_index(node: exp.Expression) -> int | None:
+    """1 for ``$1`` (sqlglot reads it as a Parameter or a Placeholder)."""
+    key = node.name or (node.this.name if isinstance(node.this, exp.Expression) else "")
+    try:
+        return int(str(key).lstrip("$"))
+    except ValueError:
+        return None
+
+
+def count_params(text: str) -> int:
+    """The highest ``$n`` in a statement (how many parameters it takes)."""
+    nums = [int(m) for m in re.findall(r"\$(\d+)", text)]
+    return max(nums) if nums else 0
 
 
 def jdbc_detect(text: str) -> bool:
