@@ -147,6 +147,20 @@ _LIST_OF = {
     FLOAT8.oid: FLOAT8_ARRAY,
     BOOL.oid: BOOL_ARRAY,
 }
+#: array oid → element type, for the binary array format
+_ARRAY_ELEMENT = {
+    arr.oid: elem
+    for elem, arr in (
+        (INT2, INT2_ARRAY),
+        (FLOAT4, FLOAT4_ARRAY),
+        (INT4, INT4_ARRAY),
+        (INT8, INT8_ARRAY),
+        (FLOAT8, FLOAT8_ARRAY),
+        (BOOL, BOOL_ARRAY),
+        (TEXT, TEXT_ARRAY),
+    )
+}
+
 _DEC = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 
@@ -315,7 +329,49 @@ def binary_value(v: Any, pgtype: PgType) -> bytes:
         return v.bytes if isinstance(v, uuid.UUID) else uuid.UUID(str(v)).bytes
     if oid == BYTEA.oid:
         return bytes(v)
+    elem = _ARRAY_ELEMENT.get(oid)
+    if elem is not None and isinstance(v, list | tuple):
+        return _array_binary(v, elem)
     return text_value(v).encode()
+
+
+def _array_binary(values, elem: PgType) -> bytes:
+    """PostgreSQL's binary array (array_send): dimensions, a has-NULL flag, the element type,
+    each dimension's length and lower bound 1, then each element as length + binary value
+    (-1 for NULL). Lists of lists are one dimension more, as PostgreSQL reads a rectangular
+    nested array; a ragged one is refused, as PostgreSQL refuses it."""
+    dims: list[int] = []
+    level = values
+    while isinstance(level, list | tuple):
+        dims.append(len(level))
+        if not level:
+            break
+        level = level[0]
+    flat: list = []
+
+    def walk(x, depth: int) -> None:
+        if depth == len(dims):
+            flat.append(x)
+            return
+        if not isinstance(x, list | tuple) or len(x) != dims[depth]:
+            raise ValueError("multidimensional arrays must have sub-arrays of the same size")
+        for y in x:
+            walk(y, depth + 1)
+
+    if dims and dims[-1] == 0:
+        dims = []  # an empty array has no dimensions
+    else:
+        walk(values, 0)
+    has_null = any(x is None for x in flat)
+    out = [struct.pack("!iii", len(dims), 1 if has_null else 0, elem.oid)]
+    out += [struct.pack("!ii", n, 1) for n in dims]
+    for x in flat:
+        if x is None:
+            out.append(b"\xff\xff\xff\xff")
+        else:
+            b = binary_value(x, elem)
+            out.append(struct.pack("!i", len(b)) + b)
+    return b"".join(out)
 
 
 # ---------------------------------------------------------------- Arrow column → bytes

@@ -152,7 +152,6 @@ _DENY = frozenset(
         "lo_export",
         "dblink",
         "pg_sleep",
-        "set_config",
         "repeat_row",
         "load_extension",
         "iceberg_scan",

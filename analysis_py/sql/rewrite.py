@@ -120,6 +120,16 @@ _TO_VARCHAR = {
 }
 
 
+def _literal_digits(text: str) -> tuple[int, int] | None:
+    """(precision, scale) a decimal literal needs: ``'12345678901234567890.123'`` → (23, 3)."""
+    m = re.fullmatch(r"\s*[+-]?(\d*)(?:\.(\d*))?\s*", str(text))
+    if m is None or not (m[1] or m[2]):
+        return None
+    whole = len(m[1].lstrip("0"))
+    scale = len(m[2] or "")
+    return whole + scale, scale
+
+
 def _rewrite_cast(node: exp.Cast) -> exp.Expression | None:
     kind = _cast_kind(node)
     inner = node.this
@@ -152,6 +162,22 @@ def _rewrite_cast(node: exp.Cast) -> exp.Expression | None:
         return exp.cast(inner, "BIGINT")
     if kind in _TO_VARCHAR:
         return exp.cast(inner, "VARCHAR")
+    to = node.args.get("to")
+    if (
+        kind in ("numeric", "decimal")
+        and isinstance(to, exp.DataType)
+        and not to.expressions
+        and isinstance(inner, exp.Literal)
+    ):
+        # PostgreSQL's numeric keeps every digit; DuckDB's plain DECIMAL is (18, 3): size the
+        # literal's type from its digits (DuckDB's widest is 38)
+        digits = _literal_digits(inner.this)
+        if digits is not None and digits[0] <= 38:
+            whole, scale = digits
+            return exp.Cast(
+                this=inner,
+                to=exp.DataType.build(f"DECIMAL({max(whole, scale, 1)}, {scale})"),
+            )
     to = node.args.get("to")
     if isinstance(to, exp.DataType) and to.this == exp.DataType.Type.USERDEFINED:
         try:
@@ -260,6 +286,10 @@ def rewrite(
             name = function_name(node)
             if name == "version":
                 return _lit(ctx.version())
+            if name == "set_config" and len(node.expressions) == 3:
+                # PostgreSQL returns the new value; a session here changes nothing by it (as
+                # asyncpg's type introspection calls set_config('jit', 'off', false))
+                return exp.cast(node.expressions[1], "VARCHAR")
             if name == "current_setting" and node.expressions:
                 arg = node.expressions[0]
                 key = arg.name.lower() if isinstance(arg, exp.Literal) else None
@@ -286,8 +316,9 @@ def rewrite(
                 return exp.Anonymous(this="len", expressions=[node.expressions[0]])
         return node
 
+    names = _pg_names(tree)  # before functions are replaced by their values
     out = _transform(tree, visit)
-    _name_columns(out)
+    _name_columns(out, names)
     return out
 
 
@@ -311,28 +342,42 @@ def _pg_name(e: exp.Expression) -> str | None:
         return str(e.name).lower()
     if isinstance(e, exp.CurrentTimestamp):
         return "now"
+    if isinstance(e, exp.CurrentVersion):
+        return "version"
     if isinstance(e, exp.Func):
-        name = e.sql_name().lower()
-        if name.startswith("current"):
-            return None  # a keyword: DuckDB would read the alias back as a column
+        name = e.sql_name().lower()  # current_user, session_user, current_schema … as in PG
         return name if name.isidentifier() else "?column?"
     if isinstance(e, exp.Literal | exp.Boolean | exp.Null):
         return "?column?" if not isinstance(e, exp.Boolean) else "bool"
     return "?column?"
 
 
-def _name_columns(tree: exp.Expression) -> None:
-    """Alias unaliased outer select expressions the way PostgreSQL names them."""
+def _outer_select(tree: exp.Expression) -> exp.Select | None:
     sel = tree
     while isinstance(sel, exp.SetOperation):
         sel = sel.this
-    if not isinstance(sel, exp.Select):
+    return sel if isinstance(sel, exp.Select) else None
+
+
+def _pg_names(tree: exp.Expression) -> list[str | None] | None:
+    """The names PostgreSQL gives the outer select's expressions (None: their own name)."""
+    sel = _outer_select(tree)
+    return None if sel is None else [_pg_name(e) for e in sel.expressions]
+
+
+def _name_columns(tree: exp.Expression, names: list[str | None] | None) -> None:
+    """Alias unaliased outer select expressions the way PostgreSQL names them (``names`` read
+    from the statement as the client wrote it, before functions became values)."""
+    sel = _outer_select(tree)
+    if sel is None or names is None or len(names) != len(sel.expressions):
         return
-    out = []
-    for e in sel.expressions:
-        name = _pg_name(e)
-        out.append(e if name is None else exp.alias_(e, name, quoted=True))
-    sel.set("expressions", out)
+    sel.set(
+        "expressions",
+        [
+            e if name is None else exp.alias_(e, name, quoted=True)
+            for e, name in zip(sel.expressions, names, strict=True)
+        ],
+    )
 
 
 #: Functions that PostgreSQL lets a query call in FROM although they return one value.

@@ -143,3 +143,48 @@ def test_semantic_sql_and_jdbc_syntax_with_parameters(served):
     by_region, one, rails, swift = _run(served, ask)
     assert [tuple(r) for r in one] == [("EMEA", by_region["EMEA"])]
     assert [tuple(r) for r in swift] == [("SWIFT", rails["SWIFT"])]
+
+
+def test_types_asyncpg_introspects_and_binary_arrays(served):
+    """asyncpg looks up uuid and json through set_config('jit', 'off') and pg_type; text[]
+    comes back in binary as PostgreSQL's array_send writes it; a numeric literal keeps its
+    digits (PostgreSQL's numeric is not DuckDB's DECIMAL(18, 3))."""
+
+    async def ask(conn):
+        return [
+            await conn.fetchval("select '00000000-0000-0000-0000-000000000001'::uuid"),
+            await conn.fetchval("""select '{"a": 1}'::json"""),
+            await conn.fetchval("select array['x', null, 'z']"),
+            await conn.fetchval("select 12345678901234567890.123::numeric"),
+            await conn.fetchval("select set_config('jit', 'off', false)"),
+        ]
+
+    got = _run(served, ask)
+    assert str(got[0]) == "00000000-0000-0000-0000-000000000001"
+    assert got[1].replace(" ", "") == '{"a":1}'
+    assert got[2] == ["x", None, "z"]
+    assert got[3] == decimal.Decimal("12345678901234567890.123")
+    assert got[4] == "off"
+
+
+def test_function_columns_are_named_as_postgresql_names_them(served):
+    async def names(conn):
+        out = []
+        for sql in (
+            "select version()",
+            "select current_user",
+            "select current_schema(), session_user",
+            "select count(*) from fct_payments",
+            "select 1 + 1",
+        ):
+            stmt = await conn.prepare(sql)
+            out.append([a.name for a in stmt.get_attributes()])
+        return out
+
+    assert _run(served, names) == [
+        ["version"],
+        ["current_user"],
+        ["current_schema", "session_user"],
+        ["count"],
+        ["?column?"],
+    ]

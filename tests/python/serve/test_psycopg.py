@@ -166,3 +166,14 @@ def test_large_binary_result_matches_text(conn):
     text = conn.execute(sql).fetchall()
     binary = conn.cursor(binary=True).execute(sql).fetchall()
     assert len(binary) == 5000 and binary == text
+
+
+def test_arrays_in_binary_are_postgresqls_array_send(conn):
+    """A binary result array is PostgreSQL's binary array (dimensions, NULL flag, element
+    type, bounds, elements), not its text form: psycopg decodes it by that layout."""
+    with conn.cursor(binary=True) as cur:
+        got = cur.execute(
+            "select array[1, 2, 3], array[1.5, null]::float8[], array['a', null], "
+            "array[]::int[], array[true, false]"
+        ).fetchone()
+    assert got == ([1, 2, 3], [1.5, None], ["a", None], [], [True, False])
