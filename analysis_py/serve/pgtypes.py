@@ -719,15 +719,70 @@ def _parse_bool(s: str) -> bool:
     raise ValueError(f"invalid input syntax for type boolean: {s!r}")
 
 
+#: PostgreSQL's ISO date/time input: a date, an optional time (after a space or T), an optional
+#: zone (Z, UTC, GMT, ±HH, ±HHMM, ±HH:MM, with or without a space before it) — PgJDBC's setDate
+#: sends '2025-06-01 +00', setTimestamp '2025-06-01 10:00:00+00'
+_PG_DATETIME = re.compile(
+    r"^(\d{4,})-(\d{1,2})-(\d{1,2})"
+    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?"
+    r"\s*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?$",
+    re.IGNORECASE,
+)
+
+
+def _parse_pg_datetime(s: str) -> tuple[dt.datetime, dt.timezone | None]:
+    """A PostgreSQL ISO date/time literal: (naive local value, its zone or None)."""
+    text = s.strip()
+    if text.lower() == "epoch":
+        return dt.datetime(1970, 1, 1), dt.UTC
+    m = _PG_DATETIME.match(text)
+    if m is None:
+        raise ValueError(f"invalid date/time {s!r}")
+    y, mo, d, hh, mi, ss, frac, zone = m.groups()
+    value = dt.datetime(
+        int(y),
+        int(mo),
+        int(d),
+        int(hh or 0),
+        int(mi or 0),
+        int(ss or 0),
+        int((frac or "0").ljust(6, "0")),
+    )
+    if zone is None:
+        return value, None
+    if zone.upper() in ("Z", "UTC", "GMT"):
+        return value, dt.UTC
+    sign = -1 if zone[0] == "-" else 1
+    digits = zone[1:].replace(":", "")
+    hours, minutes = (int(digits[:-2]), int(digits[-2:])) if len(digits) > 2 else (int(digits), 0)
+    return value, dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+
+
+def looks_like_datetime(raw: bytes | None) -> bool:
+    """Whether a text parameter is a PostgreSQL date/time literal."""
+    if raw is None or not 8 <= len(raw) <= 40:
+        return False
+    try:
+        return _PG_DATETIME.match(raw.decode().strip()) is not None
+    except UnicodeDecodeError:
+        return False
+
+
 def _parse_ts(s: str) -> dt.datetime:
-    s = s.strip().replace("T", " ", 1)
-    m = re.match(r"^(.*?)([+-]\d{2})(:?\d{2})?$", s)
-    if m and len(m[1]) > 10:  # a trailing offset after the time part
-        off = m[2] + ":" + (m[3] or "00").lstrip(":")
-        return dt.datetime.fromisoformat(m[1].strip() + off)
-    if s.endswith("Z"):
-        return dt.datetime.fromisoformat(s[:-1] + "+00:00")
-    return dt.datetime.fromisoformat(s)
+    """timestamptz input: an offset given applies; none means the session's zone (UTC)."""
+    value, zone = _parse_pg_datetime(s)
+    return value.replace(tzinfo=zone or dt.UTC)
+
+
+def _parse_timestamp(s: str) -> dt.datetime:
+    """timestamp (without time zone) input: PostgreSQL ignores a zone written after it."""
+    return _parse_pg_datetime(s)[0]
+
+
+def _parse_date(s: str) -> dt.date:
+    """date input: the date part of any date/time literal (a time or zone after it is read and
+    dropped, as PostgreSQL does)."""
+    return _parse_pg_datetime(s)[0].date()
 
 
 _TEXT_DECODERS: dict[int, Callable[[str], Any]] = {
@@ -739,8 +794,8 @@ _TEXT_DECODERS: dict[int, Callable[[str], Any]] = {
     FLOAT4.oid: float,
     FLOAT8.oid: float,
     NUMERIC.oid: decimal.Decimal,
-    DATE.oid: lambda s: dt.date.fromisoformat(s.strip()),
-    TIMESTAMP.oid: lambda s: _parse_ts(s).replace(tzinfo=None),
+    DATE.oid: _parse_date,
+    TIMESTAMP.oid: _parse_timestamp,
     TIMESTAMPTZ.oid: _parse_ts,
     TIME.oid: lambda s: dt.time.fromisoformat(s.strip()),
     UUID.oid: uuid.UUID,

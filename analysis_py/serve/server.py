@@ -778,11 +778,27 @@ class _Conn:
             raise SQLStateError(f'portal "{portal}" already exists', sqlstate="42P03")
         if len(pformats) not in (0, 1, len(raw)):
             raise wire.ProtocolError("bind message has an invalid number of parameter formats")
-        params = []
-        for i, value in enumerate(raw):
-            fmt = pformats[0] if len(pformats) == 1 else (pformats[i] if pformats else 0)
-            oid = stmt.param_oids[i] if i < len(stmt.param_oids) else 0
-            params.append(pgtypes.decode_param(value, oid, fmt))
+        formats = [
+            pformats[0] if len(pformats) == 1 else (pformats[i] if pformats else 0)
+            for i in range(len(raw))
+        ]
+        oids = [stmt.param_oids[i] if i < len(stmt.param_oids) else 0 for i in range(len(raw))]
+        if stmt.copy is None and any(
+            o == 0 and f == 0 and pgtypes.looks_like_datetime(v)
+            for o, f, v in zip(oids, formats, raw, strict=True)
+        ):
+            # an untyped date/time in PostgreSQL's own input form (PgJDBC's setDate sends
+            # '2025-06-01 +00' untyped): infer the parameter types as PostgreSQL does at Parse,
+            # once per statement, so the value is read as a date/time, not text
+            inferred = await self.server.run(
+                self.session, self.session.param_types, stmt.text, len(raw)
+            )
+            oids = [o or (t.oid if t else 0) for o, t in zip(oids, inferred, strict=True)]
+            stmt.param_oids = oids
+        params = [
+            pgtypes.decode_param(value, oid, fmt)
+            for value, oid, fmt in zip(raw, oids, formats, strict=True)
+        ]
         self._close_portal(portal)
         t0 = time.perf_counter()
         if stmt.copy is not None:

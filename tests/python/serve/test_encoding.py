@@ -204,3 +204,38 @@ def test_numeric_binary_vectorised_equals_per_value(precision, scale):
         got = pgtypes.binary_piece(a, pgtypes.pg_type_of(f"DECIMAL({precision},{scale})"))
         expect = [None if v is None else pgtypes._numeric_binary(v) for v in a.to_pylist()]
         assert pgtypes._as_arrow(got).to_pylist() == expect
+
+
+@pytest.mark.parametrize(
+    ("text", "date", "ts", "tstz"),
+    [
+        ("2025-06-01 +00", "2025-06-01", "2025-06-01 00:00:00", "2025-06-01 00:00:00+00:00"),
+        (
+            "2025-06-01 10:00:00+02",
+            "2025-06-01",
+            "2025-06-01 10:00:00",
+            "2025-06-01 10:00:00+02:00",
+        ),
+        (
+            "2025-06-01T10:00:00.5Z",
+            "2025-06-01",
+            "2025-06-01 10:00:00.500000",
+            "2025-06-01 10:00:00.500000+00:00",
+        ),
+        (
+            "2025-06-01 10:00 -0730",
+            "2025-06-01",
+            "2025-06-01 10:00:00",
+            "2025-06-01 10:00:00-07:30",
+        ),
+    ],
+)
+def test_date_time_parameters_in_postgresqls_input_forms(text, date, ts, tstz):
+    """As PostgreSQL reads them: a date drops a time and zone, a timestamp drops the zone, a
+    timestamptz applies it (none: the session's UTC)."""
+    raw = text.encode()
+    assert str(pgtypes.decode_param(raw, pgtypes.DATE.oid, 0)) == date
+    assert str(pgtypes.decode_param(raw, pgtypes.TIMESTAMP.oid, 0)) == ts
+    assert str(pgtypes.decode_param(raw, pgtypes.TIMESTAMPTZ.oid, 0)) == tstz
+    with pytest.raises(ValueError, match="invalid input syntax for type date"):
+        pgtypes.decode_param(b"2025-13-01", pgtypes.DATE.oid, 0)

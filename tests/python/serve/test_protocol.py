@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import struct
 
+import psycopg
 import pytest
 
-from tests.python.serve.conftest import PASSWORDS
+from tests.python.serve.conftest import PASSWORDS, dsn
 from tests.python.serve.pgclient import RawClient, data_rows
 
 
@@ -104,3 +105,27 @@ def test_simple_query_empty_and_multi(raw):
 def test_wrong_password_at_protocol_level(server):
     with pytest.raises(PermissionError, match="28P01"):
         RawClient(server.port, "alice", "nope")
+
+
+@pytest.mark.parametrize(
+    "value", ["2025-06-01 +00", "2025-06-01", "2025-06-01 00:00:00+00", "2025-06-01T00:00:00Z"]
+)
+def test_untyped_date_in_postgresqls_input_forms(raw, server, value):
+    """PgJDBC's setDate sends '2025-06-01 +00' with type 0 and binds without describing: the
+    parameter takes the type PostgreSQL infers (the date column it is compared with) and the
+    value is read in any of PostgreSQL's date/time input forms."""
+    sql = "select count(*) from fct_payments where created_date = $1"
+    raw.send(
+        raw.parse("", sql, [0]),
+        raw.bind("", "", [value.encode()]),
+        raw.execute(""),
+        raw.SYNC,
+    )
+    msgs = raw.until_ready()
+    assert not [m for t, m in msgs if t == b"E"], msgs
+    (got,) = data_rows(msgs)
+    with psycopg.connect(dsn(server), autocommit=True) as c:
+        ((want,),) = c.execute(
+            "select count(*) from fct_payments where created_date = date '2025-06-01'"
+        ).fetchall()
+    assert int(got[0]) == want > 0
