@@ -795,8 +795,13 @@ class Session:
             elif isinstance(parent, exp.In | exp.Between) and parent.this is not node:
                 other = parent.this
             select = node.find_ancestor(exp.Select)
-            if isinstance(other, exp.Column) and select is not None:
-                probes.setdefault(k, (select, other))
+            if (
+                other is not None
+                and select is not None
+                and not isinstance(other, exp.Literal)
+                and other.find(exp.Placeholder, exp.Parameter) is None
+            ):
+                probes.setdefault(k, (select, other))  # a column, or an expression over columns
         if jdbc_call is not None and probes:
             # the columns compared are the JDBC call's result columns: describe the statement
             try:
@@ -804,13 +809,13 @@ class Session:
             except (SQLStateError, duckdb.Error, QueryError):
                 cols = {}
             for k, (_select, column) in probes.items():
-                out[k - 1] = cols.get(column.name)
+                out[k - 1] = cols.get(column.name) if isinstance(column, exp.Column) else None
             return out
         for k, (select, column) in probes.items():
             out[k - 1] = self._probe_type(select, column)
         return out
 
-    def _probe_type(self, select: exp.Select, column: exp.Column) -> PgType | None:
+    def _probe_type(self, select: exp.Select, column: exp.Expression) -> PgType | None:
         """The type of ``column`` where ``select`` reads it: the select itself, projecting the
         column (its metric columns kept for a semantic query, which needs one)."""
         from analysis_py.sql import semantic as sem
