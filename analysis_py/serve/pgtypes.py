@@ -804,6 +804,115 @@ _TEXT_DECODERS: dict[int, Callable[[str], Any]] = {
 }
 
 
+#: array oid → element oid, for array parameters (psycopg sends a list as one of these)
+_PARAM_ARRAYS = {
+    1000: BOOL.oid,
+    1005: INT2.oid,
+    1007: INT4.oid,
+    1016: INT8.oid,
+    1021: FLOAT4.oid,
+    1022: FLOAT8.oid,
+    1009: TEXT.oid,
+    1015: VARCHAR.oid,
+    1231: NUMERIC.oid,
+    1182: DATE.oid,
+    1115: TIMESTAMP.oid,
+    1185: TIMESTAMPTZ.oid,
+    2951: UUID.oid,
+}
+
+
+def array_of(elem: PgType) -> PgType:
+    """The array type of an element type (``text`` → ``_text``), for parameters like
+    ``= ANY($1)``."""
+    for arr, e in _PARAM_ARRAYS.items():
+        if e == elem.oid:
+            return PgType(arr, PG_TYPE_NAMES.get(arr, f"_{elem.name}"), -1)
+    return TEXT_ARRAY
+
+
+def looks_like_array(raw: bytes | None) -> bool:
+    """Whether a text parameter is a PostgreSQL array literal (``{a,b}``)."""
+    return raw is not None and raw.startswith(b"{") and raw.rstrip().endswith(b"}")
+
+
+def _array_from_text(text: str, elem_oid: int) -> list:
+    """PostgreSQL's array literal (``{1,2}``, ``{"a b",NULL}``, ``{{1,2},{3,4}}``) as a list."""
+    dec = _TEXT_DECODERS.get(elem_oid, str)
+    pos = 0
+    if "=" in text and text.lstrip().startswith("["):  # explicit bounds: [1:2]={…}
+        text = text[text.index("=") + 1 :]
+
+    def parse() -> list:
+        nonlocal pos
+        out: list = []
+        if text[pos] != "{":
+            raise ValueError('array value must start with "{"')
+        pos += 1
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if text[pos] == "}":
+                pos += 1
+                return out
+            if text[pos] == "{":
+                out.append(parse())
+            elif text[pos] == '"':
+                pos += 1
+                buf = []
+                while text[pos] != '"':
+                    if text[pos] == "\\":
+                        pos += 1
+                    buf.append(text[pos])
+                    pos += 1
+                pos += 1
+                out.append(dec("".join(buf)))
+            else:
+                start = pos
+                while text[pos] not in ",}":
+                    pos += 1
+                item = text[start:pos].strip()
+                out.append(None if item.upper() == "NULL" else dec(item))
+            while text[pos].isspace():
+                pos += 1
+            if text[pos] == ",":
+                pos += 1
+
+    try:
+        value = parse()
+    except IndexError:
+        raise ValueError("malformed array literal") from None
+    if text[pos:].strip():
+        raise ValueError("junk after closing right brace")
+    return value
+
+
+def _array_from_binary(b: bytes) -> list:
+    """PostgreSQL's array_recv: dimensions, NULL flag, element type, bounds, elements."""
+    ndim, _flags, elem_oid = struct.unpack_from("!iii", b)
+    if not 0 <= ndim <= 6:
+        raise ValueError("invalid number of array dimensions")
+    dims = [struct.unpack_from("!ii", b, 12 + 8 * i)[0] for i in range(ndim)]
+    pos = 12 + 8 * ndim
+    dec = _BINARY_DECODERS.get(elem_oid)
+    if dec is None:
+        raise ValueError(f"binary arrays of type oid {elem_oid} are not supported")
+    flat = []
+    for _ in range(math.prod(dims) if dims else 0):
+        (n,) = struct.unpack_from("!i", b, pos)
+        pos += 4
+        flat.append(None if n < 0 else dec(b[pos : pos + n]))
+        pos += max(n, 0)
+
+    def shape(items: list, ds: list[int]) -> list:
+        if len(ds) <= 1:
+            return items
+        step = len(items) // ds[0]
+        return [shape(items[i * step : (i + 1) * step], ds[1:]) for i in range(ds[0])]
+
+    return shape(flat, dims)
+
+
 def _numeric_from_binary(b: bytes) -> decimal.Decimal:
     ndigits, weight, sign, dscale = struct.unpack_from("!hhHh", b)
     if sign == 0xC000:
@@ -846,6 +955,15 @@ def decode_param(raw: bytes | None, oid: int, fmt: int) -> Any:
     """A Bind parameter as the Python value DuckDB binds (``ValueError`` when invalid)."""
     if raw is None:
         return None
+    if oid in _PARAM_ARRAYS:
+        try:
+            if fmt == 1:
+                return _array_from_binary(raw)
+            return _array_from_text(raw.decode(), _PARAM_ARRAYS[oid])
+        except (struct.error, UnicodeDecodeError, ValueError, decimal.InvalidOperation) as exc:
+            raise ValueError(
+                f"malformed array literal for type {PG_TYPE_NAMES.get(oid, oid)}: {exc}"
+            ) from None
     if fmt == 1:
         dec = _BINARY_DECODERS.get(oid)
         if dec is None:

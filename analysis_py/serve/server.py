@@ -784,12 +784,13 @@ class _Conn:
         ]
         oids = [stmt.param_oids[i] if i < len(stmt.param_oids) else 0 for i in range(len(raw))]
         if stmt.copy is None and any(
-            o == 0 and f == 0 and pgtypes.looks_like_datetime(v)
+            o == 0 and f == 0 and (pgtypes.looks_like_datetime(v) or pgtypes.looks_like_array(v))
             for o, f, v in zip(oids, formats, raw, strict=True)
         ):
-            # an untyped date/time in PostgreSQL's own input form (PgJDBC's setDate sends
-            # '2025-06-01 +00' untyped): infer the parameter types as PostgreSQL does at Parse,
-            # once per statement, so the value is read as a date/time, not text
+            # an untyped date/time or array in PostgreSQL's own input form (PgJDBC's setDate
+            # sends '2025-06-01 +00' untyped, psycopg a list of str as '{a,b}'): infer the
+            # parameter types as PostgreSQL does at Parse, once per statement, so the value is
+            # read as a date/time or an array, not text
             inferred = await self.server.run(
                 self.session, self.session.param_types, stmt.text, len(raw)
             )

@@ -26,7 +26,7 @@ import sqlglot
 from sqlglot import exp
 
 from analysis_py.errors import FilterError, QueryError, SemanticError
-from analysis_py.serve.pgtypes import TEXT, PgType, pg_type_of
+from analysis_py.serve.pgtypes import TEXT, PgType, array_of, pg_type_of
 from analysis_py.sql import guard, rewrite
 from analysis_py.sql.engine import DEFAULT_SETTINGS, Engine, Generation
 from analysis_py.sql.governance import Role
@@ -790,6 +790,15 @@ class Session:
                     out[k - 1] = pg_type_of(duckdb.sqltype(parent.to.sql("duckdb")))
                 continue
             other = None
+            as_array = False
+            if isinstance(parent, exp.Paren) and isinstance(parent.parent, exp.Any | exp.All):
+                node, parent = parent, parent.parent  # ANY(($1)) as sqlglot reads it
+            quantified = isinstance(parent, exp.Any | exp.All) or (
+                isinstance(parent, exp.Anonymous) and str(parent.name).lower() in ("any", "all")
+            )  # sqlglot reads ALL($1) as a function call
+            if quantified and isinstance(parent.parent, _COMPARISONS):
+                # x = ANY($1): an array of x's type
+                as_array, node, parent = True, parent, parent.parent
             if isinstance(parent, _COMPARISONS):
                 other = parent.expression if parent.this is node else parent.this
             elif isinstance(parent, exp.In | exp.Between) and parent.this is not node:
@@ -801,18 +810,20 @@ class Session:
                 and not isinstance(other, exp.Literal)
                 and other.find(exp.Placeholder, exp.Parameter) is None
             ):
-                probes.setdefault(k, (select, other))  # a column, or an expression over columns
+                probes.setdefault(k, (select, other, as_array))  # a column or expression
         if jdbc_call is not None and probes:
             # the columns compared are the JDBC call's result columns: describe the statement
             try:
                 cols = dict(self.describe(jdbc_call, n_params) or [])
             except (SQLStateError, duckdb.Error, QueryError):
                 cols = {}
-            for k, (_select, column) in probes.items():
-                out[k - 1] = cols.get(column.name) if isinstance(column, exp.Column) else None
+            for k, (_select, column, as_array) in probes.items():
+                t = cols.get(column.name) if isinstance(column, exp.Column) else None
+                out[k - 1] = array_of(t) if t is not None and as_array else t
             return out
-        for k, (select, column) in probes.items():
-            out[k - 1] = self._probe_type(select, column)
+        for k, (select, column, as_array) in probes.items():
+            t = self._probe_type(select, column)
+            out[k - 1] = array_of(t) if t is not None and as_array else t
         return out
 
     def _probe_type(self, select: exp.Select, column: exp.Expression) -> PgType | None:

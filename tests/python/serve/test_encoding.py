@@ -239,3 +239,27 @@ def test_date_time_parameters_in_postgresqls_input_forms(text, date, ts, tstz):
     assert str(pgtypes.decode_param(raw, pgtypes.TIMESTAMPTZ.oid, 0)) == tstz
     with pytest.raises(ValueError, match="invalid input syntax for type date"):
         pgtypes.decode_param(b"2025-13-01", pgtypes.DATE.oid, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "oid", "want"),
+    [
+        ("{1,2,NULL}", 1007, [1, 2, None]),
+        ('{"a b","x\\"y",NULL,"NULL",c}', 1009, ["a b", 'x"y', None, "NULL", "c"]),
+        ("{{1,2},{3,4}}", 1007, [[1, 2], [3, 4]]),
+        ("{}", 1009, []),
+        ("{2025-06-01,2025-06-02}", 1182, [dt.date(2025, 6, 1), dt.date(2025, 6, 2)]),
+        ("{1.50,2}", 1231, [decimal.Decimal("1.50"), decimal.Decimal("2")]),
+    ],
+)
+def test_array_parameters_in_text(text, oid, want):
+    assert pgtypes.decode_param(text.encode(), oid, 0) == want
+
+
+def test_array_parameters_round_trip_binary_and_refuse_garbage():
+    for value, elem in (([1, None, 3], pgtypes.INT4), ([["a"], ["b"]], pgtypes.TEXT)):
+        encoded = pgtypes.binary_value(value, pgtypes.array_of(elem))
+        assert pgtypes.decode_param(encoded, pgtypes.array_of(elem).oid, 1) == value
+    for bad in (b"{1,2", b"1,2}", b"{1,2}x"):
+        with pytest.raises(ValueError, match="malformed array literal"):
+            pgtypes.decode_param(bad, 1007, 0)

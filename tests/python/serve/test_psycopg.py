@@ -177,3 +177,26 @@ def test_arrays_in_binary_are_postgresqls_array_send(conn):
             "array[]::int[], array[true, false]"
         ).fetchone()
     assert got == ([1, 2, 3], [1.5, None], ["a", None], [], [True, False])
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_list_parameters(conn, binary):
+    """A Python list is an array parameter: = ANY(%s) and <> ALL(%s), strings (sent untyped,
+    typed from the column as PostgreSQL does) and ints, empty included; pgcli's completion
+    queries use the same form."""
+    with conn.cursor(binary=binary) as cur:
+
+        def one(sql, *params):
+            return cur.execute(sql, params).fetchall()[0][0]
+
+        total = one("select count(*) from fct_payments")
+        swift_ach = one("select count(*) from fct_payments where rail in ('SWIFT', 'ACH')")
+        assert one("select count(*) from fct_payments where rail = any(%s)", ["SWIFT", "ACH"]) == (
+            swift_ach
+        )
+        assert one("select count(*) from fct_payments where rail = any(%s)", []) == 0
+        assert one("select count(*) from fct_payments where rail <> all(%s)", ["SWIFT", "ACH"]) == (
+            total - swift_ach
+        )
+        assert one("select count(*) from fct_payments where payment_id = any(%s)", [1, 2, 3]) == 3
+        assert one("select %s::int[]", [1, None, 3]) == [1, None, 3]
