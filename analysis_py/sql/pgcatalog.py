@@ -1010,8 +1010,11 @@ def macro_sql(db: str) -> list[str]:
         f"WHERE oid = o)",
         f"CREATE OR REPLACE MACRO {p}.pg_get_indexdef(o) AS (SELECT first(i.indexdef) FROM "
         f"{p}.pg_indexes i JOIN {p}.pg_class c ON c.relname = i.indexname WHERE c.oid = o), "
-        f"(o, c, p) AS (SELECT first(i.indexdef) FROM {p}.pg_indexes i JOIN {p}.pg_class x "
-        f"ON x.relname = i.indexname WHERE x.oid = o)",
+        # with a column number: that key column's name (PgJDBC's getIndexInfo COLUMN_NAME)
+        f"(o, c, p) AS CASE WHEN c = 0 THEN (SELECT first(i.indexdef) FROM {p}.pg_indexes i "
+        f"JOIN {p}.pg_class x ON x.relname = i.indexname WHERE x.oid = o) ELSE "
+        f"(SELECT first(a.attname) FROM {p}.pg_index x JOIN {p}.pg_attribute a ON "
+        f"a.attrelid = x.indrelid AND a.attnum = x.indkey[c] WHERE x.indexrelid = o) END",
         f"CREATE OR REPLACE MACRO {p}.pg_get_viewdef(o) AS NULL::VARCHAR, (o, p) AS NULL::VARCHAR",
         f"CREATE OR REPLACE MACRO {p}.pg_get_partkeydef(o) AS NULL::VARCHAR",
         f"CREATE OR REPLACE MACRO {p}.pg_get_serial_sequence(t, c) AS NULL::VARCHAR",

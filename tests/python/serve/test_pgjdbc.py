@@ -105,3 +105,11 @@ def test_simple_mode_metadata_before_execute_fails_as_in_postgresql(probe):
     what matters is a syntax-class SQLSTATE and a connection that keeps working."""
     ((state, one),) = _ok(probe, "simple_mode_metadata_before_execute")
     assert state.startswith("42") and one == 1
+
+
+def test_index_info_names_the_key_column(probe):
+    """getIndexInfo's COLUMN_NAME is the column (pg_get_indexdef(index, n, pretty)), not the
+    whole CREATE INDEX; getPrimaryKeys agrees."""
+    rows = _ok(probe, "index_info_and_keys")
+    assert ["index", "fct_cases_pkey", "case_id", 1] in rows
+    assert ["pk", "case_id"] in rows

@@ -105,6 +105,18 @@ public class PgJdbcProbe {
                 }
                 return out;
             }, c);
+            report("index_info_and_keys", x -> {
+                DatabaseMetaData md = x.getMetaData();
+                List<List<Object>> out = new ArrayList<>();
+                try (ResultSet r = md.getIndexInfo(null, "main", "fct_cases", false, false)) {
+                    while (r.next()) out.add(List.of("index", String.valueOf(r.getString("INDEX_NAME")),
+                        String.valueOf(r.getString("COLUMN_NAME")), r.getInt("ORDINAL_POSITION")));
+                }
+                try (ResultSet r = md.getPrimaryKeys(null, "main", "fct_cases")) {
+                    while (r.next()) out.add(List.of("pk", r.getString("COLUMN_NAME")));
+                }
+                return out;
+            }, c);
         }
         try (Connection c = DriverManager.getConnection(base, simple)) {
             report("simple_mode_execute", x -> {
