@@ -100,6 +100,50 @@ def bind_params(tree: exp.Expression, params: Sequence[Any]) -> exp.Expression:
     return tree.transform(fn)
 
 
+#: date/time parsing a BI tool writes around constants (Superset's time range:
+#: ``STRPTIME('2025-01-01 00:00:00.000000', '%Y-%m-%d %H:%M:%S.%f')``, ``TO_TIMESTAMP(…)``)
+_TIME_PARSERS = (exp.StrToTime, exp.StrToDate, exp.TimeStrToTime, exp.TsOrDsToDate)
+_TIME_PARSER_NAMES = frozenset(
+    {"strptime", "to_timestamp", "to_date", "make_date", "make_timestamp"}
+)
+
+
+def fold_constant_times(tree: exp.Expression) -> exp.Expression:
+    """Replace a date/time parsing call whose arguments are all constants by the timestamp or
+    date it gives (computed by DuckDB, on no data), so a filter holds plain literals."""
+    import duckdb
+
+    def constant(node: exp.Expression) -> bool:
+        # literals only (a cast or a sign allowed): no column, parameter, subquery or other
+        # function reaches the scratch database
+        return all(
+            n is node or isinstance(n, exp.Literal | exp.Var | exp.DataType | exp.Neg | exp.Cast)
+            for n in node.walk()
+        )
+
+    def is_parser(node: exp.Expression) -> bool:
+        return isinstance(node, _TIME_PARSERS) or (
+            isinstance(node, exp.Anonymous) and str(node.name).lower() in _TIME_PARSER_NAMES
+        )
+
+    for node in list(tree.find_all(exp.Func)):
+        if not is_parser(node) or not constant(node):
+            continue
+        try:
+            con = duckdb.connect(config={"enable_external_access": False})
+            try:
+                (value,) = con.execute(f"SELECT {node.sql(dialect='duckdb')}").fetchone()
+            finally:
+                con.close()
+        except duckdb.Error:
+            continue  # left as written: the filter guard says what is wrong
+        if isinstance(value, dt.datetime):
+            node.replace(exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP"))
+        elif isinstance(value, dt.date):
+            node.replace(exp.cast(exp.Literal.string(value.isoformat()), "DATE"))
+    return tree
+
+
 @dataclass
 class SemanticQuery:
     metrics: list[str]

@@ -868,11 +868,48 @@ class Session:
         guard.check_functions(tree)
         if params:
             tree = sem.bind_params(tree, params)
-        query = sem.translate(tree, known_metrics=set(info.metrics))
+        tree = sem.fold_constant_times(tree)
+        try:
+            query = sem.translate(tree, known_metrics=set(info.metrics))
+        except (Unsupported, sem.SemanticSQLError):
+            view = self._metric_view(tree, info)
+            if view is None:
+                raise
+            return view
         compiled = self._compile(info, query.metrics, **query.kwargs())
         return self._client_sql(
             query.outer(), compiled.expression.sql(dialect="duckdb"), sem.RESULT
         )
+
+    def _metric_view(self, tree: exp.Expression, info) -> str | None:
+        """A query semantic SQL cannot read as one metric request, over one metric's table
+        (``metrics.<metric>``): the table is that metric by day (what ``SELECT *`` from it
+        returns), and the query runs over those rows as over any table — a BI tool's
+        ``count(*)`` of samples, a subquery around it, formatting of its time column."""
+        from analysis_py.sql import semantic as sem
+
+        tables = [t for t in tree.find_all(exp.Table) if sem._metric_table(t)[0]]
+        if len(tables) != 1 or sem._metric_table(tables[0])[1] is None:
+            return None
+        table = tables[0]
+        metric = sem._metric_table(table)[1]
+        if metric not in info.metrics:
+            return None
+        view = sem.translate(
+            exp.select("*").from_(exp.to_table(f"metrics.{metric}")),
+            known_metrics=set(info.metrics),
+        )
+        compiled = self._compile(info, view.metrics, **view.kwargs())
+        inner = self._client_sql(
+            view.outer(), compiled.expression.sql(dialect="duckdb"), sem.RESULT
+        )
+        outer = tree.copy()
+        name = "metric_view"
+        for t in outer.find_all(exp.Table):
+            if sem._metric_table(t)[0]:
+                alias = t.args.get("alias") or exp.TableAlias(this=exp.to_identifier(metric))
+                t.replace(exp.Table(this=exp.to_identifier(name), alias=alias))
+        return self._client_sql(outer, inner, name)
 
     def _compile(self, info, requested, **kwargs):
         """Compile a metric request for this role: every metric it reads must be granted —

@@ -124,3 +124,71 @@ def test_copy_wide_mart_rows_equal_duckdb(served, built_warehouse, fmt):
     assert len(rows) == len(expected) > 1000
     for got, want in zip(rows, expected, strict=True):
         assert got == tuple(w if not isinstance(w, float) else pytest.approx(w) for w in want)
+
+
+def test_bi_idioms_over_a_metric_table(served):
+    """What Superset sends over a metric's table: a time range as STRPTIME/TO_TIMESTAMP of
+    constants, COUNT(*) for samples (also around a LIMIT subquery), formatting of the time
+    column. A metric's table is that metric by day, so these read its rows as a table."""
+    with connect(served) as c:
+
+        def rows(sql):
+            return c.execute(sql).fetchall()
+
+        plain = rows(
+            "select metric_time__day, stp_rate from metrics.stp_rate "
+            "where metric_time__day >= cast('2025-01-01' as timestamp) order by 1"
+        )
+        for parsed in (
+            "STRPTIME('2025-01-01 00:00:00.000000', '%Y-%m-%d %H:%M:%S.%f')",
+            "TO_TIMESTAMP('2025-01-01 00:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.US')",
+        ):
+            assert (
+                rows(
+                    f"select metric_time__day, stp_rate from metrics.stp_rate "
+                    f"where metric_time__day >= {parsed} order by 1"
+                )
+                == plain
+            )
+        days = rows("select metric_time__day from metrics.stp_rate")
+        assert rows("select count(*) from metrics.stp_rate") == [(len(days),)]
+        assert rows(
+            "SELECT count(*) AS count FROM (SELECT * FROM metrics.stp_rate LIMIT 100) "
+            "AS virtual_table"
+        ) == [(min(100, len(days)),)]
+        by_year = dict(
+            rows(
+                "select extract(year from metric_time__day) as y, count(*) "
+                "from metrics.stp_rate group by 1"
+            )
+        )
+        assert sum(by_year.values()) == len(days)
+        months = rows("select distinct to_char(metric_time__day, 'YYYY-MM') from metrics.stp_rate")
+        assert {m for (m,) in months} == {d.strftime("%Y-%m") for (d,) in days}
+
+
+def test_metric_table_as_rows_keeps_grants_and_the_guard(built_warehouse, tmp_path_factory):
+    """The metric table read as rows is still that metric: a role not granted it cannot count
+    it, and a constant folded for a time range cannot smuggle in a file read."""
+    cfg = load_config(
+        data={
+            "server": {"port": 0},
+            "roles": {"cases_only": {"marts": "*", "metrics": ["cases_opened"]}},
+            "users": {"cases_only": {"password": make_verifier("pw"), "role": "cases_only"}},
+        }
+    )
+    running = start_in_thread(
+        cfg, built_warehouse.paths.warehouse_dir, project_dir=built_warehouse.paths.project_dir
+    )
+    try:
+        with connect(running, "cases_only") as c:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute("select count(*) from metrics.stp_rate")
+            with pytest.raises(psycopg.Error):
+                c.execute(
+                    "select metric_time__day, cases_opened from metrics.cases_opened where "
+                    "metric_time__day >= strptime(read_text('/etc/passwd'), '%Y')"
+                )
+            assert c.execute("select count(*) from metrics.cases_opened").fetchall()[0][0] > 0
+    finally:
+        running.stop()
