@@ -484,7 +484,8 @@ class Engine:
     def metric_columns(self, name: str) -> list[tuple[str, str]]:
         """(column, DuckDB type) of the ``metrics.<name>`` table BI tools see."""
         info = self.semantic.metrics[name] if self.semantic else {"dimensions": []}
-        cols = [(f"metric_time__{g}", "TIMESTAMP") for g in METRIC_TIME_GRAINS]
+        # day-or-longer buckets are dates over the wire (see session._wire_sql)
+        cols = [(f"metric_time__{g}", "DATE") for g in METRIC_TIME_GRAINS]
         seen = {c for c, _ in cols}
         for d in info["dimensions"]:
             dname = d["name"] if isinstance(d, dict) else str(d)
@@ -495,7 +496,7 @@ class Engine:
             if "time" in str(dtype).lower():
                 cols.append((dname, "TIMESTAMP"))
                 for g in METRIC_TIME_GRAINS:
-                    cols.append((f"{dname}__{g}", "TIMESTAMP"))
+                    cols.append((f"{dname}__{g}", "DATE"))
             else:
                 cols.append((dname, "VARCHAR"))
         cols.append((name, "DOUBLE"))

@@ -877,9 +877,7 @@ class Session:
                 raise
             return view
         compiled = self._compile(info, query.metrics, **query.kwargs())
-        return self._client_sql(
-            query.outer(), compiled.expression.sql(dialect="duckdb"), sem.RESULT
-        )
+        return self._client_sql(query.outer(), _wire_sql(compiled), sem.RESULT)
 
     def _metric_view(self, tree: exp.Expression, info) -> str | None:
         """A query semantic SQL cannot read as one metric request, over one metric's table
@@ -900,9 +898,7 @@ class Session:
             known_metrics=set(info.metrics),
         )
         compiled = self._compile(info, view.metrics, **view.kwargs())
-        inner = self._client_sql(
-            view.outer(), compiled.expression.sql(dialect="duckdb"), sem.RESULT
-        )
+        inner = self._client_sql(view.outer(), _wire_sql(compiled), sem.RESULT)
         outer = tree.copy()
         name = "metric_view"
         for t in outer.find_all(exp.Table):
@@ -969,7 +965,7 @@ class Session:
                 text = compiled.expression.sql(dialect="duckdb", pretty=True)
                 text = re.sub(r"\b_sem\.", "main.", text)
                 return run(_values_sql(["sql"], [(text,)]))
-            return run(compiled.expression.sql(dialect="duckdb"))
+            return run(_wire_sql(compiled))
         if call.method == "dimension_values":
             kw = call.query_kwargs()
             dims = kw["group_by"] or []
@@ -978,11 +974,31 @@ class Session:
             compiled = self._compile(
                 info, kw["metrics"], metrics=kw["metrics"], group_by=dims, where=kw["where"]
             )
-            inner = compiled.expression.sql(dialect="duckdb")
+            inner = _wire_sql(compiled)
             col = exp.to_identifier(dims[0], quoted=True).sql(dialect="duckdb")
             return run(f"SELECT DISTINCT {col} FROM ({inner}) AS _v ORDER BY 1")
         cols, rows = jdbc.metadata(call, info, self.role)
         return run(_values_sql(cols, rows))
+
+
+#: grains whose periods are days or longer: over the wire such a time column is a ``date``
+_DATE_GRAINS = ("day", "week", "month", "quarter", "year")
+
+
+def _wire_sql(compiled) -> str:
+    """A compiled metric query as the server returns it: time columns at day grain or coarser
+    (``metric_time__month``, ``case__opened_at__week``) are PostgreSQL ``date`` values, as BI
+    tools expect for a day-or-longer bucket (the CLI's CSV keeps MetricFlow's timestamps)."""
+    sql = compiled.expression.sql(dialect="duckdb")
+    dates = [c for c in compiled.columns if c.rsplit("__", 1)[-1] in _DATE_GRAINS and "__" in c]
+    if not dates:
+        return sql
+    cols = ", ".join(
+        f"CAST({exp.to_identifier(c, quoted=True).sql('duckdb')} AS DATE) AS "
+        f"{exp.to_identifier(c, quoted=True).sql('duckdb')}"
+        for c in dates
+    )
+    return f"SELECT * REPLACE ({cols}) FROM ({sql}) AS _wire"
 
 
 def _values_sql(cols: list[str], rows: list[tuple]) -> str:
