@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from analysis_py.serve.config import load_config
@@ -63,3 +65,19 @@ def dsn(server, user="alice", password=None, **extra) -> str:
     ]
     parts += [f"{k}={v}" for k, v in extra.items()]
     return " ".join(p for p in parts if p)
+
+
+@contextlib.contextmanager
+def project_server(built_warehouse, roles=None, users=None):
+    """A real server over the project's own warehouse (generated data, real dbt build); by
+    default one user ``analyst`` (password ``pw``) granted every mart and metric."""
+    roles = roles or {"analyst": {"marts": "*", "metrics": "*"}}
+    users = users or {"analyst": {"password": make_verifier("pw"), "role": "analyst"}}
+    cfg = load_config(data={"server": {"port": 0}, "roles": roles, "users": users})
+    running = start_in_thread(
+        cfg, built_warehouse.paths.warehouse_dir, project_dir=built_warehouse.paths.project_dir
+    )
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -13,27 +13,15 @@ import decimal
 import duckdb
 import pytest
 
-from analysis_py.serve.config import load_config
-from analysis_py.serve.run import start_in_thread
-from analysis_py.serve.scram import make_verifier
+from tests.python.serve.conftest import project_server
 
 asyncpg = pytest.importorskip("asyncpg")
 
 
 @pytest.fixture(scope="module")
 def served(built_warehouse):
-    cfg = load_config(
-        data={
-            "server": {"port": 0},
-            "roles": {"analyst": {"marts": "*", "metrics": "*"}},
-            "users": {"analyst": {"password": make_verifier("pw"), "role": "analyst"}},
-        }
-    )
-    running = start_in_thread(
-        cfg, built_warehouse.paths.warehouse_dir, project_dir=built_warehouse.paths.project_dir
-    )
-    yield running
-    running.stop()
+    with project_server(built_warehouse) as running:
+        yield running
 
 
 def _run(served, fn):

@@ -13,9 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analysis_py.serve.config import load_config
-from analysis_py.serve.run import start_in_thread
-from analysis_py.serve.scram import make_verifier
+from tests.python.serve.conftest import project_server
 
 JAR = Path("/usr/share/java/postgresql.jar")
 PROBE = Path(__file__).with_name("jdbc") / "PgJdbcProbe.java"
@@ -27,17 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def probe(built_warehouse):
-    cfg = load_config(
-        data={
-            "server": {"port": 0},
-            "roles": {"analyst": {"marts": "*", "metrics": "*"}},
-            "users": {"analyst": {"password": make_verifier("pw"), "role": "analyst"}},
-        }
-    )
-    running = start_in_thread(
-        cfg, built_warehouse.paths.warehouse_dir, project_dir=built_warehouse.paths.project_dir
-    )
-    try:
+    with project_server(built_warehouse) as running:
         proc = subprocess.run(
             ["java", "-cp", str(JAR), str(PROBE), "127.0.0.1", str(running.port), "analyst", "pw"],
             capture_output=True,
@@ -45,8 +33,6 @@ def probe(built_warehouse):
             timeout=600,
             check=False,
         )
-    finally:
-        running.stop()
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {r["op"]: r for r in map(json.loads, proc.stdout.splitlines())}
 
