@@ -171,8 +171,10 @@ def pg_type_of(duck_type: Any) -> PgType:
     if tid is None:
         up = text.upper()
         if up.endswith("]"):
-            inner = up[: up.rfind("[")]
-            return _LIST_OF.get(pg_type_of(inner).oid, TEXT_ARRAY)
+            inner = pg_type_of(up[: up.rfind("[")])
+            if inner.oid in _ARRAY_ELEMENT:  # INTEGER[][]: one array of more dimensions
+                return inner
+            return _LIST_OF.get(inner.oid, TEXT_ARRAY)
         tid = re.split(r"[(\[]", text, maxsplit=1)[0].strip().lower()
     if tid == "decimal":
         m = _DEC.match(text)
@@ -182,6 +184,9 @@ def pg_type_of(duck_type: Any) -> PgType:
     if tid in ("list", "array"):
         child = getattr(duck_type, "child", None)
         inner = pg_type_of(child) if child is not None else TEXT
+        elem = _ARRAY_ELEMENT.get(inner.oid)
+        if elem is not None:  # a list of lists is one PostgreSQL array of more dimensions
+            return inner
         return _LIST_OF.get(inner.oid, TEXT_ARRAY)
     if text == "JSON":
         return JSON
@@ -232,6 +237,8 @@ def _interval_text(v: dt.timedelta) -> str:
 def _array_item(v: Any) -> str:
     if v is None:
         return "NULL"
+    if isinstance(v, list | tuple):  # an inner dimension: {{1,2},{3,4}}, not quoted
+        return text_value(list(v))
     s = text_value(v)
     if s == "" or any(c in s for c in ',{}" \\') or s.upper() == "NULL":
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

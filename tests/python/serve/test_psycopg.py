@@ -177,6 +177,11 @@ def test_arrays_in_binary_are_postgresqls_array_send(conn):
             "array[]::int[], array[true, false]"
         ).fetchone()
     assert got == ([1, 2, 3], [1.5, None], ["a", None], [], [True, False])
+    for binary in (False, True):  # a list of lists: one int4[] of two dimensions
+        with conn.cursor(binary=binary) as cur:
+            cur.execute("select array[[1, 2], [3, null]]")
+            assert cur.description[0].type_code == 1007
+            assert cur.fetchone() == ([[1, 2], [3, None]],)
 
 
 @pytest.mark.parametrize("binary", [False, True])
