@@ -167,7 +167,8 @@ def test_sql_semantic_readme_example(wh):
         env=wh.env,
     )
     assert_ok(p)
-    weeks = re.findall(r"^(\d{4}-\d\d-\d\d) 00:00:00 \| 0\.\d+", p.stdout, re.M)
+    # the SQL interface answers as the server does: a week bucket is a date
+    weeks = re.findall(r"^(\d{4}-\d\d-\d\d) +\| 0\.\d+", p.stdout, re.M)
     assert len(weeks) > 50 and weeks == sorted(weeks)
 
 
