@@ -863,16 +863,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 return self._date_part(ref.date_part, cur)
             g = ref.grain or base
             if g in self.custom_grains:
-                spine, ccol = self.m.custom_granularities[g]
-                ca = st.alias("s")
-                add_join(
-                    sel,
-                    exp.Table(this=ident(st.spine_cte(spine))).as_(ca, quoted=False, copy=False),
-                    on=exp.EQ(this=col(spine.column, ca), expression=cur),
-                    join_type="left",
-                    copy=False,
-                )
-                return col(ccol, ca)
+                return self._custom_grain_join(sel, *self.m.custom_granularities[g], cur)
             return cur if g == base else _trunc(cur, g)
 
         def column_for(ref: Ref, grain_hint=None, *, exact: bool = False) -> exp.Expression:
@@ -901,16 +892,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
             tsm = self.model(res.model)
             st.need_model(tsm, res.column, res.expr)
             if res.spine is not None:
-                spine, spine_col = res.spine
-                sa = st.alias("s")
-                add_join(
-                    sel,
-                    exp.Table(this=ident(st.spine_cte(spine))).as_(sa, quoted=False, copy=False),
-                    on=exp.EQ(this=col(spine.column, sa), expression=col(res.column, alias)),
-                    join_type="left",
-                    copy=False,
-                )
-                return col(spine_col, sa)
+                return self._custom_grain_join(sel, *res.spine, col(res.column, alias))
             return col(res.column, alias)
 
         group_exprs = [(it.name, column_for(it.ref, exact=True)) for it in items]
@@ -935,6 +917,23 @@ class Compiler(CumulativeMixin, ConversionMixin):
         if conds:
             sel.where(exp.and_(*conds, copy=False), copy=False)
         return sel, group_exprs, extra_exprs, base_alias, column_for
+
+    def _custom_grain_join(
+        self, sel: exp.Select, spine: TimeSpine, column: str, day: exp.Expression
+    ) -> exp.Column:
+        """LEFT JOIN the time spine on ``day`` to ``sel``; the custom-grain ``column`` read
+        from it (the period each day belongs to)."""
+        alias = self._state.alias("s")
+        add_join(
+            sel,
+            exp.Table(this=ident(self._state.spine_cte(spine))).as_(
+                alias, quoted=False, copy=False
+            ),
+            on=exp.EQ(this=col(spine.column, alias), expression=day),
+            join_type="left",
+            copy=False,
+        )
+        return col(column, alias)
 
     def _plan_chains(self, sm: SemanticModel, ms: Measure, items, filters) -> list[tuple]:
         """The join paths a measure's rows need, longest first; a path that is the start of
@@ -1246,49 +1245,53 @@ class Compiler(CumulativeMixin, ConversionMixin):
         p = exp.to_identifier(ccol).sql("duckdb")
         lead = "LEAD" if offset.count >= 0 else "LAG"
         n = abs(int(offset.count))
-        sql = f"""
-            WITH days AS (
-              SELECT {d} AS __d, {p} AS __p,
-                FIRST_VALUE({d}) OVER (PARTITION BY {p} ORDER BY {d}
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS __first,
-                LAST_VALUE({d}) OVER (PARTITION BY {p} ORDER BY {d}
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS __last,
-                ROW_NUMBER() OVER (PARTITION BY {p} ORDER BY {d}) AS __pos
-              FROM __spine
-            ), periods AS (
-              SELECT __p, {lead}(__first, {n}) OVER (ORDER BY __p) AS __first_to,
-                {lead}(__last, {n}) OVER (ORDER BY __p) AS __last_to
-              FROM (SELECT DISTINCT __p, __first, __last FROM days) AS x
-            )
-            SELECT days.__d AS __from,
-              CASE WHEN __first_to + TO_DAYS(CAST(__pos - 1 AS INT)) <= __last_to
-                THEN __first_to + TO_DAYS(CAST(__pos - 1 AS INT)) END AS __to
-            FROM days JOIN periods ON days.__p = periods.__p
-        """
-        tree = sqlglot.parse_one(sql, read="duckdb")
-        for add in list(tree.find_all(exp.Add)):
-            if isinstance(add.expression, exp.ToDays):  # day + n days, rendered per dialect
-                add.replace(
-                    exp.DateAdd(
-                        this=add.this, expression=add.expression.this, unit=exp.Var(this="DAY")
-                    )
+        whole = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+        days = st.add_cte(
+            f"{offset.granularity}_days",
+            sqlglot.parse_one(
+                f"SELECT {d} AS __d, {p} AS __p, "
+                f"FIRST_VALUE({d}) OVER (PARTITION BY {p} ORDER BY {d} {whole}) AS __first, "
+                f"LAST_VALUE({d}) OVER (PARTITION BY {p} ORDER BY {d} {whole}) AS __last, "
+                f"ROW_NUMBER() OVER (PARTITION BY {p} ORDER BY {d}) AS __pos "
+                f"FROM {exp.to_identifier(st.spine_cte(spine)).sql('duckdb')}",
+                read="duckdb",
+            ),
+        )
+        periods = st.add_cte(
+            f"{offset.granularity}_periods",
+            sqlglot.parse_one(
+                f"SELECT __p, {lead}(__first, {n}) OVER (ORDER BY __p) AS __first_to, "
+                f"{lead}(__last, {n}) OVER (ORDER BY __p) AS __last_to "
+                f"FROM (SELECT DISTINCT __p, __first, __last FROM {days}) AS x",
+                read="duckdb",
+            ),
+        )
+        # day + (position - 1) days, as a DateAdd node so every dialect renders it
+        moved = exp.DateAdd(
+            this=col("__first_to", "o"),
+            expression=exp.cast(
+                exp.Sub(this=col("__pos", "d"), expression=exp.Literal.number(1)), _INT.copy()
+            ),
+            unit=exp.Var(this="DAY"),
+        )
+        to = exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.LTE(this=moved, expression=col("__last_to", "o")), true=moved.copy()
                 )
-        for t in tree.find_all(exp.Table):
-            if t.name == "__spine":
-                t.set("this", ident(st.spine_cte(spine)))
-        # the CTEs of this tree become subqueries, since CTEs are hoisted at the end
-        days, periods = (c.this for c in tree.args["with_"].expressions)
-        tree.set("with_", None)
-        for t in list(tree.find_all(exp.Table)):
-            if t.name == "days":
-                t.replace(days.copy().subquery("days", copy=False))
-            elif t.name == "periods":
-                body = periods.copy()
-                for u in body.find_all(exp.Table):
-                    if u.name == "days":
-                        u.replace(days.copy().subquery("days", copy=False))
-                t.replace(body.subquery("periods", copy=False))
-        return tree
+            ]
+        )
+        sel = exp.select(
+            col("__d", "d").as_("__from", quoted=False, copy=False),
+            to.as_("__to", quoted=False, copy=False),
+            copy=False,
+        ).from_(exp.Table(this=ident(days)).as_("d", quoted=False, copy=False), copy=False)
+        return add_join(
+            sel,
+            exp.Table(this=ident(periods)).as_("o", quoted=False, copy=False),
+            on=exp.EQ(this=col("__p", "d"), expression=col("__p", "o")),
+            join_type="inner",
+        )
 
     def _measure_time_ref(self, ref: Ref, ms: Measure) -> bool:
         """Whether ``ref`` is metric time for measure ``ms``: metric_time or its agg time
@@ -1302,16 +1305,9 @@ class Compiler(CumulativeMixin, ConversionMixin):
 
     def _agg_time_ref(self, ref: Ref, metric: Metric) -> bool:
         """Whether ``ref`` is metric time for ``metric``: metric_time or its agg time dimension."""
-        if ref.is_metric_time:
-            return True
-        if ref.kind == "metric":
-            return False
-        for _m, ms in self._leaf_measures([metric]):
-            if ms.agg_time_dimension:
-                sm, dname, _g = self.atd(ms)
-                if ref.element == dname and tuple(ref.entity_path) == (sm.own_entity,):
-                    return True
-        return False
+        return ref.is_metric_time or any(
+            self._measure_time_ref(ref, ms) for _m, ms in self._leaf_measures([metric])
+        )
 
     def _spine_join(
         self,

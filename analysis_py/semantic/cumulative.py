@@ -327,18 +327,10 @@ class CumulativeMixin:
                 exp.Table(this=ident(pres)).as_("p", quoted=False, copy=False), copy=False
             )
             for m in custom:
-                spine, ccol = self.m.custom_granularities[m.grain]
-                sa = st.alias("s")
-                add_join(
-                    withc,
-                    exp.Table(this=ident(st.spine_cte(spine))).as_(sa, quoted=False, copy=False),
-                    on=exp.EQ(this=col(spine.column, sa), expression=col(base_item.name, "p")),
-                    join_type="left",
-                    copy=False,
+                period = self._custom_grain_join(
+                    withc, *self.m.custom_granularities[m.grain], col(base_item.name, "p")
                 )
-                withc.select(
-                    col(ccol, sa).as_(f"__grain_{m.grain}", quoted=False, copy=False), copy=False
-                )
+                withc.select(period.as_(f"__grain_{m.grain}", quoted=False, copy=False), copy=False)
             pres = st.add_cte(f"{out}_{base}_periods", withc)
         for m in mts:
             if m.grain in self.custom_grains:

@@ -178,7 +178,6 @@ def _rewrite_cast(node: exp.Cast) -> exp.Expression | None:
                 this=inner,
                 to=exp.DataType.build(f"DECIMAL({max(whole, scale, 1)}, {scale})"),
             )
-    to = node.args.get("to")
     if isinstance(to, exp.DataType) and to.this == exp.DataType.Type.USERDEFINED:
         try:
             built = exp.DataType.build(kind, dialect="postgres")
