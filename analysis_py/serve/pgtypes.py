@@ -139,27 +139,28 @@ _SIMPLE: dict[str, PgType] = {
     "bit": TEXT,
     "time with time zone": TIME,
 }
-_LIST_OF = {
-    INT2.oid: INT2_ARRAY,
-    FLOAT4.oid: FLOAT4_ARRAY,
-    INT4.oid: INT4_ARRAY,
-    INT8.oid: INT8_ARRAY,
-    FLOAT8.oid: FLOAT8_ARRAY,
-    BOOL.oid: BOOL_ARRAY,
-}
+#: (element type, its array type): a DuckDB list of the element is that array
+_ARRAYS = (
+    (INT2, INT2_ARRAY),
+    (FLOAT4, FLOAT4_ARRAY),
+    (INT4, INT4_ARRAY),
+    (INT8, INT8_ARRAY),
+    (FLOAT8, FLOAT8_ARRAY),
+    (BOOL, BOOL_ARRAY),
+    (TEXT, TEXT_ARRAY),
+)
+_LIST_OF = {elem.oid: arr for elem, arr in _ARRAYS}
 #: array oid → element type, for the binary array format
-_ARRAY_ELEMENT = {
-    arr.oid: elem
-    for elem, arr in (
-        (INT2, INT2_ARRAY),
-        (FLOAT4, FLOAT4_ARRAY),
-        (INT4, INT4_ARRAY),
-        (INT8, INT8_ARRAY),
-        (FLOAT8, FLOAT8_ARRAY),
-        (BOOL, BOOL_ARRAY),
-        (TEXT, TEXT_ARRAY),
-    )
-}
+_ARRAY_ELEMENT = {arr.oid: elem for elem, arr in _ARRAYS}
+
+
+def _list_type(inner: PgType) -> PgType:
+    """The PostgreSQL type of a DuckDB list of ``inner``: a list of lists is one array of more
+    dimensions (``INTEGER[][]`` is ``int4[]``); anything unknown is ``text[]``."""
+    if inner.oid in _ARRAY_ELEMENT:
+        return inner
+    return _LIST_OF.get(inner.oid, TEXT_ARRAY)
+
 
 _DEC = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
@@ -171,10 +172,7 @@ def pg_type_of(duck_type: Any) -> PgType:
     if tid is None:
         up = text.upper()
         if up.endswith("]"):
-            inner = pg_type_of(up[: up.rfind("[")])
-            if inner.oid in _ARRAY_ELEMENT:  # INTEGER[][]: one array of more dimensions
-                return inner
-            return _LIST_OF.get(inner.oid, TEXT_ARRAY)
+            return _list_type(pg_type_of(up[: up.rfind("[")]))
         tid = re.split(r"[(\[]", text, maxsplit=1)[0].strip().lower()
     if tid == "decimal":
         m = _DEC.match(text)
@@ -183,11 +181,7 @@ def pg_type_of(duck_type: Any) -> PgType:
         return NUMERIC
     if tid in ("list", "array"):
         child = getattr(duck_type, "child", None)
-        inner = pg_type_of(child) if child is not None else TEXT
-        elem = _ARRAY_ELEMENT.get(inner.oid)
-        if elem is not None:  # a list of lists is one PostgreSQL array of more dimensions
-            return inner
-        return _LIST_OF.get(inner.oid, TEXT_ARRAY)
+        return _list_type(pg_type_of(child) if child is not None else TEXT)
     if text == "JSON":
         return JSON
     return _SIMPLE.get(tid, TEXT)

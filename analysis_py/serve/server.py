@@ -791,11 +791,7 @@ class _Conn:
             # sends '2025-06-01 +00' untyped, psycopg a list of str as '{a,b}'): infer the
             # parameter types as PostgreSQL does at Parse, once per statement, so the value is
             # read as a date/time or an array, not text
-            inferred = await self.server.run(
-                self.session, self.session.param_types, stmt.text, len(raw)
-            )
-            oids = [o or (t.oid if t else 0) for o, t in zip(oids, inferred, strict=True)]
-            stmt.param_oids = oids
+            oids = stmt.param_oids = await self._infer_oids(stmt, oids)
         params = [
             pgtypes.decode_param(value, oid, fmt)
             for value, oid, fmt in zip(raw, oids, formats, strict=True)
@@ -814,6 +810,13 @@ class _Conn:
         )
         self.writer.write(wire.bind_complete())
 
+    async def _infer_oids(self, stmt: Prepared, oids: list[int]) -> list[int]:
+        """``oids`` with each open one (0) the type the session infers (0 where it cannot)."""
+        inferred = await self.server.run(
+            self.session, self.session.param_types, stmt.text, len(oids)
+        )
+        return [o or (t.oid if t else 0) for o, t in zip(oids, inferred, strict=True)]
+
     async def describe(self, buf: wire.Buffer) -> None:
         kind = buf.bytes(1)
         name = buf.cstr()
@@ -826,10 +829,7 @@ class _Conn:
             if 0 in oids and stmt.copy is None:
                 # as PostgreSQL: a type the client left open is inferred from the statement, and
                 # Bind then reads the value (text or binary) as that type
-                inferred = await self.server.run(
-                    self.session, self.session.param_types, stmt.text, n
-                )
-                oids = [o or (t.oid if t else 0) for o, t in zip(oids, inferred, strict=True)]
+                oids = await self._infer_oids(stmt, oids)
             oids = [o if o else pgtypes.TEXT.oid for o in oids]
             stmt.param_oids = oids  # what the client was told, so Bind reads its values so
             self.writer.write(wire.parameter_description(oids))

@@ -72,6 +72,15 @@ def references_metrics(tree: exp.Expression) -> bool:
     return any(_metric_table(t)[0] for t in tree.find_all(exp.Table))
 
 
+def param_index(node: exp.Expression) -> int | None:
+    """1 for ``$1`` (sqlglot reads it as a Parameter or a Placeholder); None for ``?``."""
+    key = node.name or (node.this.name if isinstance(node.this, exp.Expression) else "")
+    try:
+        return int(str(key).lstrip("$"))
+    except ValueError:
+        return None
+
+
 def bind_params(tree: exp.Expression, params: Sequence[Any]) -> exp.Expression:
     """Inline ``$n`` parameters as literals (semantic queries compile to fresh SQL)."""
 
@@ -90,11 +99,10 @@ def bind_params(tree: exp.Expression, params: Sequence[Any]) -> exp.Expression:
 
     def fn(node):
         if isinstance(node, exp.Parameter | exp.Placeholder):
-            key = node.name or (node.this.name if isinstance(node.this, exp.Expression) else "")
-            try:
-                return lit(params[int(str(key).lstrip("$")) - 1])
-            except (ValueError, IndexError):
-                raise SemanticSQLError(f"no value for parameter {node.sql()}") from None
+            k = param_index(node)
+            if k is None or not 1 <= k <= len(params):
+                raise SemanticSQLError(f"no value for parameter {node.sql()}")
+            return lit(params[k - 1])
         return node
 
     return tree.transform(fn)

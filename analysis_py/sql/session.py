@@ -778,9 +778,11 @@ class Session:
                 tree = rewrite.parse(text.strip().rstrip(";"))
         except (SQLStateError, sqlglot.errors.SqlglotError, QueryError):
             return out
-        probes: dict[int, tuple[exp.Select, exp.Expression]] = {}
+        from analysis_py.sql.semantic import param_index
+
+        probes: dict[int, tuple[exp.Select, exp.Expression, bool]] = {}
         for node in tree.find_all(exp.Placeholder, exp.Parameter):
-            k = _param_index(node)
+            k = param_index(node)
             if k is None or not 1 <= k <= n_params or out[k - 1] is not None:
                 continue
             parent = node.parent
@@ -886,13 +888,11 @@ class Session:
         ``count(*)`` of samples, a subquery around it, formatting of its time column."""
         from analysis_py.sql import semantic as sem
 
-        tables = [t for t in tree.find_all(exp.Table) if sem._metric_table(t)[0]]
-        if len(tables) != 1 or sem._metric_table(tables[0])[1] is None:
+        found = [sem._metric_table(t) for t in tree.find_all(exp.Table)]
+        named = [m for is_metrics, m in found if is_metrics]
+        if len(named) != 1 or named[0] not in info.metrics:
             return None
-        table = tables[0]
-        metric = sem._metric_table(table)[1]
-        if metric not in info.metrics:
-            return None
+        metric = named[0]
         view = sem.translate(
             exp.select("*").from_(exp.to_table(f"metrics.{metric}")),
             known_metrics=set(info.metrics),
@@ -1035,15 +1035,6 @@ def now_ms() -> float:
 
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike)
-
-
-def _param_index(node: exp.Expression) -> int | None:
-    """1 for ``$1`` (sqlglot reads it as a Parameter or a Placeholder)."""
-    key = node.name or (node.this.name if isinstance(node.this, exp.Expression) else "")
-    try:
-        return int(str(key).lstrip("$"))
-    except ValueError:
-        return None
 
 
 def count_params(text: str) -> int:
