@@ -129,3 +129,49 @@ def test_untyped_date_in_postgresqls_input_forms(raw, server, value):
             "select count(*) from fct_payments where created_date = date '2025-06-01'"
         ).fetchall()
     assert int(got[0]) == want > 0
+
+
+def test_inferred_parameter_types_reveal_nothing_ungranted(server):
+    """Type inference describes a probe of the statement through the same guard and grants:
+    for a mart the role may not read, the parameter stays text (no column type leaks) and the
+    statement itself is refused."""
+    carol = RawClient(server.port, "carol", PASSWORDS["carol"])  # granted dim_clients only
+    try:
+        carol.send(
+            carol.parse("s", "select count(*) from fct_payments where amount > $1", [0]),
+            carol.describe(b"S", "s"),
+            carol.SYNC,
+        )
+        msgs = carol.until_ready()
+        params = [m for t, m in msgs if t == b"t"]
+        assert not params or struct.unpack("!hi", params[0]) == (1, 25)
+        # the mart does not exist for this role (42P01), as for any statement of hers
+        assert any(t == b"E" and (b"C42P01" in m or b"C42501" in m) for t, m in msgs)
+    finally:
+        carol.close_socket()
+
+
+def test_set_config_changes_no_setting(raw):
+    """set_config is answered (asyncpg calls it) but changes nothing: no lock setting can be
+    lifted through it."""
+    raw.send(
+        raw.parse(
+            "",
+            "select set_config('enable_external_access', 'true', false), "
+            "current_setting('enable_external_access')",
+        ),
+        raw.bind("", ""),
+        raw.execute(""),
+        raw.SYNC,
+    )
+    msgs = raw.until_ready()
+    assert not [m for t, m in msgs if t == b"E"], msgs
+    ((new, current),) = data_rows(msgs)
+    assert new == b"true" and current != b"true"
+    raw.send(
+        raw.parse("", "select * from read_csv('/etc/passwd')"),
+        raw.bind("", ""),
+        raw.execute(""),
+        raw.SYNC,
+    )
+    assert any(t == b"E" for t, _m in raw.until_ready())
