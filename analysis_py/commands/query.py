@@ -140,6 +140,12 @@ def _print_table(columns: list[str], rows: list[tuple], decimals: int | None = N
 @click.option("--end-time", help="Only metric_time at or before this ISO date/time.")
 @click.option("--saved-query", help="Use a saved query's parameters.")
 @click.option("--explain", is_flag=True, help="Print the SQL instead of running it.")
+@click.option(
+    "--plan",
+    "show_plan",
+    is_flag=True,
+    help="Print the query plan (the metric nodes the SQL is made of) instead of running it.",
+)
 @click.option("--dialect", default="duckdb", show_default=True, help="SQL dialect for --explain.")
 @click.option(
     "--csv",
@@ -166,6 +172,7 @@ def query(
     end_time,
     saved_query,
     explain,
+    show_plan,
     dialect,
     csv_path,
     decimals,
@@ -194,12 +201,14 @@ def query(
             f"cannot write {csv_path}: its folder does not exist",
             hint="create the folder first or choose another --csv path",
         )
-    if target and not manifest and not database and _spark_target(project_dir, target):
+    if target and not (manifest or database or show_plan) and _spark_target(project_dir, target):
         return _query_spark(
             project_dir, metrics, group_by, where, order, limit, start_time, end_time,
             saved_query, explain, csv_path,
         )  # fmt: skip
-    if not explain and dialect != "duckdb":
+    if show_plan and explain:
+        raise QueryError("--plan and --explain each print instead of running; choose one")
+    if not explain and dialect != "duckdb" and not show_plan:
         raise QueryError(
             "queries run on DuckDB; --dialect only changes the SQL printed by --explain",
             hint="add --explain",
@@ -210,7 +219,8 @@ def query(
             hint="pass --metrics a,b, --saved-query NAME, or --group-by dimensions alone for "
             "their distinct values",
         )
-    mpath, db = _paths(project_dir, profiles_dir, target, manifest, database, connect=not explain)
+    printing = explain or show_plan
+    mpath, db = _paths(project_dir, profiles_dir, target, manifest, database, connect=not printing)
     request = {
         "metrics": _split(metrics),
         "group_by": _split(group_by),
@@ -221,6 +231,16 @@ def query(
         "end_time": end_time,
         "saved_query": saved_query,
     }
+    if show_plan:
+        if not request["metrics"] and not saved_query:
+            raise QueryError(
+                "--plan needs metrics: a query without metrics lists distinct values",
+                hint="pass --metrics a,b (or --explain to see the SQL)",
+            )
+        from analysis_py.semantic.layer import SemanticLayer
+
+        click.echo(SemanticLayer(mpath, dialect=dialect).plan(**request).describe())
+        return 0
     ckey = sqlcache.key(sqlcache.file_digest(mpath), dialect, request)
     hit = sqlcache.get(ckey)
     if hit is None:

@@ -25,6 +25,7 @@ from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
 from analysis_py.errors import FilterError, QueryError
+from analysis_py.semantic import plan as P
 from analysis_py.semantic.conversion import ConversionMixin
 from analysis_py.semantic.cumulative import CumulativeMixin
 from analysis_py.semantic.manifest import (
@@ -158,23 +159,26 @@ class Compiler(CumulativeMixin, ConversionMixin):
     # -- entry point -------------------------------------------------------------------------
 
     def compile(self, req: Request) -> tuple[exp.Select, list[str]]:
+        """Request → resolved request → plan → SQL tree and output column names."""
         if not req.metrics and not req.group_by:
             raise QueryError(
                 "no metrics requested",
                 hint="pass --metrics a,b, or --group-by dimensions alone for their distinct values",
             )
-        metrics = [self.metric(n) for n in req.metrics]
-        # One working state per call, visible only to the thread running it: a Compiler (and
-        # the SemanticLayer holding it) is shared by every thread of a server.
-        if (req.min_max_only or not req.apply_group_by) and metrics:
+        if (req.min_max_only or not req.apply_group_by) and req.metrics:
             raise QueryError(
                 "min_max_only and apply_group_by=False are for queries without metrics",
                 hint="drop the metrics, or the option",
             )
+        # One working state per call, visible only to the thread running it: a Compiler (and
+        # the SemanticLayer holding it) is shared by every thread of a server.
         outer = getattr(self._local, "state", None)
         self._local.state = _State(self)
         try:
-            tree, cols = self._compile(req, metrics)
+            if req.metrics:
+                tree, cols = self.render(self._plan(req))
+            else:
+                tree, cols = self._distinct_values(req)
         finally:
             self._local.state = outer
         if self.dialect == "postgres":
@@ -189,9 +193,11 @@ class Compiler(CumulativeMixin, ConversionMixin):
     def _state(self) -> _State | None:
         return getattr(self._local, "state", None)
 
-    def _compile(self, req: Request, metrics: list[Metric]) -> tuple[exp.Select, list[str]]:
-        if not metrics:
-            return self._distinct_values(req)
+    # -- stage 1: resolve --------------------------------------------------------------------
+
+    def resolve_request(self, req: Request) -> P.ResolvedRequest:
+        """Every name of a request (with metrics) checked and resolved against the manifest."""
+        metrics = [self.metric(n) for n in req.metrics]
         measures = self._leaf_measures(metrics)
         refs = [parse_name(g, self.custom_grains) for g in req.group_by]
         items = self._resolve_group_by(refs, measures, self.default_grain(metrics))
@@ -200,7 +206,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         for it in items:
             seen.setdefault(it.name, it)
         items = list(seen.values())
-        filters = [parse_filter(w) for w in req.where]
+        filters = tuple(parse_filter(w) for w in req.where)
         mt = [i for i in items if i.is_metric_time]
         constraint = None
         if req.start_time or req.end_time:
@@ -215,13 +221,30 @@ class Compiler(CumulativeMixin, ConversionMixin):
             start = truncate_dt(req.start_time, g) if req.start_time else None
             end = truncate_dt(req.end_time, g) if req.end_time else None
             constraint = (g, start, end)
-        self._state.items = items
-        self._state.constraint = constraint
-        nodes: list[Node] = []
-        out_cols: list[str] = []
+        return P.ResolvedRequest(req, tuple(metrics), tuple(items), filters, constraint)
+
+    # -- stage 2: plan -----------------------------------------------------------------------
+
+    def plan(self, req: Request) -> P.QueryPlan:
+        """The immutable plan of a request with metrics (see :mod:`analysis_py.semantic.plan`)."""
+        if not req.metrics:
+            raise QueryError(
+                "a plan needs metrics; a request without metrics lists distinct values",
+                hint="pass --metrics a,b",
+            )
+        outer = getattr(self._local, "state", None)
+        self._local.state = _State(self)
+        try:
+            return self._plan(req)
+        finally:
+            self._local.state = outer
+
+    def _plan(self, req: Request) -> P.QueryPlan:
+        r = self.resolve_request(req)
+        items, filters, constraint = r.items, r.filters, r.constraint
         branches: dict[tuple, list[Metric]] = {}
         order: list[tuple] = []
-        for metric in metrics:
+        for metric in r.metrics:
             rk = self._ratio_scan_key(metric)
             # MetricFlow merges compatible simple metrics into one branch and ratios over the
             # same rows into another; its output columns follow those branches
@@ -230,37 +253,173 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 branches[key] = []
                 order.append(key)
             branches[key].append(metric)
-        expected = [m.name for key in order for m in branches[key]]
+        expected = tuple(m.name for key in order for m in branches[key])
         # ratios whose parts read the same rows as a simple branch ride on its scan
         attached: dict[tuple, list[Metric]] = {}
         for key in list(order):
             if key[0] == "ratio" and key[1] in branches:
                 attached.setdefault(key[1], []).extend(branches[key])
                 order.remove(key)
+        out: list[P.Branch] = []
         for key in order:
             group = branches[key]
             if key[0] in ("simple", "ratio"):
                 simple = group if key[0] == "simple" else []
                 ratios = attached.get(key, []) if key[0] == "simple" else group
                 pairs = [(m, m.name) for m in simple]
-                for r in ratios:
-                    pairs.append((self.metric(r.numerator.name), f"{r.name}__num"))
-                    pairs.append((self.metric(r.denominator.name), f"{r.name}__den"))
-                node = self._simple_node(pairs, filters, items, constraint)
+                for rm in ratios:
+                    pairs.append((self.metric(rm.numerator.name), f"{rm.name}__num"))
+                    pairs.append((self.metric(rm.denominator.name), f"{rm.name}__den"))
+                node: P.PlanNode = P.Aggregate(tuple(pairs), filters, items, constraint)
                 if ratios:
-                    node = self._ratios_on(node, simple, ratios, items)
+                    node = P.RatiosFrom(node, tuple(simple), tuple(ratios), items)
             else:
-                node = self._metric_node(group[0], filters, items, constraint, group[0].name)
-            for m in group:
-                fill = (
-                    m.measure.fill_nulls_with
-                    if m.type in ("simple", "cumulative") and m.measure
-                    else None
+                node = self._plan_metric(group[0], filters, items, constraint, group[0].name)
+            fills = tuple(
+                (m.name, m.measure.fill_nulls_with)
+                for m in group
+                if m.type in ("simple", "cumulative")
+                and m.measure
+                and m.measure.fill_nulls_with is not None
+            )
+            out.append(P.Branch(node, fills))
+        return P.QueryPlan(r, tuple(out), expected)
+
+    def _plan_metric(self, metric: Metric, filters, items, constraint, out: str) -> P.PlanNode:
+        """The node computing ``metric`` into column ``out``; ``filters`` are inherited."""
+        filters = tuple(filters)
+        t = metric.type
+        if t == "simple":
+            fill = metric.measure.fill_nulls_with
+            if metric.measure.join_to_timespine:
+                fill = None  # the spine join fills
+            return P.Aggregate(((metric, out),), filters, items, constraint, cte=out, fill=fill)
+        own = tuple(parse_filter(x) for x in metric.filters)
+        if t == "ratio":
+            num_m, den_m = self.metric(metric.numerator.name), self.metric(metric.denominator.name)
+            if self._one_scan(num_m, metric.numerator, den_m, metric.denominator):
+                # both parts aggregate the same rows: one scan computes both (as MetricFlow's
+                # source-scan optimizer does)
+                flt = tuple(parse_filter(x) for x in metric.numerator.filters) + own + filters
+                parts = P.Aggregate(
+                    ((num_m, "__num"), (den_m, "__den")),
+                    flt,
+                    items,
+                    constraint,
+                    cte=f"{out}_parts",
                 )
-                if fill is not None:
-                    node.fill[m.name] = fill
+                return P.Ratio(metric, out, items, parts=parts)
+            num, den = (
+                self._plan_input(self.metric(mi.name), mi, own + filters, items, constraint, role)
+                for role, mi in (("__num", metric.numerator), ("__den", metric.denominator))
+            )
+            return P.Ratio(metric, out, items, numerator=num, denominator=den)
+        if t == "derived":
+            inputs = tuple(
+                self._plan_input(
+                    self.metric(mi.name), mi, own + filters, items, constraint, mi.column
+                )
+                for mi in metric.inputs
+            )
+            return P.Derived(metric, out, items, inputs)
+        if t == "cumulative":
+            mt = next((i for i in items if i.is_metric_time), None)
+            spine = mt if metric.measure.join_to_timespine else None
+            fill = metric.measure.fill_nulls_with if spine is None else None
+            return P.Cumulative(metric, out, own, filters, items, constraint, spine, fill)
+        if t == "conversion":
+            return P.Conversion(metric, out, own + filters, items, constraint)
+        raise QueryError(f"metric '{metric.name}' has unsupported type '{t}'")
+
+    def _plan_input(self, inner: Metric, mi, filters, items, constraint, out: str) -> P.Input:
+        """An input of a ratio or derived metric, offset when ``mi`` says so."""
+        measure = inner.measure if inner.type in ("simple", "cumulative") else None
+        # an input's fill_nulls_with also covers periods only the other inputs have
+        # (MetricFlow coalesces after joining the inputs)
+        fill = measure.fill_nulls_with if measure is not None else None
+        flt = tuple(parse_filter(x) for x in mi.filters) + tuple(filters)
+        offset = getattr(mi, "offset_window", None)
+        to_grain = getattr(mi, "offset_to_grain", None)
+        if not offset and not to_grain:
+            return P.Input(self._plan_metric(inner, flt, items, constraint, out), out, fill)
+        mt = next((i for i in items if i.is_metric_time), None) or self._atd_item(inner, items)
+        time_items = [i for i in items if i.kind == "time" and self._agg_time_ref(i.ref, inner)]
+        if mt is None and not time_items:
+            raise QueryError(
+                f"an input of this derived metric is offset ({offset or to_grain}); group by "
+                "metric_time (or the metric's agg time dimension) to use it",
+                hint="add --group-by metric_time__day (or another grain)",
+            )
+        # MetricFlow shifts the aggregated values when the query's time grain is no coarser
+        # than the offset's (a period maps onto a period), and shifts the rows before
+        # aggregating otherwise (and for date parts, several time items, offset_to_grain at
+        # week); both are one spine join, ``a - offset = b`` or ``trunc(a, grain) = b``.
+        og = offset.granularity if offset else to_grain
+        after = (
+            mt is not None
+            and len(time_items) == 1
+            and not mt.ref.date_part
+            and mt.grain in GRAIN_RANK
+            and og in GRAIN_RANK
+            and GRAIN_RANK[mt.grain] <= GRAIN_RANK[og]
+            and not (mt.grain == "week" and to_grain)
+        )
+        if not after:
+            grains = tuple(
+                dict.fromkeys(
+                    i.grain for i in time_items if i.grain in GRAIN_RANK and not i.ref.date_part
+                )
+            )
+            node = self._plan_metric(inner, flt, items, constraint, out)
+            return P.Input(P.ShiftRows(node, offset, to_grain, grains), out, fill)
+        # filters on metric time alone keep spine periods (the output's time), as in MetricFlow
+        on_time = tuple(
+            f for f in flt if f.refs and all(self._agg_time_ref(r, inner) for r in f.refs)
+        )
+        flt = tuple(f for f in flt if f not in on_time)
+        base_item = None
+        if offset:
+            # a cumulative input is accumulated over the constrained days only (MetricFlow
+            # constrains the cumulative's own output, then the shifted periods)
+            inner_constraint = constraint if inner.type == "cumulative" else None
+            node = self._plan_metric(inner, flt, items, inner_constraint, out)
+        else:
+            # MetricFlow: the value for a period is the input's value on the base-grain day
+            # trunc(period start, offset_to_grain), for periods whose start is a spine day
+            leaves = self._leaf_measures([inner])
+            base = "day"
+            if leaves:
+                base = min(
+                    (self.atd(ms)[2] for _m, ms in leaves), key=lambda g: GRAIN_RANK.get(g, 6)
+                )
+                # sub-daily data keeps its grain when the query asks a sub-daily grain
+                if GRAIN_RANK.get(base, 6) < GRAIN_RANK["day"] <= GRAIN_RANK.get(mt.grain, 6):
+                    base = "day"
+            if self.m.spine_for(base) is None:
+                raise QueryError(f"offset_to_grain needs a time spine at '{base}' grain")
+            base_item = GroupItem(
+                Ref("metric_time", grain=base), f"metric_time__{base}", "time", base
+            )
+            inner_items = tuple(base_item if i is mt else i for i in items)
+            node = self._plan_metric(inner, flt, inner_items, None, out)
+        shifted = P.ShiftPeriods(
+            node, out, offset, to_grain, mt, base_item, on_time, items, constraint
+        )
+        return P.Input(shifted, out, fill)
+
+    # -- stage 3: render ---------------------------------------------------------------------
+
+    def render(self, plan: P.QueryPlan) -> tuple[exp.Select, list[str]]:
+        """The plan's SQL tree and output columns (inside :meth:`compile`'s working state)."""
+        req, items = plan.resolved.request, list(plan.resolved.items)
+        nodes: list[Node] = []
+        out_cols: list[str] = []
+        for b in plan.branches:
+            node = self._render(b.node)
+            node.fill.update(dict(b.fills))
             nodes.append(node)
-            out_cols.extend(v for v in node.values)
+            out_cols.extend(node.values)
+        expected = list(plan.columns)
         final = self._combine(nodes, items, outer_fill=True)
         if out_cols != expected:
             by_name = {e.alias_or_name: e for e in final.expressions}
@@ -269,6 +428,103 @@ class Compiler(CumulativeMixin, ConversionMixin):
         final = self._order_limit(final, req, items, out_cols)
         tree = self._state.with_ctes(final)
         return tree, [i.name for i in items] + out_cols
+
+    def _render(self, node: P.PlanNode) -> Node:
+        st = self._state
+        if isinstance(node, P.Aggregate):
+            items = list(node.items)
+            out = self._simple_node(
+                list(node.outputs), list(node.filters), items, node.constraint, node.cte
+            )
+            if node.fill is not None:
+                out = self._wrap_fill(out, items, {node.outputs[0][1]: node.fill})
+            return out
+        if isinstance(node, P.RatiosFrom):
+            return self._ratios_on(
+                self._render(node.source), list(node.simple), list(node.ratios), list(node.items)
+            )
+        if isinstance(node, P.Ratio):
+            items = list(node.items)
+            if node.parts is not None:
+                parts = self._render(node.parts)
+                combined = exp.select(
+                    *[col(i.name) for i in items], col("__num"), col("__den"), copy=False
+                ).from_(_tbl(parts.name), copy=False)
+            else:
+                inputs = [self._render_input(i) for i in (node.numerator, node.denominator)]
+                combined = self._combine(inputs, items, outer_fill=True)
+            sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
+                combined.subquery("r", copy=False)
+            )
+            num = exp.cast(col("__num"), _DOUBLE.copy())
+            den = exp.cast(
+                exp.Nullif(this=col("__den"), expression=exp.Literal.number(0)),
+                _DOUBLE.copy(),
+            )
+            sel.select(
+                exp.Div(this=num, expression=den).as_(node.out, quoted=False, copy=False),
+                copy=False,
+            )
+            return Node(st.add_cte(node.out, sel), [node.out])
+        if isinstance(node, P.Derived):
+            items = list(node.items)
+            combined = self._combine(
+                [self._render_input(i) for i in node.inputs], items, outer_fill=True
+            )
+            expr = self.parse_expr(node.metric.expr)
+            sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
+                combined.subquery("d", copy=False)
+            )
+            sel.select(
+                exp.Paren(this=expr).as_(node.out, quoted=False, copy=False)
+                if not isinstance(expr, exp.Column | exp.Paren)
+                else expr.as_(node.out, quoted=False, copy=False),
+                copy=False,
+            )
+            return Node(st.add_cte(node.out, sel), [node.out])
+        if isinstance(node, P.Cumulative):
+            metric, items = node.metric, list(node.items)
+            flt = list(node.own + node.inherited)
+            out = self._cumulative_node(metric, flt, items, node.constraint, node.out)
+            if node.spine is not None:
+                all_filters = (
+                    list(node.own)
+                    + [parse_filter(x) for x in metric.measure.filters]
+                    + list(node.inherited)
+                )
+                return self._spine_join(
+                    out,
+                    items,
+                    node.constraint,
+                    {node.out: metric.measure.fill_nulls_with},
+                    node.spine,
+                    metric=metric,
+                    all_filters=all_filters,
+                    query_filters=list(node.inherited),
+                )
+            if node.fill is not None:
+                return self._wrap_fill(out, items, {node.out: node.fill})
+            return out
+        if isinstance(node, P.Conversion):
+            return self._conversion_node(
+                node.metric, list(node.filters), list(node.items), node.constraint, node.out
+            )
+        if isinstance(node, P.ShiftRows):
+            outer_shifts = st.time_shifts
+            st.time_shifts = (*outer_shifts, (node.offset, node.to_grain, node.grains))
+            try:
+                return self._render(node.node)
+            finally:
+                st.time_shifts = outer_shifts
+        if isinstance(node, P.ShiftPeriods):
+            return self._shift_periods(node)
+        raise TypeError(f"not a plan node: {node!r}")
+
+    def _render_input(self, i: P.Input) -> Node:
+        node = self._render(i.node)
+        if i.fill is not None:
+            node.fill[i.column] = i.fill
+        return node
 
     # -- no metrics: distinct values ---------------------------------------------------------
 
@@ -334,7 +590,6 @@ class Compiler(CumulativeMixin, ConversionMixin):
         for it in items:
             seen.setdefault(it.name, it)
         items = list(seen.values())
-        st.items = items
         st.dimension_join = "full"
         sel, group_exprs, _extra, _base, _cf = self._rows(pseudo, items, dim_filters, None)
         if mt_refs:
@@ -1373,97 +1628,6 @@ class Compiler(CumulativeMixin, ConversionMixin):
 
     # -- other metric types ------------------------------------------------------------------
 
-    def _metric_node(self, metric: Metric, filters, items, constraint, out: str) -> Node:
-        """A node computing ``metric`` into column ``out``; ``filters`` are inherited filters."""
-        t = metric.type
-        if t == "simple":
-            node = self._simple_node([(metric, out)], filters, items, constraint, out_name=out)
-            fill = metric.measure.fill_nulls_with
-            if fill is not None and not (metric.measure.join_to_timespine):
-                node = self._wrap_fill(node, items, {out: fill})
-            return node
-        own = [parse_filter(x) for x in metric.filters]
-        if t == "ratio":
-            num_m, den_m = self.metric(metric.numerator.name), self.metric(metric.denominator.name)
-            if self._one_scan(num_m, metric.numerator, den_m, metric.denominator):
-                # both parts aggregate the same rows: one scan computes both (as MetricFlow's
-                # source-scan optimizer does)
-                flt = [parse_filter(x) for x in metric.numerator.filters] + own + list(filters)
-                node = self._simple_node(
-                    [(num_m, "__num"), (den_m, "__den")],
-                    flt,
-                    items,
-                    constraint,
-                    out_name=f"{out}_parts",
-                )
-                combined = exp.select(
-                    *[col(i.name) for i in items], col("__num"), col("__den"), copy=False
-                ).from_(_tbl(node.name), copy=False)
-            else:
-                parts = []
-                for role, mi in (("__num", metric.numerator), ("__den", metric.denominator)):
-                    inner = self.metric(mi.name)
-                    parts.append(
-                        self._input_node(inner, mi, own + list(filters), items, constraint, role)
-                    )
-                    _fill_input(parts[-1], inner, role)
-                combined = self._combine(parts, items, outer_fill=True)
-            sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
-                combined.subquery("r", copy=False)
-            )
-            num = exp.cast(col("__num"), _DOUBLE.copy())
-            den = exp.cast(
-                exp.Nullif(this=col("__den"), expression=exp.Literal.number(0)),
-                _DOUBLE.copy(),
-            )
-            sel.select(
-                exp.Div(this=num, expression=den).as_(out, quoted=False, copy=False), copy=False
-            )
-            return Node(self._state.add_cte(out, sel), [out])
-        if t == "derived":
-            parts = []
-            for mi in metric.inputs:
-                inner = self.metric(mi.name)
-                parts.append(
-                    self._input_node(inner, mi, own + list(filters), items, constraint, mi.column)
-                )
-                _fill_input(parts[-1], inner, mi.column)
-            # an input's fill_nulls_with also covers periods only the other inputs have
-            # (MetricFlow coalesces after joining the inputs)
-            combined = self._combine(parts, items, outer_fill=True)
-            expr = self.parse_expr(metric.expr)
-            sel = exp.select(*[col(i.name) for i in items], copy=False).from_(
-                combined.subquery("d", copy=False)
-            )
-            sel.select(
-                exp.Paren(this=expr).as_(out, quoted=False, copy=False)
-                if not isinstance(expr, exp.Column | exp.Paren)
-                else expr.as_(out, quoted=False, copy=False),
-                copy=False,
-            )
-            return Node(self._state.add_cte(out, sel), [out])
-        if t == "cumulative":
-            node = self._cumulative_node(metric, own + list(filters), items, constraint, out)
-            mt = next((i for i in items if i.is_metric_time), None)
-            if metric.measure.join_to_timespine and mt is not None:
-                flt = own + [parse_filter(x) for x in metric.measure.filters] + list(filters)
-                node = self._spine_join(
-                    node,
-                    items,
-                    constraint,
-                    {out: metric.measure.fill_nulls_with},
-                    mt,
-                    metric=metric,
-                    all_filters=flt,
-                    query_filters=filters,
-                )
-            elif metric.measure.fill_nulls_with is not None:
-                node = self._wrap_fill(node, items, {out: metric.measure.fill_nulls_with})
-            return node
-        if t == "conversion":
-            return self._conversion_node(metric, own + list(filters), items, constraint, out)
-        raise QueryError(f"metric '{metric.name}' has unsupported type '{t}'")
-
     def _ratio_scan_key(self, m: Metric) -> tuple | None:
         """The simple-branch key a ratio's parts share, if they can be read in that scan."""
         if m.type != "ratio" or m.filters or m.numerator.filters or m.denominator.filters:
@@ -1535,83 +1699,24 @@ class Compiler(CumulativeMixin, ConversionMixin):
             sel.select(e.as_(v, quoted=False, copy=False), copy=False)
         return Node(self._state.add_cte(f"{node.values[0]}_filled", sel), node.values)
 
-    def _input_node(self, inner: Metric, mi, filters, items, constraint, out: str) -> Node:
-        flt = [parse_filter(x) for x in mi.filters] + list(filters)
-        offset = getattr(mi, "offset_window", None)
-        to_grain = getattr(mi, "offset_to_grain", None)
-        if not offset and not to_grain:
-            return self._metric_node(inner, flt, items, constraint, out)
-        mt = next((i for i in items if i.is_metric_time), None) or self._atd_item(inner, items)
-        time_items = [i for i in items if i.kind == "time" and self._agg_time_ref(i.ref, inner)]
-        if mt is None and not time_items:
-            raise QueryError(
-                f"an input of this derived metric is offset ({offset or to_grain}); group by "
-                "metric_time (or the metric's agg time dimension) to use it",
-                hint="add --group-by metric_time__day (or another grain)",
-            )
+    def _shift_periods(self, node: P.ShiftPeriods) -> Node:
+        """Spine periods joined to the input's values ``offset`` earlier (``a - offset = b``)
+        or on the day their period starts at ``to_grain`` (``trunc(a, grain) = b``)."""
         st = self._state
-        # MetricFlow shifts the aggregated values when the query's time grain is no coarser
-        # than the offset's (a period maps onto a period), and shifts the rows before
-        # aggregating otherwise (and for date parts, several time items, offset_to_grain at
-        # week); both are one spine join, ``a - offset = b`` or ``trunc(a, grain) = b``.
-        og = offset.granularity if offset else to_grain
-        after = (
-            mt is not None
-            and len(time_items) == 1
-            and not mt.ref.date_part
-            and mt.grain in GRAIN_RANK
-            and og in GRAIN_RANK
-            and GRAIN_RANK[mt.grain] <= GRAIN_RANK[og]
-            and not (mt.grain == "week" and to_grain)
-        )
-        if not after:
-            outer_shifts = st.time_shifts
-            grains = tuple(
-                dict.fromkeys(
-                    i.grain for i in time_items if i.grain in GRAIN_RANK and not i.ref.date_part
-                )
-            )
-            st.time_shifts = (*outer_shifts, (offset, to_grain, grains))
-            try:
-                return self._metric_node(inner, flt, items, constraint, out)
-            finally:
-                st.time_shifts = outer_shifts
-        # filters on metric time alone keep spine periods (the output's time), as in MetricFlow
-        on_time = [f for f in flt if f.refs and all(self._agg_time_ref(r, inner) for r in f.refs)]
-        flt = [f for f in flt if f not in on_time]
-        if offset:
-            # a cumulative input is accumulated over the constrained days only (MetricFlow
-            # constrains the cumulative's own output, then the shifted periods)
-            inner_constraint = constraint if inner.type == "cumulative" else None
-            node = self._metric_node(inner, flt, items, inner_constraint, out)
-            periods = st.add_cte(f"spine_{mt.grain}", self._spine_periods(mt.grain, None, on_time))
-            sel = exp.select(copy=False).from_(
-                exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
+        mt, out, items = node.period, node.out, node.items
+        inner = self._render(node.node)
+        if node.offset:
+            periods = st.add_cte(
+                f"spine_{mt.grain}", self._spine_periods(mt.grain, None, list(node.on_time))
             )
             cond_left = exp.Sub(
-                this=col("__period", "sp"), expression=_interval(offset.count, offset.granularity)
+                this=col("__period", "sp"),
+                expression=_interval(node.offset.count, node.offset.granularity),
             )
             join_col = mt.name
         else:
-            # MetricFlow: the value for a period is the input's value on the base-grain day
-            # trunc(period start, offset_to_grain), for periods whose start is a spine day
-            leaves = self._leaf_measures([inner])
-            base = "day"
-            if leaves:
-                base = min(
-                    (self.atd(ms)[2] for _m, ms in leaves), key=lambda g: GRAIN_RANK.get(g, 6)
-                )
-                # sub-daily data keeps its grain when the query asks a sub-daily grain
-                if GRAIN_RANK.get(base, 6) < GRAIN_RANK["day"] <= GRAIN_RANK.get(mt.grain, 6):
-                    base = "day"
-            base_item = GroupItem(
-                Ref("metric_time", grain=base), f"metric_time__{base}", "time", base
-            )
-            inner_items = [base_item if i is mt else i for i in items]
-            node = self._metric_node(inner, flt, inner_items, None, out)
+            base = node.base.grain
             spine = self.m.spine_for(base)
-            if spine is None:
-                raise QueryError(f"offset_to_grain needs a time spine at '{base}' grain")
             scol = col(spine.column) if spine.grain == base else _trunc(col(spine.column), base)
             psel = (
                 exp.select(scol.as_("__period", quoted=False, copy=False), copy=False)
@@ -1622,17 +1727,17 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 psel.where(
                     exp.EQ(this=_trunc(scol.copy(), mt.grain), expression=scol.copy()), copy=False
                 )
-            for f in on_time:
+            for f in node.on_time:
                 psel.where(f.substitute([self._spine_column(spine, r) for r in f.refs]), copy=False)
             periods = st.add_cte(f"spine_{mt.grain}_starts", psel)
-            sel = exp.select(copy=False).from_(
-                exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
-            )
-            cond_left = _trunc(col("__period", "sp"), to_grain)
-            join_col = base_item.name
+            cond_left = _trunc(col("__period", "sp"), node.to_grain)
+            join_col = node.base.name
+        sel = exp.select(copy=False).from_(
+            exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
+        )
         add_join(
             sel,
-            exp.Table(this=ident(node.name)).as_("v", quoted=False, copy=False),
+            exp.Table(this=ident(inner.name)).as_("v", quoted=False, copy=False),
             on=exp.EQ(this=cond_left, expression=col(join_col, "v")),
             join_type="inner",
             copy=False,
@@ -1641,8 +1746,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
             src = col("__period", "sp") if it is mt else col(it.name, "v")
             sel.select(src.as_(it.name, quoted=False, copy=False), copy=False)
         sel.select(col(out, "v").as_(out, quoted=False, copy=False), copy=False)
-        if constraint is not None:
-            _g, start, end = constraint
+        if node.constraint is not None:
+            _g, start, end = node.constraint
             pc = col("__period", "sp")
             if start is not None:
                 sel.where(
@@ -1758,13 +1863,6 @@ def _quote_reserved(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def _fill_input(node: Node, metric: Metric, column: str) -> None:
-    """Carry an input metric's ``fill_nulls_with`` to the node that combines the inputs."""
-    measure = metric.measure if metric.type in ("simple", "cumulative") else None
-    if measure is not None and measure.fill_nulls_with is not None:
-        node.fill[column] = measure.fill_nulls_with
-
-
 def _timestamps_for_postgres(tree: exp.Expression) -> exp.Expression:
     """PostgreSQL truncates a DATE to a ``timestamp with time zone`` (in the session's zone):
     truncate a TIMESTAMP instead, as MetricFlow's PostgreSQL SQL does, so periods are the same
@@ -1827,8 +1925,6 @@ class _State:
         self.names: set[str] = set()
         self.counter = itertools.count(1)
         self.join_order: dict[tuple, int] = {}
-        self.items: list[GroupItem] = []
-        self.constraint = None
         #: how dimension sources are joined: LEFT from a measure's rows; FULL OUTER between the
         #: sources of a query without metrics (MetricFlow's distinct values)
         self.dimension_join = "left"

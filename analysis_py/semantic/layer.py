@@ -138,6 +138,52 @@ class SemanticLayer:
         """Compile a request. ``min_max_only`` (no metrics) gives each group-by item's range as
         ``<item>__min``/``<item>__max``; ``apply_group_by=False`` (no metrics) gives the values
         without de-duplication. Both are MetricFlow's API-only options."""
+        req = self._request(
+            metrics,
+            group_by,
+            where,
+            order_by,
+            limit,
+            start_time,
+            end_time,
+            saved_query,
+            min_max_only=min_max_only,
+            apply_group_by=apply_group_by,
+        )
+        tree, cols = self._compiler.compile(req)
+        return CompiledQuery(self, req, tree, cols)
+
+    def plan(
+        self,
+        metrics=None,
+        group_by=None,
+        where=None,
+        order_by=None,
+        limit=None,
+        start_time=None,
+        end_time=None,
+        saved_query: str | None = None,
+    ):
+        """The request's immutable plan (:class:`analysis_py.semantic.plan.QueryPlan`):
+        the metric nodes the SQL is rendered from; ``.describe()`` prints it."""
+        req = self._request(
+            metrics, group_by, where, order_by, limit, start_time, end_time, saved_query
+        )
+        return self._compiler.plan(req)
+
+    def _request(
+        self,
+        metrics,
+        group_by,
+        where,
+        order_by,
+        limit,
+        start_time,
+        end_time,
+        saved_query,
+        min_max_only: bool = False,
+        apply_group_by: bool = True,
+    ):
         if saved_query:
             sq = self.manifest.saved_queries.get(saved_query)
             if sq is None:
@@ -156,7 +202,7 @@ class SemanticLayer:
             where = list(sq.where) + extra
             order_by = order_by or list(sq.order_by)
             limit = limit if limit is not None else sq.limit
-        req = make_request(
+        return make_request(
             metrics,
             group_by,
             where,
@@ -167,8 +213,6 @@ class SemanticLayer:
             min_max_only=min_max_only,
             apply_group_by=apply_group_by,
         )
-        tree, cols = self._compiler.compile(req)
-        return CompiledQuery(self, req, tree, cols)
 
     query = compile  # a CompiledQuery runs lazily: .to_pandas() / .to_arrow() execute it
 
