@@ -47,7 +47,7 @@ def sql(statement, file_, csv_path, warehouse_dir, project_dir, max_rows, config
     Plain SQL:     opsmetrics sql "select rail, count(*) from fct_payments group by 1"
     """
     from analysis_py.errors import ConfigError
-    from analysis_py.sql import open_session, result_table
+    from analysis_py.pg import open_session, result_table
     from analysis_py.sql.split import split_statements
 
     text = file_.read() if file_ else statement

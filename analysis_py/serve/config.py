@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 
 from analysis_py.errors import ConfigError
+from analysis_py.pg.governance import Grants, Role, RowPolicy
 from analysis_py.serve import wire
 from analysis_py.serve.scram import make_verifier, parse_verifier
-from analysis_py.sql.governance import Grants, Role, RowPolicy
 
 DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
 DEFAULT_MEMORY_LIMIT = "1GB"

@@ -9,9 +9,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis_py.pg.engine import Engine, EngineOptions
 from analysis_py.serve.config import ServeConfig
 from analysis_py.serve.server import PgServer
-from analysis_py.sql.engine import Engine, EngineOptions
 
 
 def make_engine(cfg: ServeConfig, warehouse_dir=None, project_dir=None) -> Engine:

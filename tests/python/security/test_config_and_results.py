@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from analysis_py.errors import ConfigError
+from analysis_py.pg.engine import Engine
+from analysis_py.pg.governance import Grants, Role, RowPolicy
+from analysis_py.pg.session import Session
 from analysis_py.serve.config import load_config
 from analysis_py.serve.scram import make_verifier
-from analysis_py.sql.engine import Engine
-from analysis_py.sql.governance import Grants, Role, RowPolicy
-from analysis_py.sql.session import Session
 from tests.python.serve.tiny import make_warehouse
 
 

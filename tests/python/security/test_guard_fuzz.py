@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis_py.sql.engine import Engine
+from analysis_py.pg.engine import Engine
+from analysis_py.pg.session import Session
 from analysis_py.sql.guard import SQLStateError
-from analysis_py.sql.session import Session
 from tests.python.security.conftest import leaked, red_team_config
 
 RELATIONS = [
@@ -125,7 +125,7 @@ def test_generated_attacks_are_refused_or_harmless(session, secrets, sql):
 def test_the_engine_refuses_the_unguarded_config_values(tmp_path, sl_warehouse):
     """Config values reach DuckDB as checked literals (a quote cannot end the SET)."""
     from analysis_py.errors import ConfigError
-    from analysis_py.sql.engine import EngineOptions
+    from analysis_py.pg.engine import EngineOptions
 
     cfg = red_team_config(tmp_path)
     with pytest.raises(ConfigError, match="memory size"):

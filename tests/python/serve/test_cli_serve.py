@@ -186,7 +186,7 @@ def test_sql_does_not_import_pandas_without_analysis_results(tmp_path):
     start-up) stays unimported; once the folder exists its tables are served."""
     wh = make_warehouse(tmp_path)
     probe = (
-        "import sys, analysis_py.sql as s; t = s.execute({sql!r}, {wh!r}); "
+        "import sys, analysis_py.pg as s; t = s.execute({sql!r}, {wh!r}); "
         "print(t.num_rows, 'pandas' in sys.modules)"
     )
     run = [sys.executable, "-c", probe.format(sql="select count(*) from fct_payments", wh=str(wh))]

@@ -12,7 +12,8 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from analysis_py.serve import pgtypes, wire
+from analysis_py.pg import types as pgtypes
+from analysis_py.serve import wire
 from tests.python.serve.conftest import dsn
 
 # one row per line; every column has NULLs, edge values, and values of differing widths

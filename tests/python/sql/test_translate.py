@@ -179,7 +179,7 @@ def test_split_statements():
 
 
 def test_row_policy_fails_closed_without_its_reference_table():
-    from analysis_py.sql.governance import MartInfo, Role, RowPolicy, view_sql
+    from analysis_py.pg.governance import MartInfo, Role, RowPolicy, view_sql
 
     fact = MartInfo("fct_x", "main", (("client_id", "INTEGER"), ("v", "DOUBLE")))
     role = Role("r", row_policies=(RowPolicy("p", "dim_missing", "region = 'EMEA'", "client_id"),))

@@ -4,7 +4,7 @@ BI tools and drivers discover objects through ``pg_catalog`` and ``information_s
 DuckDB's own emulation lists every attached database (every generation, every role), so
 each role database gets its own tables in a hidden schema ``_pg`` (and ``_is`` for
 ``information_schema``), filled from the objects that role may see; client SQL is
-rewritten to read them (:mod:`analysis_py.sql.rewrite`). OIDs are derived from object
+rewritten to read them (:mod:`analysis_py.pg.rewrite`). OIDs are derived from object
 names, so they stay the same across warehouse generations and BI caches stay valid.
 """
 
@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from analysis_py.serve.pgtypes import PG_TYPE_ROWS, PgType
+from analysis_py.pg.types import PG_TYPE_ROWS, PgType
 
 PG_CATALOG_NS = 11
 INFORMATION_SCHEMA_NS = 13183

@@ -26,10 +26,11 @@ import sqlglot
 from sqlglot import exp
 
 from analysis_py.errors import FilterError, QueryError, SemanticError
-from analysis_py.serve.pgtypes import TEXT, PgType, array_of, pg_type_of
-from analysis_py.sql import guard, rewrite
-from analysis_py.sql.engine import DEFAULT_SETTINGS, Engine, Generation
-from analysis_py.sql.governance import Role
+from analysis_py.pg import rewrite
+from analysis_py.pg.engine import DEFAULT_SETTINGS, Engine, Generation
+from analysis_py.pg.governance import Role
+from analysis_py.pg.types import TEXT, PgType, array_of, pg_type_of
+from analysis_py.sql import guard
 from analysis_py.sql.guard import Forbidden, SQLStateError, Unsupported
 
 SMALL_FETCH = 200

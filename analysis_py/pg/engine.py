@@ -30,10 +30,10 @@ import duckdb
 
 from analysis_py.config import PUBLISHED_NAME
 from analysis_py.errors import ConfigError, DataNotFoundError
-from analysis_py.serve.pgtypes import pg_type_of
-from analysis_py.sql import pgcatalog
-from analysis_py.sql.governance import MartInfo, Role, view_sql
-from analysis_py.sql.pgcatalog import CatalogSpec, CatColumn, CatRelation
+from analysis_py.pg import catalog as pgcatalog
+from analysis_py.pg.catalog import CatalogSpec, CatColumn, CatRelation
+from analysis_py.pg.governance import MartInfo, Role, view_sql
+from analysis_py.pg.types import pg_type_of
 
 log = logging.getLogger("opsmetrics.sql")
 
