@@ -33,48 +33,13 @@ from analysis_py.errors import ConfigError, DataNotFoundError
 from analysis_py.pg import catalog as pgcatalog
 from analysis_py.pg.catalog import CatalogSpec, CatColumn, CatRelation
 from analysis_py.pg.governance import MartInfo, Role, view_sql
+from analysis_py.pg.settings import DEFAULT_SETTINGS
 from analysis_py.pg.types import pg_type_of
 
 log = logging.getLogger("opsmetrics.sql")
 
 _MART = re.compile(r"^(fct|dim)_|^metricflow_time_spine$")
 METRIC_TIME_GRAINS = ("day", "week", "month", "quarter", "year")
-
-DEFAULT_SETTINGS = {
-    "server_version": "15.0",
-    "server_version_num": "150000",
-    "server_encoding": "UTF8",
-    "client_encoding": "UTF8",
-    "datestyle": "ISO, MDY",
-    "intervalstyle": "postgres",
-    "timezone": "UTC",
-    "integer_datetimes": "on",
-    "standard_conforming_strings": "on",
-    "is_superuser": "off",
-    "application_name": "",
-    "search_path": '"$user", main',
-    "transaction_isolation": "read committed",
-    "default_transaction_isolation": "read committed",
-    "default_transaction_read_only": "on",
-    "transaction_read_only": "on",
-    "extra_float_digits": "1",
-    "max_identifier_length": "63",
-    "lc_collate": "C.UTF-8",
-    "lc_ctype": "C.UTF-8",
-    "lc_messages": "C.UTF-8",
-    "lc_monetary": "C.UTF-8",
-    "lc_numeric": "C.UTF-8",
-    "lc_time": "C.UTF-8",
-    "statement_timeout": "0",
-    "bytea_output": "hex",
-    "default_transaction_deferrable": "off",
-    "max_connections": "100",
-    "block_size": "8192",
-    "session_authorization": "",
-    "default_table_access_method": "heap",
-    "in_hot_standby": "off",
-    "max_index_keys": "32",
-}
 
 
 @dataclass

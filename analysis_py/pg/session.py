@@ -16,7 +16,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,8 +27,9 @@ from sqlglot import exp
 
 from analysis_py.errors import FilterError, QueryError, SemanticError
 from analysis_py.pg import rewrite
-from analysis_py.pg.engine import DEFAULT_SETTINGS, Engine, Generation
+from analysis_py.pg.engine import Engine, Generation
 from analysis_py.pg.governance import Role
+from analysis_py.pg.settings import DEFAULT_SETTINGS, REPORTED
 from analysis_py.pg.types import TEXT, PgType, array_of, pg_type_of
 from analysis_py.sql import guard
 from analysis_py.sql.guard import Forbidden, SQLStateError, Unsupported
@@ -40,23 +41,6 @@ ARROW_BATCH = 65536
 PLAN_CACHE_ENTRIES = 1024
 PLAN_CACHE_BYTES = 32 << 20
 PLAN_CACHE_MAX_TEXT = 64 << 10
-
-#: Settings a Postgres server reports to the client with ParameterStatus when they change.
-REPORTED = {
-    "application_name": "application_name",
-    "client_encoding": "client_encoding",
-    "datestyle": "DateStyle",
-    "intervalstyle": "IntervalStyle",
-    "timezone": "TimeZone",
-    "integer_datetimes": "integer_datetimes",
-    "standard_conforming_strings": "standard_conforming_strings",
-    "is_superuser": "is_superuser",
-    "server_encoding": "server_encoding",
-    "server_version": "server_version",
-    "session_authorization": "session_authorization",
-    "default_transaction_read_only": "default_transaction_read_only",
-    "in_hot_standby": "in_hot_standby",
-}
 
 
 # ---------------------------------------------------------------- errors
@@ -218,12 +202,18 @@ class Result:
 
 @dataclass
 class Portal:
+    """A statement being read: a cursor DECLAREd in SQL or a portal bound by the extended
+    protocol. One namespace for both, as in PostgreSQL."""
+
     name: str
     result: Result
-    formats: list[int] = field(default_factory=list)
-    holdable: bool = False
-    sent: int = 0
-    sql_cursor: bool = False
+    formats: list[int] = field(default_factory=list)  # result formats (0 text, 1 binary)
+    holdable: bool = False  # WITH HOLD: survives the end of its transaction
+    sent: int = 0  # rows sent so far
+    sql_cursor: bool = False  # DECLAREd in SQL (else bound by the protocol)
+    stmt_text: str = ""  # the statement, for the query log
+    started: float = 0.0
+    copy: Any = None  # a COPY … TO STDOUT portal: its copysql.CopySpec
 
 
 _BEGIN = re.compile(r"^(begin|start\s+transaction)\b", re.I)
@@ -361,7 +351,6 @@ class Session:
         text = sql.strip().rstrip(";").strip()
         if not text:
             return Result("EMPTY")
-        low = text[:40].lower()
         if self.status == "E" and not (
             _ROLLBACK.match(text) or _ROLLBACK_TO.match(text) or _COMMIT.match(text)
         ):
@@ -369,129 +358,107 @@ class Session:
                 "current transaction is aborted, commands ignored until end of transaction block",
                 sqlstate="25P02",
             )
-        if low.startswith(
-            (
-                "begin",
-                "start",
-                "commit",
-                "end",
-                "rollback",
-                "abort",
-                "savepoint",
-                "release",
-                "set",
-                "reset",
-                "show",
-                "discard",
-                "deallocate",
-                "listen",
-                "unlisten",
-                "notify",
-                "declare",
-                "fetch",
-                "move",
-                "close",
-                "explain",
-            )
-        ):
-            r = self._session_statement(text, params)
-            if r is not None:
-                return r
+        word = _FIRST_WORD.match(text)
+        for pattern, handler in _STATEMENTS.get(word.group(0).lower() if word else "", ()):
+            if m := pattern.match(text):
+                return handler(self, m, params)
         if _JDBC.search(text):
             return self._jdbc(text, params)
         guard.check_leading_keyword(text)
         return self._query(text, params)
 
-    def _session_statement(self, text: str, params) -> Result | None:
-        if _BEGIN.match(text):
-            notices = []
-            if self.status != "I":
-                notices.append("there is already a transaction in progress")
-            self.status = "T" if self.status == "I" else self.status
-            return Result("BEGIN", notices=notices)
-        if _COMMIT.match(text):
-            tag = "ROLLBACK" if self.status == "E" else "COMMIT"
-            notices = [] if self.status != "I" else ["there is no transaction in progress"]
-            self.end_transaction()
-            return Result(tag, notices=notices)
-        if _ROLLBACK_TO.match(text):
-            if self.status == "I":
-                raise SQLStateError(
-                    "ROLLBACK TO SAVEPOINT can only be used in transaction blocks", sqlstate="25P01"
-                )
-            self.status = "T"
-            return Result("ROLLBACK")
-        if _ROLLBACK.match(text):
-            notices = [] if self.status != "I" else ["there is no transaction in progress"]
-            self.end_transaction()
-            return Result("ROLLBACK", notices=notices)
-        if _SAVEPOINT.match(text):
-            if self.status == "I":
-                raise SQLStateError(
-                    "SAVEPOINT can only be used in transaction blocks", sqlstate="25P01"
-                )
-            self.savepoints.append(text.split()[-1])
-            return Result("SAVEPOINT")
-        if _RELEASE.match(text):
-            return Result("RELEASE")
-        if m := _SET.match(text):
-            name = "timezone" if m.group(2) else m.group(3).lower()
-            value = _unquote_value(m.group(4))
-            return self.set(name, value, local=(m.group(1) or "").lower() == "local")
-        if _SET_OTHER.match(text):
-            return Result("SET")
-        if m := _RESET.match(text):
-            name = m.group(1).lower()
-            if name == "all":
-                self.settings.update(DEFAULT_SETTINGS)
-                return Result("RESET")
-            return self.set(name, DEFAULT_SETTINGS.get(name, ""), tag="RESET")
-        if m := _SHOW.match(text):
-            return self.show(m.group(1).strip())
-        if m := _DISCARD.match(text):
-            if m.group(1).lower() == "all":
-                self.close()
-                self.prepared.clear()
-                self.settings.update(DEFAULT_SETTINGS)
-            return Result(f"DISCARD {m.group(1).upper()}")
-        if m := _DEALLOCATE.match(text):
-            name = _unquote_ident(m.group(1))
-            if name == "all":
-                self.prepared.clear()
-                return Result("DEALLOCATE ALL")
-            self.prepared.pop(name, None)
-            return Result("DEALLOCATE")
-        if m := _LISTEN.match(text):
-            return Result(m.group(1).upper())
-        if m := _DECLARE.match(text):
-            return self.declare(
-                _unquote_ident(m.group(1)),
-                m.group(7),
-                params,
-                holdable=(m.group(6) or "").lower() == "with",
+    # each handler: (session, match of its pattern, parameters) -> Result
+    def _begin(self, m, params) -> Result:
+        notices = []
+        if self.status != "I":
+            notices.append("there is already a transaction in progress")
+        self.status = "T" if self.status == "I" else self.status
+        return Result("BEGIN", notices=notices)
+
+    def _commit(self, m, params) -> Result:
+        tag = "ROLLBACK" if self.status == "E" else "COMMIT"
+        notices = [] if self.status != "I" else ["there is no transaction in progress"]
+        self.end_transaction()
+        return Result(tag, notices=notices)
+
+    def _rollback_to(self, m, params) -> Result:
+        if self.status == "I":
+            raise SQLStateError(
+                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks", sqlstate="25P01"
             )
-        if m := _FETCH.match(text):
-            return self.fetch_sql(
-                m.group(1).lower(), (m.group(2) or "").lower(), _unquote_ident(m.group(3))
+        self.status = "T"
+        return Result("ROLLBACK")
+
+    def _rollback(self, m, params) -> Result:
+        notices = [] if self.status != "I" else ["there is no transaction in progress"]
+        self.end_transaction()
+        return Result("ROLLBACK", notices=notices)
+
+    def _savepoint(self, m, params) -> Result:
+        if self.status == "I":
+            raise SQLStateError(
+                "SAVEPOINT can only be used in transaction blocks", sqlstate="25P01"
             )
-        if m := _CLOSE.match(text):
-            name = _unquote_ident(m.group(1))
-            if name == "all":
-                for p in [p for p in self.portals.values() if p.sql_cursor]:
-                    self.close_portal(p.name)
-                return Result("CLOSE CURSOR ALL")
-            if name not in self.portals:
-                raise SQLStateError(f'cursor "{name}" does not exist', sqlstate="34000")
-            self.close_portal(name)
-            return Result("CLOSE CURSOR")
-        if m := _EXPLAIN.match(text):
-            return self.explain(
-                m.group(3),
-                params,
-                analyze="analy" in (m.group(2) or "").lower()
-                or "analy" in (m.group(1) or "").lower(),
-            )
-        return None
+        self.savepoints.append(m.group(0).split()[-1])
+        return Result("SAVEPOINT")
+
+    def _set_statement(self, m, params) -> Result:
+        name = "timezone" if m.group(2) else m.group(3).lower()
+        value = _unquote_value(m.group(4))
+        return self.set(name, value, local=(m.group(1) or "").lower() == "local")
+
+    def _reset(self, m, params) -> Result:
+        name = m.group(1).lower()
+        if name == "all":
+            self.settings.update(DEFAULT_SETTINGS)
+            return Result("RESET")
+        return self.set(name, DEFAULT_SETTINGS.get(name, ""), tag="RESET")
+
+    def _discard(self, m, params) -> Result:
+        if m.group(1).lower() == "all":
+            self.close()
+            self.prepared.clear()
+            self.settings.update(DEFAULT_SETTINGS)
+        return Result(f"DISCARD {m.group(1).upper()}")
+
+    def _deallocate(self, m, params) -> Result:
+        name = _unquote_ident(m.group(1))
+        if name == "all":
+            self.prepared.clear()
+            return Result("DEALLOCATE ALL")
+        self.prepared.pop(name, None)
+        return Result("DEALLOCATE")
+
+    def _declare_statement(self, m, params) -> Result:
+        return self.declare(
+            _unquote_ident(m.group(1)),
+            m.group(7),
+            params,
+            holdable=(m.group(6) or "").lower() == "with",
+        )
+
+    def _fetch_statement(self, m, params) -> Result:
+        return self.fetch_sql(
+            m.group(1).lower(), (m.group(2) or "").lower(), _unquote_ident(m.group(3))
+        )
+
+    def _close_statement(self, m, params) -> Result:
+        name = _unquote_ident(m.group(1))
+        if name == "all":
+            for p in [p for p in self.portals.values() if p.sql_cursor]:
+                self.close_portal(p.name)
+            return Result("CLOSE CURSOR ALL")
+        if name not in self.portals:
+            raise SQLStateError(f'cursor "{name}" does not exist', sqlstate="34000")
+        self.close_portal(name)
+        return Result("CLOSE CURSOR")
+
+    def _explain_statement(self, m, params) -> Result:
+        return self.explain(
+            m.group(3),
+            params,
+            analyze="analy" in (m.group(2) or "").lower() or "analy" in (m.group(1) or "").lower(),
+        )
 
     # ------------------------------------------------------------------ SET / SHOW
     def set(self, name: str, value: str, *, local: bool = False, tag: str = "SET") -> Result:
@@ -1049,3 +1016,38 @@ def jdbc_detect(text: str) -> bool:
 
 
 __all__ = ["Result", "Session", "duck_error", "sqlglot"]
+
+
+_FIRST_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _tag_only(tag: str | None = None):
+    """A handler that only answers its command tag (the first word's, upper case)."""
+    return lambda session, m, params: Result(tag or m.group(1).upper())
+
+
+#: statements the session answers itself, by first word: (pattern, handler) tried in order;
+#: a statement none matches goes on to the guard and the engine
+_STATEMENTS: dict[str, tuple[tuple[re.Pattern, Callable[..., Result]], ...]] = {
+    "begin": ((_BEGIN, Session._begin),),
+    "start": ((_BEGIN, Session._begin),),
+    "commit": ((_COMMIT, Session._commit),),
+    "end": ((_COMMIT, Session._commit),),
+    "rollback": ((_ROLLBACK_TO, Session._rollback_to), (_ROLLBACK, Session._rollback)),
+    "abort": ((_ROLLBACK, Session._rollback),),
+    "savepoint": ((_SAVEPOINT, Session._savepoint),),
+    "release": ((_RELEASE, _tag_only("RELEASE")),),
+    "set": ((_SET, Session._set_statement), (_SET_OTHER, _tag_only("SET"))),
+    "reset": ((_RESET, Session._reset),),
+    "show": ((_SHOW, lambda s, m, p: s.show(m.group(1).strip())),),
+    "discard": ((_DISCARD, Session._discard),),
+    "deallocate": ((_DEALLOCATE, Session._deallocate),),
+    "listen": ((_LISTEN, _tag_only()),),
+    "unlisten": ((_LISTEN, _tag_only()),),
+    "notify": ((_LISTEN, _tag_only()),),
+    "declare": ((_DECLARE, Session._declare_statement),),
+    "fetch": ((_FETCH, Session._fetch_statement),),
+    "move": ((_FETCH, Session._fetch_statement),),
+    "close": ((_CLOSE, Session._close_statement),),
+    "explain": ((_EXPLAIN, Session._explain_statement),),
+}

@@ -23,15 +23,15 @@ import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 
 from analysis_py.errors import OpsMetricsError
-from analysis_py.pg import copysql
+from analysis_py.pg import copysql, settings
 from analysis_py.pg import types as pgtypes
 from analysis_py.pg.engine import Engine
-from analysis_py.pg.session import Result, Session, count_params
+from analysis_py.pg.session import Portal, Result, Session, count_params
 from analysis_py.serve import wire
 from analysis_py.serve.config import ServeConfig
 from analysis_py.serve.copyout import Encoder, copy_done, copy_out_response
@@ -53,17 +53,6 @@ class Prepared:
     name: str
     text: str
     param_oids: list[int]
-    copy: copysql.CopySpec | None = None
-
-
-@dataclass
-class Portal:
-    name: str
-    result: Result
-    formats: list[int] = field(default_factory=list)
-    sent: int = 0
-    stmt_text: str = ""
-    started: float = 0.0
     copy: copysql.CopySpec | None = None
 
 
@@ -314,22 +303,7 @@ class PgServer:
         return params, reader, writer, user
 
     def _parameter_status(self, session: Session) -> dict[str, str]:
-        s = session.settings
-        return {
-            "application_name": s.get("application_name", ""),
-            "client_encoding": "UTF8",
-            "DateStyle": "ISO, MDY",
-            "default_transaction_read_only": "on",
-            "in_hot_standby": "off",
-            "integer_datetimes": "on",
-            "IntervalStyle": "postgres",
-            "is_superuser": "off",
-            "server_encoding": "UTF8",
-            "server_version": s["server_version"],
-            "session_authorization": session.user,
-            "standard_conforming_strings": "on",
-            "TimeZone": "UTC",
-        }
+        return settings.reported(session.settings, session.user)
 
     async def _startup(self, reader, writer):
         """Negotiate SSL/GSS and read the StartupMessage; None when the connection ends."""
@@ -533,13 +507,14 @@ class _Conn:
         self.reader = reader
         self.writer = writer
         self.prepared: dict[str, Prepared] = {}
-        self.portals: dict[str, Portal] = {}
+        #: bound portals and SQL cursors share one namespace, as in PostgreSQL
+        self.portals: dict[str, Portal] = session.portals
         self.skip_to_sync = False
 
     def close_all(self) -> None:
         """Close every portal of the connection (each holds a cursor and a generation lease)."""
         for name in list(self.portals):
-            self._close_portal(name)
+            self.session.close_portal(name)
 
     async def run(self) -> None:
         limit = self.server.config.max_message_bytes
@@ -777,7 +752,7 @@ class _Conn:
                 f'prepared statement "{stmt_name}" does not exist', sqlstate="26000"
             )
         if portal and portal in self.portals:
-            raise SQLStateError(f'portal "{portal}" already exists', sqlstate="42P03")
+            raise SQLStateError(f'cursor "{portal}" already exists', sqlstate="42P03")
         if len(pformats) not in (0, 1, len(raw)):
             raise wire.ProtocolError("bind message has an invalid number of parameter formats")
         formats = [
@@ -798,7 +773,7 @@ class _Conn:
             pgtypes.decode_param(value, oid, fmt)
             for value, oid, fmt in zip(raw, oids, formats, strict=True)
         ]
-        self._close_portal(portal)
+        self.session.close_portal(portal)
         t0 = time.perf_counter()
         if stmt.copy is not None:
             result = await self._copy_query(stmt.copy, params or None)
@@ -841,10 +816,10 @@ class _Conn:
             cols = await self.server.run(self.session, self.session.describe, stmt.text, n)
             self.writer.write(_row_description(cols, []) if cols is not None else wire.no_data())
         elif kind == b"P":
-            portal = self.portals.get(name) or self.session.portals.get(name)
+            portal = self.portals.get(name)
             if portal is None:
                 raise SQLStateError(f'portal "{name}" does not exist', sqlstate="34000")
-            cols = None if getattr(portal, "copy", None) else portal.result.columns
+            cols = None if portal.copy else portal.result.columns
             self.writer.write(
                 _row_description(cols, portal.formats) if cols is not None else wire.no_data()
             )
@@ -854,13 +829,9 @@ class _Conn:
     async def execute(self, buf: wire.Buffer) -> None:
         name = buf.cstr()
         max_rows = buf.int32()
-        portal = self.portals.get(name)
+        portal = self.portals.get(name)  # bound, or a cursor DECLAREd in SQL
         if portal is None:
-            sp = self.session.portals.get(name)  # a cursor DECLAREd in SQL
-            if sp is None:
-                raise SQLStateError(f'portal "{name}" does not exist', sqlstate="34000")
-            portal = Portal(name, sp.result, sp.formats)
-            self.portals[name] = portal
+            raise SQLStateError(f'portal "{name}" does not exist', sqlstate="34000")
         result = portal.result
         if portal.copy is not None:  # the whole copy, whatever the row limit (as PostgreSQL)
             if portal.sent:
@@ -893,24 +864,20 @@ class _Conn:
         if kind == b"S":
             self.prepared.pop(name, None)
         elif kind == b"P":
-            self._close_portal(name)
             self.session.close_portal(name)
         else:
             raise wire.ProtocolError("invalid Close kind")
         self.writer.write(wire.close_complete())
 
-    def _close_portal(self, name: str) -> None:
-        p = self.portals.pop(name, None)
-        if p and p.result.source:
-            p.result.source.close()
-
     async def sync(self) -> None:
+        # the implicit transaction ends: bound portals close (SQL cursors end with their
+        # transaction, or live on WITH HOLD); inside a block, only the unnamed one
         if self.session.status == "I":
-            for name in list(self.portals):
-                if name not in self.session.portals:
-                    self._close_portal(name)
+            for name, p in list(self.portals.items()):
+                if not p.sql_cursor:
+                    self.session.close_portal(name)
         else:
-            self._close_portal("")
+            self.session.close_portal("")
         self.writer.write(wire.ready_for_query(self.session.status))
         await self.writer.drain()
 

@@ -175,3 +175,29 @@ def test_set_config_changes_no_setting(raw):
         raw.SYNC,
     )
     assert any(t == b"E" for t, _m in raw.until_ready())
+
+
+def _simple(raw, sql: str):
+    body = sql.encode() + b"\x00"
+    raw.send(b"Q" + struct.pack("!i", 4 + len(body)) + body)
+    return raw.until_ready()
+
+
+def test_cursors_and_bound_portals_share_one_namespace(raw):
+    """As in PostgreSQL: a cursor DECLAREd in SQL is a portal the protocol can Execute and
+    Describe (continuing where FETCH stopped), and Bind cannot take its name."""
+    _simple(raw, "begin")
+    _simple(raw, "declare c cursor for select payment_id from fct_payments order by 1")
+    assert [r[0] for r in data_rows(_simple(raw, "fetch 2 from c"))] == [b"0", b"1"]
+    raw.send(raw.describe(b"P", "c"), raw.execute("c", 2), raw.SYNC)
+    msgs = raw.until_ready()
+    assert [t for t, _ in msgs][:1] == [b"T"]
+    assert [r[0] for r in data_rows(msgs)] == [b"2", b"3"]
+    assert [r[0] for r in data_rows(_simple(raw, "fetch 1 from c"))] == [b"4"]
+    raw.send(raw.parse("", "select 1"), raw.bind("c", ""), raw.SYNC)
+    msgs = raw.until_ready()
+    err = next(m for t, m in msgs if t == b"E")
+    assert b"42P03" in err and b'cursor "c" already exists' in err
+    _simple(raw, "rollback")  # the error aborted the block; the cursor ends with it
+    raw.send(raw.execute("c"), raw.SYNC)
+    assert b"34000" in next(m for t, m in raw.until_ready() if t == b"E")
