@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import pytest
 
@@ -81,3 +82,26 @@ def project_server(built_warehouse, roles=None, users=None):
         yield running
     finally:
         running.stop()
+
+
+def require_driver(available: bool, what: str):
+    """Skip a driver's tests where it is not installed, or fail them when CI asks for every
+    driver (``OPSMETRICS_REQUIRE_DRIVERS=1``, set by ``.ci/run``), so that none goes
+    silently untested there."""
+    if available:
+        return pytest.mark.skipif(False, reason="")
+    if os.environ.get("OPSMETRICS_REQUIRE_DRIVERS") == "1":
+        return pytest.mark.missing_driver(what)
+    return pytest.mark.skip(reason=f"{what} is not installed")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "missing_driver(what): fails the test, CI requires this client (conftest)"
+    )
+
+
+def pytest_runtest_setup(item):
+    mark = item.get_closest_marker("missing_driver")
+    if mark is not None:
+        pytest.fail(f"OPSMETRICS_REQUIRE_DRIVERS=1 but {mark.args[0]} is not installed")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.python.serve.conftest import PASSWORDS
+from tests.python.serve.conftest import PASSWORDS, require_driver
 
 PSQL = shutil.which("psql") or "/usr/bin/psql"
 
@@ -40,7 +40,7 @@ def psql(server, *args, user="alice"):
     )
 
 
-@pytest.mark.skipif(not os.path.exists(PSQL), reason="psql client not installed")
+@require_driver(os.path.exists(PSQL), "psql")
 class TestPsql:
     def test_query(self, server):
         p = psql(

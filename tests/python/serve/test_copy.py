@@ -21,7 +21,7 @@ import duckdb
 import psycopg
 import pytest
 
-from tests.python.serve.conftest import PASSWORDS, dsn
+from tests.python.serve.conftest import PASSWORDS, dsn, require_driver
 from tests.python.serve.pgclient import data_rows
 from tests.python.serve.pgref import running_reference
 
@@ -320,7 +320,7 @@ def _vanish_mid_copy(server, sql: str) -> None:
     c.close()
 
 
-@pytest.mark.skipif(not os.path.exists(PSQL), reason="psql client not installed")
+@require_driver(os.path.exists(PSQL), "psql")
 def test_psql_copy_to_stdout_and_backslash_copy(server, pgref, tmp_path):
     env = {**os.environ, "PGPASSWORD": PASSWORDS["alice"], "PGSSLMODE": "disable"}
     ours = tmp_path / "ours.csv"

@@ -1,7 +1,7 @@
 """PgJDBC (Debian's libpostgresql-jdbc-java, as DBeaver, Metabase and Tableau load it) against
 the server over the project's warehouse: prepared statements with every common setter and
 prepareThreshold=1, metadata before execution, DatabaseMetaData, and the simple query mode.
-``.ci/run`` installs the driver; the test skips where Java or the jar is missing."""
+``.ci/run`` installs the driver; elsewhere the test skips unless ``OPSMETRICS_REQUIRE_DRIVERS=1``."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.python.serve.conftest import project_server
+from tests.python.serve.conftest import project_server, require_driver
 
 JAR = Path("/usr/share/java/postgresql.jar")
 PROBE = Path(__file__).with_name("jdbc") / "PgJdbcProbe.java"
-pytestmark = pytest.mark.skipif(
-    not JAR.is_file() or shutil.which("java") is None,
-    reason="PgJDBC (libpostgresql-jdbc-java) or Java is not installed",
+pytestmark = require_driver(
+    JAR.is_file() and shutil.which("java") is not None,
+    "PgJDBC (libpostgresql-jdbc-java) with Java",
 )
 
 

@@ -10,11 +10,11 @@ import subprocess
 
 import pytest
 
-from tests.python.serve.conftest import PASSWORDS
+from tests.python.serve.conftest import PASSWORDS, require_driver
 from tests.python.serve.pgref import running_reference
 
 PSQL = shutil.which("psql")
-pytestmark = pytest.mark.skipif(PSQL is None, reason="psql client not installed")
+pytestmark = require_driver(PSQL is not None, "psql")
 
 #: the ones that once failed, then the rest a user types; each answers like PostgreSQL
 COMMANDS = [
