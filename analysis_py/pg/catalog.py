@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from analysis_py.pg.types import PG_TYPE_ROWS, PgType
+from analysis_py.pg.types import PG_TYPE_ROWS, PgType, sql_type_name
 
 PG_CATALOG_NS = 11
 INFORMATION_SCHEMA_NS = 13183
@@ -42,6 +42,9 @@ class CatRelation:
     columns: tuple[CatColumn, ...]
     comment: str | None = None
     primary_key: tuple[str, ...] = ()
+    #: (column, parent schema, parent relation, parent column); shown where the parent is
+    #: visible and that column is its primary key
+    foreign_keys: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass
@@ -941,41 +944,7 @@ IS_TABLES: dict[str, list[tuple[str, str, object]]] = {
 
 # ---------------------------------------------------------------- functions (macros)
 _FORMAT_TYPE_CASES = "\n".join(
-    f"    WHEN {oid} THEN '{name}'"
-    for oid, name in [
-        (16, "boolean"),
-        (17, "bytea"),
-        (18, '"char"'),
-        (19, "name"),
-        (20, "bigint"),
-        (21, "smallint"),
-        (23, "integer"),
-        (25, "text"),
-        (26, "oid"),
-        (114, "json"),
-        (700, "real"),
-        (701, "double precision"),
-        (1000, "boolean[]"),
-        (1005, "smallint[]"),
-        (1007, "integer[]"),
-        (1009, "text[]"),
-        (1015, "character varying[]"),
-        (1016, "bigint[]"),
-        (1021, "real[]"),
-        (1022, "double precision[]"),
-        (1042, "character"),
-        (1043, "character varying"),
-        (1082, "date"),
-        (1083, "time without time zone"),
-        (1114, "timestamp without time zone"),
-        (1184, "timestamp with time zone"),
-        (1186, "interval"),
-        (2205, "regclass"),
-        (2206, "regtype"),
-        (2950, "uuid"),
-        (3802, "jsonb"),
-        (705, "unknown"),
-    ]
+    f"    WHEN {oid} THEN '{sql_type_name(oid)}'" for oid, *_ in PG_TYPE_ROWS
 )
 
 
@@ -1083,6 +1052,12 @@ def macro_sql(db: str) -> list[str]:
         f"CREATE OR REPLACE MACRO {p}.regtype_name(o) AS {p}.format_type(o, NULL)",
         f"CREATE OR REPLACE MACRO {p}.regtype_oid(n) AS (SELECT first(oid) FROM {p}.pg_type "
         f"WHERE typname = n OR {p}.format_type(oid, NULL) = n)",
+        # an oidvector's text ('23 25') or an oid[]'s ('[23, 25]' / '{23,25}') as a list
+        f"CREATE OR REPLACE MACRO {p}.oid_list(s) AS list_transform(list_filter("
+        f"regexp_split_to_array(trim(regexp_replace(s, '[\\[\\]{{}},]', ' ', 'g')), '\\s+'), "
+        f"lambda x: x <> ''), lambda x: CAST(x AS BIGINT))",
+        f"CREATE OR REPLACE MACRO {p}.regtype_names(s) AS "
+        f"list_transform({p}.oid_list(s), lambda x: {p}.regtype_name(x))",
         f"CREATE OR REPLACE MACRO {p}.regproc_name(o) AS CAST(o AS VARCHAR)",
         f"CREATE OR REPLACE MACRO {p}.to_regtype(n) AS {p}.regtype_oid(n)",
         f"CREATE OR REPLACE MACRO {p}.to_regnamespace(n) AS (SELECT first(oid) FROM "
@@ -1174,31 +1149,13 @@ def _type_rows() -> list[dict]:
                 "typsend": 10003 + 4 * i,
                 "typsubscript": "array_subscript_handler" if elem else "-",
                 "typcollation": 100 if cat == "S" else 0,
+                "typtype": "p" if cat == "P" else "b",
             }
         )
     return rows
 
 
 def _is_type(t: PgType) -> tuple[str, dict]:
-    names = {
-        16: "boolean",
-        20: "bigint",
-        21: "smallint",
-        23: "integer",
-        25: "text",
-        700: "real",
-        701: "double precision",
-        1043: "character varying",
-        1082: "date",
-        1083: "time without time zone",
-        1114: "timestamp without time zone",
-        1184: "timestamp with time zone",
-        1186: "interval",
-        1700: "numeric",
-        17: "bytea",
-        2950: "uuid",
-        114: "json",
-    }
     extra: dict = {}
     if t.oid == 1700 and t.typmod > 4:
         extra = {
@@ -1218,7 +1175,9 @@ def _is_type(t: PgType) -> tuple[str, dict]:
         extra = {"datetime_precision": 6}
     elif t.oid == 1082:
         extra = {"datetime_precision": 0}
-    return names.get(t.oid, "ARRAY" if t.name.startswith("_") else "USER-DEFINED"), extra
+    if t.name.startswith("_"):
+        return "ARRAY", extra
+    return sql_type_name(t.oid) or "USER-DEFINED", extra
 
 
 def catalog_rows(spec: CatalogSpec, settings: dict[str, str]) -> dict[str, list[dict]]:
@@ -1436,6 +1395,18 @@ def catalog_rows(spec: CatalogSpec, settings: dict[str, str]) -> dict[str, list[
                     "constraint_type": "PRIMARY KEY",
                 }
             )
+            for c in rel.primary_key:
+                rows["constraint_column_usage"].append(
+                    {
+                        "table_catalog": db,
+                        "table_schema": rel.schema,
+                        "table_name": rel.name,
+                        "column_name": c,
+                        "constraint_catalog": db,
+                        "constraint_schema": rel.schema,
+                        "constraint_name": conname,
+                    }
+                )
             for pos, c in enumerate(rel.primary_key, start=1):
                 rows["key_column_usage"].append(
                     {
@@ -1449,10 +1420,82 @@ def catalog_rows(spec: CatalogSpec, settings: dict[str, str]) -> dict[str, list[
                         "ordinal_position": pos,
                     }
                 )
+    _foreign_key_rows(spec, rows, db, ns_oid)
     rows["_visible"] = [
         {"oid": ns_oid[s]} for s in ("pg_catalog", *spec.search_path) if s in ns_oid
     ]
     return rows
+
+
+def _foreign_key_rows(spec: CatalogSpec, rows: dict, db: str, ns_oid: dict) -> None:
+    """Foreign keys as PostgreSQL lists them (pg_constraint, and information_schema's
+    table_constraints, key_column_usage, referential_constraints, constraint_column_usage),
+    each pointing at its parent's primary key, so BI tools can suggest joins."""
+    by_name = {(r.schema, r.name): r for r in spec.relations}
+    for rel in spec.relations:
+        attnum = {c.name: i for i, c in enumerate(rel.columns, start=1)}
+        for column, pschema, pname, pcol in rel.foreign_keys:
+            parent = by_name.get((pschema, pname))
+            if column not in attnum or parent is None or parent.primary_key != (pcol,):
+                continue
+            pattnum = [i for i, c in enumerate(parent.columns, start=1) if c.name == pcol]
+            conname = f"{rel.name}_{column}_fkey"
+            con_oid = stable_oid("c", rel.schema, conname)
+            rows["pg_constraint"].append(
+                {
+                    "oid": con_oid,
+                    "conname": conname,
+                    "connamespace": ns_oid[rel.schema],
+                    "contype": "f",
+                    "conrelid": stable_oid("r", rel.schema, rel.name),
+                    "conindid": stable_oid("i", pschema, f"{pname}_pkey"),
+                    "confrelid": stable_oid("r", pschema, pname),
+                    "confupdtype": "a",
+                    "confdeltype": "a",
+                    "confmatchtype": "s",
+                    "conkey": [attnum[column]],
+                    "confkey": pattnum,
+                }
+            )
+            rows["_condef"].append(
+                {
+                    "oid": con_oid,
+                    "def": f"FOREIGN KEY ({column}) REFERENCES {pschema}.{pname}({pcol})",
+                }
+            )
+            names = {"constraint_catalog": db, "constraint_schema": rel.schema}
+            names["constraint_name"] = conname
+            table = {"table_catalog": db, "table_schema": rel.schema, "table_name": rel.name}
+            rows["table_constraints"].append({**names, **table, "constraint_type": "FOREIGN KEY"})
+            rows["key_column_usage"].append(
+                {
+                    **names,
+                    **table,
+                    "column_name": column,
+                    "ordinal_position": 1,
+                    "position_in_unique_constraint": 1,
+                }
+            )
+            rows["referential_constraints"].append(
+                {
+                    **names,
+                    "unique_constraint_catalog": db,
+                    "unique_constraint_schema": pschema,
+                    "unique_constraint_name": f"{pname}_pkey",
+                    "match_option": "NONE",
+                    "update_rule": "NO ACTION",
+                    "delete_rule": "NO ACTION",
+                }
+            )
+            rows["constraint_column_usage"].append(
+                {
+                    "table_catalog": db,
+                    "table_schema": pschema,
+                    "table_name": pname,
+                    "column_name": pcol,
+                    **names,
+                }
+            )
 
 
 _EXTRA_TABLES = {

@@ -362,6 +362,7 @@ class Engine:
             cols.setdefault((s, t), []).append((c, d))
         manifest = _read_manifest(target)
         out: dict[str, MartInfo] = {}
+        fks = _foreign_keys(manifest or {})
         if manifest:
             for node in manifest.get("nodes", {}).values():
                 if node.get("resource_type") != "model" or node.get("access") != "public":
@@ -388,6 +389,7 @@ class Engine:
                         c: s.get("description") for c, s in ncols.items() if s.get("description")
                     },
                     primary_key=_primary_key(node),
+                    foreign_keys=tuple(sorted(fks.get(name, ()))),
                 )
         if not out:  # no public models: every fct_/dim_ table in the build is a public mart
             for (s, t), cl in cols.items():
@@ -480,6 +482,8 @@ class Engine:
             ).fetchall()
             relations: list[CatRelation] = []
             keep: set[tuple[str, str]] = set()
+            # a foreign key is shown only where the role may see the table it points at
+            visible = {m.name for m in gen.marts.values() if m.public and role.marts.allows(m.name)}
             for mart in gen.marts.values():
                 con.execute(
                     f"CREATE OR REPLACE VIEW {db}._sem.{_q(mart.name)} AS "
@@ -504,6 +508,11 @@ class Engine:
                         ),
                         mart.description,
                         mart.primary_key,
+                        tuple(
+                            (c, "main", parent, pc)
+                            for c, parent, pc in mart.foreign_keys
+                            if parent in visible
+                        ),
                     )
                 )
             for tname, tcols in self.analysis_tables:
@@ -592,6 +601,57 @@ def _read_manifest(target: Path | None) -> dict | None:
     except (OSError, ValueError) as exc:
         log.warning("cannot read %s: %s", path, exc)
         return None
+
+
+def _foreign_keys(manifest: dict) -> dict[str, set[tuple[str, str, str]]]:
+    """(column, parent relation, parent column) of each relation, as the project declares
+    them: dbt ``relationships`` tests, and semantic models' foreign entities pointing at the
+    model whose primary (or unique) entity they name. Only plain column names."""
+    nodes = manifest.get("nodes", {})
+    name_of = {
+        uid: n.get("alias") or n.get("name")
+        for uid, n in nodes.items()
+        if n.get("resource_type") in ("model", "seed", "snapshot")
+    }
+    out: dict[str, set[tuple[str, str, str]]] = {}
+    for n in nodes.values():
+        meta = n.get("test_metadata") or {}
+        if n.get("resource_type") != "test" or meta.get("name") != "relationships":
+            continue
+        kwargs = meta.get("kwargs") or {}
+        child = n.get("attached_node")
+        column, field = n.get("column_name") or kwargs.get("column_name"), kwargs.get("field")
+        parents = [
+            u for u in (n.get("depends_on") or {}).get("nodes", []) if u != child and u in name_of
+        ]
+        if child in name_of and len(parents) == 1 and _plain(column) and _plain(field):
+            out.setdefault(name_of[child], set()).add((column, name_of[parents[0]], field))
+    models = list((manifest.get("semantic_models") or {}).values())
+    owner: dict[str, tuple[str, str]] = {}
+    for sm in models:
+        table = (sm.get("node_relation") or {}).get("alias")
+        for e in sm.get("entities") or []:
+            col = e.get("expr") or e.get("name")
+            if table and e.get("type") in ("primary", "unique", "natural") and _plain(col):
+                owner.setdefault(e["name"], (table, col))
+    for sm in models:
+        table = (sm.get("node_relation") or {}).get("alias")
+        for e in sm.get("entities") or []:
+            col = e.get("expr") or e.get("name")
+            parent = owner.get(e.get("name"))
+            if (
+                table
+                and e.get("type") == "foreign"
+                and _plain(col)
+                and parent
+                and parent[0] != table
+            ):
+                out.setdefault(table, set()).add((col, *parent))
+    return out
+
+
+def _plain(name) -> bool:
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None
 
 
 def _primary_key(node: dict) -> tuple[str, ...]:

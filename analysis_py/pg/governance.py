@@ -88,6 +88,8 @@ class MartInfo:
     description: str | None = None
     column_docs: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     primary_key: tuple[str, ...] = ()
+    #: (column, parent mart, parent column), from relationships tests and semantic entities
+    foreign_keys: tuple[tuple[str, str, str], ...] = ()
     public: bool = True  # exposed in the catalog (else only the semantic layer reads it)
 
 

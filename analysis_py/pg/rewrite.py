@@ -21,6 +21,8 @@ from analysis_py.sql.guard import SyntaxErr, Unsupported, cte_in_scope, function
 _PRE = [
     (re.compile(r"OPERATOR\s*\(\s*(?:pg_catalog\s*\.\s*)?([~!<>=*+\-/|&^#@%]+)\s*\)", re.I), r"\1"),
     (re.compile(r"::\s*pg_catalog\s*\.\s*", re.I), "::"),
+    # ``::regtype[]`` (which sqlglot cannot parse) as a type name _rewrite_cast knows
+    (re.compile(r"::\s*(reg[a-z]+)\s*\[\s*\]", re.I), r"::\1_array"),
     (re.compile(r"\bAS\s+pg_catalog\s*\.\s*(?=\w)", re.I), "AS "),
     (re.compile(r"\s+COLLATE\s+(?:pg_catalog\s*\.\s*)?\"?(?:default|C|POSIX)\"?", re.I), ""),
 ]
@@ -146,6 +148,9 @@ def _rewrite_cast(node: exp.Cast) -> exp.Expression | None:
             if isinstance(arg, exp.Literal) and arg.is_string:
                 arg = _pg_call(f"{ik}_oid", arg) if ik in ("regclass", "regtype") else arg
             return _pg_call(fn, arg)
+    if kind.startswith("reg") and kind.endswith("_array"):
+        text = exp.cast(inner, "VARCHAR")
+        return _pg_call("regtype_names" if kind == "regtype_array" else "oid_list", text)
     if kind in ("regclass", "regtype"):
         if (isinstance(inner, exp.Literal) and inner.is_string) or isinstance(
             inner, exp.Placeholder | exp.Parameter
@@ -260,6 +265,11 @@ def rewrite(
                 this=f"unnest(list_transform(range(1, len({arr}) + 1), "
                 f"lambda _k: struct_pack(x := ({arr})[_k], n := _k)))"
             )
+        if isinstance(node, exp.Any | exp.All):
+            arr = _array_literal(node.this)
+            if arr is not None:  # ANY('{r,p}'): PostgreSQL reads the text as an array
+                node.set("this", arr)
+            return node
         if isinstance(node, exp.Cast):
             out = _rewrite_cast(node)
             if out is not None:
@@ -271,6 +281,8 @@ def rewrite(
             return _lit(ctx.user)
         if isinstance(node, exp.CurrentVersion):
             return _lit(ctx.version())
+        if isinstance(node, exp.CurrentSchemas):  # DuckDB's own lists its catalogs' schemas
+            return _pg_call("current_schemas", node.this or exp.Boolean(this=False))
         if isinstance(node, exp.CurrentSchema):
             return _lit(ctx.search_path[0] if ctx.search_path else "main")
         if (
@@ -319,6 +331,30 @@ def rewrite(
     out = _transform(tree, visit)
     _name_columns(out, names)
     return out
+
+
+def _array_literal(e: exp.Expression) -> exp.Array | None:
+    """A string literal in PostgreSQL's array form (``'{r,p,""}'``, which psycopg writes for a
+    list bound client-side) as an array of its elements: numbers when every element is one."""
+    while isinstance(e, exp.Paren):
+        e = e.this
+    if not (isinstance(e, exp.Literal) and e.is_string and e.this.lstrip().startswith("{")):
+        return None
+    from analysis_py.pg.types import TEXT, _array_from_text
+
+    try:
+        items = _array_from_text(e.this, TEXT.oid)
+    except ValueError:
+        return None
+    if any(isinstance(i, list) for i in items):
+        return None
+    numeric = all(i is None or re.fullmatch(r"-?\d+", i) for i in items)
+    return exp.Array(
+        expressions=[
+            exp.Null() if i is None else exp.Literal.number(i) if numeric else exp.Literal.string(i)
+            for i in items
+        ]
+    )
 
 
 def _pg_name(e: exp.Expression) -> str | None:

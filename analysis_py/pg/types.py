@@ -101,8 +101,46 @@ PG_TYPE_ROWS: list[tuple[int, str, int, str, int, int]] = [
     (2206, "regtype", 4, "N", 2211, 0),
     (2950, "uuid", 16, "U", 2951, 0),
     (3802, "jsonb", -1, "U", 3807, 0),
+    # pseudo-types (category P), which function signatures name
+    (2249, "record", -1, "P", 2287, 0),
+    (2275, "cstring", -2, "P", 1263, 0),
+    (2276, "any", 4, "P", 0, 0),
+    (2277, "anyarray", -1, "P", 0, 0),
+    (2278, "void", 4, "P", 0, 0),
+    (2279, "trigger", 4, "P", 0, 0),
+    (2281, "internal", 8, "P", 0, 0),
+    (2283, "anyelement", 4, "P", 0, 0),
+    (3838, "event_trigger", 4, "P", 0, 0),
 ]
 PG_TYPE_NAMES = {oid: name for oid, name, *_ in PG_TYPE_ROWS}
+_ELEM = {oid: elem for oid, name, _l, _c, _a, elem in PG_TYPE_ROWS if name.startswith("_")}
+#: the SQL names format_type() prints where they differ from typname
+_SQL_NAMES = {
+    16: "boolean",
+    18: '"char"',
+    20: "bigint",
+    21: "smallint",
+    23: "integer",
+    700: "real",
+    701: "double precision",
+    1042: "character",
+    1043: "character varying",
+    1083: "time without time zone",
+    1114: "timestamp without time zone",
+    1184: "timestamp with time zone",
+}
+
+
+def sql_type_name(oid: int) -> str | None:
+    """A type's name as ``format_type(oid, NULL)`` prints it (``integer``, ``text[]``), or
+    None for an OID pg_type does not list."""
+    if oid in _ELEM:
+        elem = sql_type_name(_ELEM[oid])
+        return None if elem is None else f"{elem}[]"
+    if oid not in PG_TYPE_NAMES:
+        return None
+    return _SQL_NAMES.get(oid, PG_TYPE_NAMES[oid])
+
 
 _SIMPLE: dict[str, PgType] = {
     "boolean": BOOL,

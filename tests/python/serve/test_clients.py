@@ -170,3 +170,73 @@ def test_analysis_results_are_served(server):
         assert c.execute("select count(*) from analysis.runs").fetchone()[0] >= 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("select * from read_parquet('analysis/runs/*.parquet')")
+
+
+def test_psycopg2_parameters_cursors_and_copy(server):
+    """psycopg 2 (libpq, client-side parameter quoting): parameters of each type, a named
+    (server-side) cursor fetched in batches, COPY TO STDOUT, and a list parameter."""
+    import datetime as dt
+    import decimal
+    import io
+
+    psycopg2 = pytest.importorskip("psycopg2")
+    conn = psycopg2.connect(
+        host="127.0.0.1",
+        port=server.port,
+        user="alice",
+        password=PASSWORDS["alice"],
+        dbname="opsmetrics",
+        sslmode="disable",
+    )
+    try:
+        cur = conn.cursor()
+        cur.execute(
+            "select count(*) from fct_payments where rail = %s and amount > %s "
+            "and created_at >= %s",
+            ("ACH", decimal.Decimal("100.5"), dt.datetime(2025, 1, 1)),
+        )
+        (n,) = cur.fetchone()
+        cur.execute(
+            "select count(*) from fct_payments where rail = 'ACH' and amount > 100.5 "
+            "and created_at >= timestamp '2025-01-01'"
+        )
+        assert (n,) == cur.fetchone() and n > 0
+        cur.execute("select count(*) from fct_payments where rail = any(%s)", (["ACH", "RTP"],))
+        assert cur.fetchone() == (2500,)
+        named = conn.cursor(name="batches")  # DECLARE … CURSOR, then FETCH FORWARD n
+        named.itersize = 700
+        named.execute("select payment_id from fct_payments order by 1")
+        assert sum(1 for _ in named) == 5000
+        named.close()
+        buf = io.StringIO()
+        cur.copy_expert(
+            "copy (select rail, count(*) from fct_payments group by 1 order by 1) to stdout with csv",
+            buf,
+        )
+        assert buf.getvalue().splitlines() == ["ACH,1250", "RTP,1250", "SEPA,1250", "SWIFT,1250"]
+        with pytest.raises(psycopg2.errors.UndefinedTable):
+            cur.execute("select * from nope")
+        conn.rollback()
+        cur.execute("select 1")
+        assert cur.fetchone() == (1,)
+    finally:
+        conn.close()
+
+
+def test_polars_read_database(server, engine):
+    """polars through a SQLAlchemy engine and through a psycopg connection, typed columns."""
+    pl = pytest.importorskip("polars")
+    import psycopg
+
+    from tests.python.serve.conftest import dsn
+
+    q = "select rail, count(*) as n, sum(amount) as total from fct_payments group by 1 order by 1"
+    with engine.connect() as c:
+        df = pl.read_database(q, c)
+    assert df["rail"].to_list() == ["ACH", "RTP", "SEPA", "SWIFT"]
+    assert df["n"].to_list() == [1250] * 4 and df.schema["n"] == pl.Int64
+    with psycopg.connect(dsn(server)) as c:
+        df2 = pl.read_database(q, c)
+        ts = pl.read_database("select created_at from fct_payments limit 3", c)
+    assert df2.equals(df)
+    assert ts.schema["created_at"] == pl.Datetime("us")

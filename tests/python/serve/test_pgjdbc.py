@@ -99,3 +99,8 @@ def test_index_info_names_the_key_column(probe):
     rows = _ok(probe, "index_info_and_keys")
     assert ["index", "fct_cases_pkey", "case_id", 1] in rows
     assert ["pk", "case_id"] in rows
+    # foreign keys from the project's relationships tests: DBeaver draws them, Metabase and
+    # Tableau suggest the joins
+    assert ["imported", "client_id", "dim_clients", "client_id", "fct_cases_client_id_fkey"] in rows
+    exported = {tuple(r[1:]) for r in rows if r[0] == "exported"}
+    assert {("fct_cases", "client_id"), ("fct_payments", "client_id")} <= exported

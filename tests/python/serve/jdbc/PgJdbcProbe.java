@@ -115,6 +115,13 @@ public class PgJdbcProbe {
                 try (ResultSet r = md.getPrimaryKeys(null, "main", "fct_cases")) {
                     while (r.next()) out.add(List.of("pk", r.getString("COLUMN_NAME")));
                 }
+                try (ResultSet r = md.getImportedKeys(null, "main", "fct_cases")) {
+                    while (r.next()) out.add(List.of("imported", r.getString("FKCOLUMN_NAME"),
+                        r.getString("PKTABLE_NAME"), r.getString("PKCOLUMN_NAME"), r.getString("FK_NAME")));
+                }
+                try (ResultSet r = md.getExportedKeys(null, "main", "dim_clients")) {
+                    while (r.next()) out.add(List.of("exported", r.getString("FKTABLE_NAME"), r.getString("FKCOLUMN_NAME")));
+                }
                 return out;
             }, c);
         }

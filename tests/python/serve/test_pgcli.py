@@ -1,0 +1,177 @@
+"""pgcli and SQLAlchemy's reflection against the server over the project's warehouse,
+compared with a real PostgreSQL 15 holding the same shapes: the catalog queries pgcli's
+completer runs at start-up, its backslash commands through pgspecial, and the foreign keys
+the project declares (dbt relationships tests, semantic entities), which BI tools and pgcli
+use to suggest joins — through psycopg, SQLAlchemy sync and async (asyncpg)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from tests.python.serve.conftest import project_server
+from tests.python.serve.pgref import running_reference
+
+pgexecute = pytest.importorskip("pgcli.pgexecute")
+pgspecial_main = pytest.importorskip("pgspecial.main")
+
+COMMANDS = ["\\dt", "\\dv", "\\di", "\\dn", "\\df", "\\dT", "\\l", "\\du", "\\d fct_cases"]
+
+
+@pytest.fixture(scope="module")
+def served(built_warehouse):
+    with project_server(built_warehouse) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def ours(served):
+    ex = pgexecute.PGExecute("opsmetrics", "analyst", "pw", "127.0.0.1", served.port, None)
+    yield ex
+    ex.conn.close()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """A real PostgreSQL with the two tables and the foreign key the tests look at."""
+    with running_reference() as ref:
+        with psycopg.connect(ref.dsn, autocommit=True) as c:
+            c.execute("create schema main")
+            c.execute("create table main.dim_clients (client_id text primary key)")
+            c.execute(
+                "create table main.fct_cases (case_id text primary key, "
+                "client_id text references main.dim_clients (client_id))"
+            )
+        ex = pgexecute.PGExecute(dsn=ref.dsn)
+        yield ref, ex
+        ex.conn.close()
+
+
+def _run(ex, command):
+    _title, rows, headers, _status = next(
+        iter(ex.run(command, pgspecial=pgspecial_main.PGSpecial()))
+    )[:4]
+    return headers, list(rows or [])
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_backslash_commands_answer_as_postgresql(ours, reference, command):
+    want_headers, _ = _run(reference[1], command.replace("fct_cases", "main.fct_cases"))
+    headers, rows = _run(ours, command)
+    assert headers == want_headers
+    if command in ("\\dt", "\\dn", "\\l", "\\d fct_cases"):
+        assert rows, f"{command} lists nothing"
+
+
+def test_completion_catalog(ours):
+    assert {"main", "metrics", "pg_catalog", "information_schema"} <= set(ours.schemata())
+    tables = set(ours.tables())
+    assert {("main", "fct_cases"), ("main", "dim_clients")} <= tables
+    assert ("metrics", "cases_opened") in set(ours.views())
+    cols = {(s, t, c) for s, t, c, *_ in ours.table_columns()}
+    assert ("main", "fct_cases", "client_id") in cols
+    assert list(ours.search_path()) == ["pg_catalog", "main"]
+    assert list(ours.databases()) == ["opsmetrics"]
+    funcs = list(ours.functions())
+    assert funcs and all(f.schema_name == "pg_catalog" for f in funcs)
+    assert "???" not in {f.return_type for f in funcs}
+
+
+def test_completion_foreign_keys_as_postgresql_reports_them(ours, reference):
+    (want,) = list(reference[1].foreignkeys())
+    got = set(ours.foreignkeys())
+    assert want in got  # main.fct_cases.client_id -> main.dim_clients.client_id
+    assert ("main", "fct_cases", "case_id", "main", "fct_case_events", "case_id") in {
+        tuple(fk) for fk in got
+    }
+
+
+def _fks(url: str) -> list[dict]:
+    eng = sa.create_engine(url)
+    try:
+        return sa.inspect(eng).get_foreign_keys("fct_cases", schema="main")
+    finally:
+        eng.dispose()
+
+
+def test_sqlalchemy_reflects_foreign_keys_as_from_postgresql(served, reference):
+    ref = reference[0]
+    want = _fks(f"postgresql+psycopg://postgres@/postgres?host={ref.data.parent}&port={ref.port}")
+    got = _fks(f"postgresql+psycopg://analyst:pw@127.0.0.1:{served.port}/opsmetrics")
+    assert got == want
+
+
+def test_sqlalchemy_async_reflection_and_query(served, built_warehouse):
+    """SQLAlchemy's asyncpg dialect: prepared statements, typed parameters, reflection."""
+    pytest.importorskip("asyncpg")
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def main():
+        eng = create_async_engine(
+            f"postgresql+asyncpg://analyst:pw@127.0.0.1:{served.port}/opsmetrics"
+        )
+        try:
+            async with eng.connect() as c:
+                fks = await c.run_sync(
+                    lambda sc: sa.inspect(sc).get_foreign_keys("fct_cases", schema="main")
+                )
+                n = (
+                    await c.execute(
+                        sa.text("select count(*) from fct_cases where client_id = :c"),
+                        {"c": "C0001"},
+                    )
+                ).scalar_one()
+                rate = (
+                    await c.execute(
+                        sa.text(
+                            "select client__region, stp_rate from metrics "
+                            "where client__region = :r group by 1"
+                        ),
+                        {"r": "EMEA"},
+                    )
+                ).all()
+            return fks, n, rate
+        finally:
+            await eng.dispose()
+
+    fks, n, rate = asyncio.run(main())
+    got = {
+        (tuple(f["constrained_columns"]), f["referred_schema"], f["referred_table"]) for f in fks
+    }
+    assert (("client_id",), "main", "dim_clients") in got
+    import duckdb
+
+    con = duckdb.connect(str(built_warehouse.duckdb_path), read_only=True)
+    try:
+        ((want,),) = con.execute(
+            "select count(*) from main.fct_cases where client_id = 'C0001'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert n == want and [r[0] for r in rate] == ["EMEA"]
+
+
+def test_a_foreign_key_to_an_ungranted_mart_is_not_shown(built_warehouse):
+    roles = {"cases_only": {"marts": ["fct_cases", "fct_case_events"], "metrics": []}}
+    from analysis_py.serve.scram import make_verifier
+
+    users = {"c": {"password": make_verifier("pw"), "role": "cases_only"}}
+    with (
+        project_server(built_warehouse, roles=roles, users=users) as running,
+        psycopg.connect(
+            f"host=127.0.0.1 port={running.port} user=c password=pw dbname=opsmetrics"
+        ) as conn,
+    ):
+        rows = conn.execute(
+            "select tc.table_name, kcu.column_name, ccu.table_name "
+            "from information_schema.table_constraints tc "
+            "join information_schema.key_column_usage kcu "
+            "  on kcu.constraint_name = tc.constraint_name "
+            "join information_schema.constraint_column_usage ccu "
+            "  on ccu.constraint_name = tc.constraint_name "
+            "where tc.constraint_type = 'FOREIGN KEY' order by 1"
+        ).fetchall()
+    assert rows == [("fct_case_events", "case_id", "fct_cases")]
