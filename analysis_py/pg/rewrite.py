@@ -21,8 +21,9 @@ from analysis_py.sql.guard import SyntaxErr, Unsupported, cte_in_scope, function
 _PRE = [
     (re.compile(r"OPERATOR\s*\(\s*(?:pg_catalog\s*\.\s*)?([~!<>=*+\-/|&^#@%]+)\s*\)", re.I), r"\1"),
     (re.compile(r"::\s*pg_catalog\s*\.\s*", re.I), "::"),
-    # ``::regtype[]`` (which sqlglot cannot parse) as a type name _rewrite_cast knows
-    (re.compile(r"::\s*(reg[a-z]+)\s*\[\s*\]", re.I), r"::\1_array"),
+    # ``::regtype[]`` and ``::oid[]`` (which sqlglot cannot parse): a type name _rewrite_cast
+    # knows, and the integer array an oid[] is here
+    (re.compile(r"::\s*(reg[a-z]+|oid)\s*\[\s*\]", re.I), r"::\1_array"),
     (re.compile(r"\bAS\s+pg_catalog\s*\.\s*(?=\w)", re.I), "AS "),
     (re.compile(r"\s+COLLATE\s+(?:pg_catalog\s*\.\s*)?\"?(?:default|C|POSIX)\"?", re.I), ""),
 ]
@@ -52,6 +53,40 @@ class SessionContext:
 def preprocess(sql: str) -> str:
     for pattern, repl in _PRE:
         sql = pattern.sub(repl, sql)
+    if "interval" in sql.lower():
+        sql = _interval_literals(sql)
+    return sql
+
+
+_UNITS = frozenset(
+    f"{u}{s}"
+    for u in ("year", "month", "week", "day", "hour", "minute", "second", "millisecond")
+    for s in ("", "s")
+)
+
+
+def _interval_literals(sql: str) -> str:
+    """``interval '1 day 02:00:00'`` as ``CAST('1 day 02:00:00' AS INTERVAL)``: sqlglot reads
+    the first as ``INTERVAL '1' DAY`` and drops the rest. Found by tokens, not text, so a
+    string that merely contains the word is left alone; ``interval '2' day`` is kept."""
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
+    except sqlglot.errors.TokenError:
+        return sql  # the parser reports it
+    spans = []
+    for i, tok in enumerate(tokens[:-1]):
+        nxt = tokens[i + 1]
+        if tok.token_type != TokenType.INTERVAL or nxt.token_type != TokenType.STRING:
+            continue
+        after = tokens[i + 2] if i + 2 < len(tokens) else None
+        if after is not None and after.text.lower() in _UNITS:
+            continue
+        spans.append((tok.start, nxt.end, nxt.text))
+    for start, end, text in reversed(spans):
+        literal = "'" + text.replace("'", "''") + "'"
+        sql = f"{sql[:start]}CAST({literal} AS INTERVAL){sql[end + 1 :]}"
     return sql
 
 
@@ -148,6 +183,8 @@ def _rewrite_cast(node: exp.Cast) -> exp.Expression | None:
             if isinstance(arg, exp.Literal) and arg.is_string:
                 arg = _pg_call(f"{ik}_oid", arg) if ik in ("regclass", "regtype") else arg
             return _pg_call(fn, arg)
+    if kind == "oid_array":
+        return exp.cast(inner, "BIGINT[]")
     if kind.startswith("reg") and kind.endswith("_array"):
         text = exp.cast(inner, "VARCHAR")
         return _pg_call("regtype_names" if kind == "regtype_array" else "oid_list", text)
@@ -357,6 +394,32 @@ def _array_literal(e: exp.Expression) -> exp.Array | None:
     )
 
 
+_T = exp.DataType.Type
+#: the name PostgreSQL gives a cast column: its type's internal name (``1::integer`` is int4)
+_CAST_NAMES = {
+    _T.SMALLINT: "int2",
+    _T.INT: "int4",
+    _T.BIGINT: "int8",
+    _T.FLOAT: "float4",
+    _T.DOUBLE: "float8",
+    _T.BOOLEAN: "bool",
+    _T.DECIMAL: "numeric",
+    _T.VARCHAR: "varchar",
+    _T.CHAR: "bpchar",
+    _T.NCHAR: "bpchar",
+    _T.TEXT: "text",
+    _T.DATE: "date",
+    _T.TIME: "time",
+    _T.TIMESTAMP: "timestamp",
+    _T.TIMESTAMPTZ: "timestamptz",
+    _T.INTERVAL: "interval",
+    _T.JSON: "json",
+    _T.JSONB: "jsonb",
+    _T.UUID: "uuid",
+    _T.VARBINARY: "bytea",
+}
+
+
 def _pg_name(e: exp.Expression) -> str | None:
     """The column name PostgreSQL gives an unaliased select expression."""
     if isinstance(e, exp.Column | exp.Alias | exp.Star):
@@ -368,11 +431,15 @@ def _pg_name(e: exp.Expression) -> str | None:
         if inner not in (None, "?column?"):
             return inner
         to = e.args.get("to")
+        if isinstance(to, exp.DataType) and to.this in _CAST_NAMES:
+            return _CAST_NAMES[to.this]
         return to.sql(dialect="postgres").lower().split("(")[0] if to is not None else "?column?"
     if isinstance(e, exp.Dot) and isinstance(e.expression, exp.Func):
         return _pg_name(e.expression)
     if isinstance(e, exp.Count):
         return "count"
+    if isinstance(e, exp.Interval):
+        return "interval"
     if isinstance(e, exp.Anonymous):
         return str(e.name).lower()
     if isinstance(e, exp.CurrentTimestamp):

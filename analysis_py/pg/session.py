@@ -30,7 +30,7 @@ from analysis_py.pg import rewrite
 from analysis_py.pg.engine import Engine, Generation
 from analysis_py.pg.governance import Role
 from analysis_py.pg.settings import DEFAULT_SETTINGS, REPORTED
-from analysis_py.pg.types import TEXT, PgType, array_of, pg_type_of
+from analysis_py.pg.types import TEXT, PgType, array_of, pg_type_named, pg_type_of
 from analysis_py.sql import guard
 from analysis_py.sql.guard import Forbidden, SQLStateError, Unsupported
 
@@ -755,9 +755,12 @@ class Session:
                 continue
             parent = node.parent
             if isinstance(parent, exp.Cast):
-                # a type DuckDB does not know stays open: the client sends text
-                with contextlib.suppress(duckdb.Error, ValueError, TypeError):
-                    out[k - 1] = pg_type_of(duckdb.sqltype(parent.to.sql("duckdb")))
+                # a PostgreSQL type DuckDB has no name for (oid, oid[], regclass) is looked up
+                # in pg_type; another type DuckDB does not know stays open (sent as text)
+                out[k - 1] = pg_type_named(parent.to.sql("duckdb"))
+                if out[k - 1] is None:
+                    with contextlib.suppress(duckdb.Error, ValueError, TypeError):
+                        out[k - 1] = pg_type_of(duckdb.sqltype(parent.to.sql("duckdb")))
                 continue
             other = None
             as_array = False

@@ -61,6 +61,15 @@ FLOAT8_ARRAY = PgType(1022, "_float8", -1)
 BOOL_ARRAY = PgType(1000, "_bool", -1)
 INT2_ARRAY = PgType(1005, "_int2", -1)
 FLOAT4_ARRAY = PgType(1021, "_float4", -1)
+VARCHAR_ARRAY = PgType(1015, "_varchar", -1)
+NUMERIC_ARRAY = PgType(1231, "_numeric", -1)
+DATE_ARRAY = PgType(1182, "_date", -1)
+TIME_ARRAY = PgType(1183, "_time", -1)
+TIMESTAMP_ARRAY = PgType(1115, "_timestamp", -1)
+TIMESTAMPTZ_ARRAY = PgType(1185, "_timestamptz", -1)
+INTERVAL_ARRAY = PgType(1187, "_interval", -1)
+UUID_ARRAY = PgType(2951, "_uuid", -1)
+OID_ARRAY = PgType(1028, "_oid", -1)
 
 #: Every type the emulated pg_type lists: (oid, name, len, category, array oid, elem oid).
 PG_TYPE_ROWS: list[tuple[int, str, int, str, int, int]] = [
@@ -89,6 +98,13 @@ PG_TYPE_ROWS: list[tuple[int, str, int, str, int, int]] = [
     (1021, "_float4", -1, "A", 0, 700),
     (1022, "_float8", -1, "A", 0, 701),
     (1028, "_oid", -1, "A", 0, 26),
+    (1115, "_timestamp", -1, "A", 0, 1114),
+    (1182, "_date", -1, "A", 0, 1082),
+    (1183, "_time", -1, "A", 0, 1083),
+    (1185, "_timestamptz", -1, "A", 0, 1184),
+    (1187, "_interval", -1, "A", 0, 1186),
+    (1231, "_numeric", -1, "A", 0, 1700),
+    (2951, "_uuid", -1, "A", 0, 2950),
     (1042, "bpchar", -1, "S", 1014, 0),
     (1043, "varchar", -1, "S", 1015, 0),
     (1082, "date", 4, "D", 1182, 0),
@@ -131,6 +147,18 @@ _SQL_NAMES = {
 }
 
 
+def pg_type_named(name: str) -> PgType | None:
+    """A type pg_type lists, by its typname (``oid``, ``regtype``, ``_int4``) or as the
+    rewrite spells an array of it (``oid_array``), for casts DuckDB has no type for."""
+    name = name.lower().strip('"')
+    if name.endswith("_array"):
+        name = "_" + name[: -len("_array")]
+    for oid, typname, size, *_ in PG_TYPE_ROWS:
+        if typname == name:
+            return PgType(oid, typname, size)
+    return None
+
+
 def sql_type_name(oid: int) -> str | None:
     """A type's name as ``format_type(oid, NULL)`` prints it (``integer``, ``text[]``), or
     None for an OID pg_type does not list."""
@@ -150,7 +178,7 @@ _SIMPLE: dict[str, PgType] = {
     "integer": INT4,
     "usmallint": INT4,
     "bigint": INT8,
-    "uinteger": INT8,
+    "uinteger": OID,  # PostgreSQL's oid is the unsigned 32-bit integer
     "ubigint": NUMERIC,
     "hugeint": NUMERIC,
     "uhugeint": NUMERIC,
@@ -177,7 +205,8 @@ _SIMPLE: dict[str, PgType] = {
     "bit": TEXT,
     "time with time zone": TIME,
 }
-#: (element type, its array type): a DuckDB list of the element is that array
+#: (element type, its array type): a DuckDB list of the element is that array, and an array
+#: parameter of that type is read as a list of the element (the one table of array types)
 _ARRAYS = (
     (INT2, INT2_ARRAY),
     (FLOAT4, FLOAT4_ARRAY),
@@ -186,6 +215,15 @@ _ARRAYS = (
     (FLOAT8, FLOAT8_ARRAY),
     (BOOL, BOOL_ARRAY),
     (TEXT, TEXT_ARRAY),
+    (VARCHAR, VARCHAR_ARRAY),
+    (NUMERIC, NUMERIC_ARRAY),
+    (DATE, DATE_ARRAY),
+    (TIME, TIME_ARRAY),
+    (TIMESTAMP, TIMESTAMP_ARRAY),
+    (TIMESTAMPTZ, TIMESTAMPTZ_ARRAY),
+    (INTERVAL, INTERVAL_ARRAY),
+    (UUID, UUID_ARRAY),
+    (OID, OID_ARRAY),
 )
 _LIST_OF = {elem.oid: arr for elem, arr in _ARRAYS}
 #: array oid → element type, for the binary array format
@@ -197,6 +235,8 @@ def _list_type(inner: PgType) -> PgType:
     dimensions (``INTEGER[][]`` is ``int4[]``); anything unknown is ``text[]``."""
     if inner.oid in _ARRAY_ELEMENT:
         return inner
+    if inner.oid == NUMERIC.oid:
+        return NUMERIC_ARRAY  # whatever the element's precision
     return _LIST_OF.get(inner.oid, TEXT_ARRAY)
 
 
@@ -346,6 +386,8 @@ def binary_value(v: Any, pgtype: PgType) -> bytes:
         return struct.pack("!i", v)
     if oid == INT8.oid:
         return struct.pack("!q", v)
+    if oid == OID.oid:
+        return struct.pack("!I", v)
     if oid == FLOAT4.oid:
         return struct.pack("!f", v)
     if oid == FLOAT8.oid:
@@ -534,7 +576,14 @@ def arrow_text(col: pa.Array) -> pa.Array:
     return _as_arrow(text_piece(col))
 
 
-_NP_BIN = {INT2.oid: ">i2", INT4.oid: ">i4", INT8.oid: ">i8", FLOAT4.oid: ">f4", FLOAT8.oid: ">f8"}
+_NP_BIN = {
+    INT2.oid: ">i2",
+    INT4.oid: ">i4",
+    INT8.oid: ">i8",
+    FLOAT4.oid: ">f4",
+    FLOAT8.oid: ">f8",
+    OID.oid: ">u4",
+}
 
 
 def _numeric_binary_column(col: pa.Array) -> pa.Array | None:
@@ -844,21 +893,7 @@ _TEXT_DECODERS: dict[int, Callable[[str], Any]] = {
 
 
 #: array oid → element oid, for array parameters (psycopg sends a list as one of these)
-_PARAM_ARRAYS = {
-    1000: BOOL.oid,
-    1005: INT2.oid,
-    1007: INT4.oid,
-    1016: INT8.oid,
-    1021: FLOAT4.oid,
-    1022: FLOAT8.oid,
-    1009: TEXT.oid,
-    1015: VARCHAR.oid,
-    1231: NUMERIC.oid,
-    1182: DATE.oid,
-    1115: TIMESTAMP.oid,
-    1185: TIMESTAMPTZ.oid,
-    2951: UUID.oid,
-}
+_PARAM_ARRAYS = {arr.oid: elem.oid for elem, arr in _ARRAYS}
 
 
 def array_of(elem: PgType) -> PgType:
