@@ -23,7 +23,7 @@ import re
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -50,6 +50,10 @@ class Generation:
     marts: dict[str, MartInfo]
     leases: int = 0
     retired: bool = False
+    #: per role: (schema, relation) → (OID, {column: attnum}) of what it may read
+    relations: dict[str, dict[tuple[str, str], tuple[int, dict[str, int]]]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass
@@ -363,6 +367,7 @@ class Engine:
         manifest = _read_manifest(target)
         out: dict[str, MartInfo] = {}
         fks = _foreign_keys(manifest or {})
+        not_null = _not_null(manifest or {})
         if manifest:
             for node in manifest.get("nodes", {}).values():
                 if node.get("resource_type") != "model" or node.get("access") != "public":
@@ -390,6 +395,8 @@ class Engine:
                     },
                     primary_key=_primary_key(node),
                     foreign_keys=tuple(sorted(fks.get(name, ()))),
+                    not_null=frozenset(not_null.get(node.get("unique_id"), ()))
+                    | frozenset(_primary_key(node)),
                 )
         if not out:  # no public models: every fct_/dim_ table in the build is a public mart
             for (s, t), cl in cols.items():
@@ -503,7 +510,14 @@ class Engine:
                         mart.name,
                         "r",
                         tuple(
-                            CatColumn(c, pg_type_of(d), False, mart.column_docs.get(c))
+                            CatColumn(
+                                c,
+                                pg_type_of(d),
+                                # a masked column may read NULL, whatever the project says
+                                c in mart.not_null
+                                and not (c in mart.pii and not role.pii_allowed(mart.name, c)),
+                                mart.column_docs.get(c),
+                            )
                             for c, d in mart.columns
                         ),
                         mart.description,
@@ -558,6 +572,13 @@ class Engine:
                 relations,
                 users=sorted({pgcatalog.OWNER, *self.user_names(role)}),
             )
+            gen.relations[role.name] = {
+                (r.schema, r.name): (
+                    pgcatalog.stable_oid("r", r.schema, r.name),
+                    {c.name: i for i, c in enumerate(r.columns, start=1)},
+                )
+                for r in relations
+            }
             pgcatalog.fill_catalog(
                 con, role.db_name, pgcatalog.catalog_rows(spec, DEFAULT_SETTINGS)
             )
@@ -567,6 +588,10 @@ class Engine:
             raise
         finally:
             con.close()
+
+    def relations(self, role: Role, gen: Generation | None):
+        """What ``role`` may read in ``gen``: (schema, relation) → (OID, {column: attnum})."""
+        return gen.relations.get(role.name, {}) if gen is not None else {}
 
     def user_names(self, role: Role) -> list[str]:
         return self.users_by_role.get(role.name, [])
@@ -647,6 +672,30 @@ def _foreign_keys(manifest: dict) -> dict[str, set[tuple[str, str, str]]]:
                 and parent[0] != table
             ):
                 out.setdefault(table, set()).add((col, *parent))
+    return out
+
+
+def _not_null(manifest: dict) -> dict[str, set[str]]:
+    """Columns each model guarantees are never NULL: a ``not_null`` constraint of its
+    contract (on the column or the model) or a ``not_null`` test, by model unique_id."""
+    out: dict[str, set[str]] = {}
+    for uid, n in manifest.get("nodes", {}).items():
+        if n.get("resource_type") == "model":
+            for c in n.get("constraints") or []:
+                if c.get("type") == "not_null":
+                    out.setdefault(uid, set()).update(c.get("columns") or ())
+            for cname, spec in (n.get("columns") or {}).items():
+                if any(c.get("type") == "not_null" for c in spec.get("constraints") or []):
+                    out.setdefault(uid, set()).add(cname)
+        meta = n.get("test_metadata") or {}
+        if n.get("resource_type") == "test" and meta.get("name") == "not_null":
+            column = n.get("column_name") or (meta.get("kwargs") or {}).get("column_name")
+            if (
+                n.get("attached_node")
+                and _plain(column)
+                and not (n.get("config") or {}).get("where")
+            ):
+                out.setdefault(n["attached_node"], set()).add(column)
     return out
 
 

@@ -90,6 +90,8 @@ class MartInfo:
     primary_key: tuple[str, ...] = ()
     #: (column, parent mart, parent column), from relationships tests and semantic entities
     foreign_keys: tuple[tuple[str, str, str], ...] = ()
+    #: columns the project guarantees are never NULL (contract constraints, not_null tests)
+    not_null: frozenset[str] = frozenset()
     public: bool = True  # exposed in the catalog (else only the semantic layer reads it)
 
 

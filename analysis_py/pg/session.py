@@ -29,6 +29,7 @@ from analysis_py.errors import FilterError, QueryError, SemanticError
 from analysis_py.pg import rewrite
 from analysis_py.pg.engine import Engine, Generation
 from analysis_py.pg.governance import Role
+from analysis_py.pg.origins import column_origins
 from analysis_py.pg.settings import DEFAULT_SETTINGS, REPORTED
 from analysis_py.pg.types import TEXT, PgType, array_of, pg_type_named, pg_type_of
 from analysis_py.sql import guard
@@ -198,6 +199,8 @@ class Result:
     notices: list[str] = field(default_factory=list)
     parameter_changes: dict[str, str] = field(default_factory=dict)
     kind: str = "command"  # command | query | semantic | catalog
+    #: (table OID, column number) of each column read straight from a relation, else (0, 0)
+    origins: list[tuple[int, int]] | None = None
 
 
 @dataclass
@@ -558,7 +561,7 @@ class Session:
 
     # ------------------------------------------------------------------ EXPLAIN
     def explain(self, query: str, params, *, analyze: bool) -> Result:
-        duck_sql, _kind = self._plan(query, params)
+        duck_sql, _kind, _origins = self._plan(query, params)
         cur = self._take_cursor()
         try:
             rows = cur.execute(
@@ -574,8 +577,8 @@ class Session:
         return Result("EXPLAIN", cols, ListSource(cols, lines), kind="query")
 
     # ------------------------------------------------------------------ queries
-    def _plan(self, text: str, params) -> tuple[str, str]:
-        """(DuckDB SQL, kind) for a query; cached per role and user."""
+    def _plan(self, text: str, params) -> tuple[str, str, tuple | None]:
+        """(DuckDB SQL, kind, column origins) for a query; cached per role and user."""
         gen = self.engine.current
         key = (gen.alias if gen else "", self.role.name, self.user, self.max_rows, text)
         cacheable = len(text) <= PLAN_CACHE_MAX_TEXT and not re.search(
@@ -595,22 +598,23 @@ class Session:
         from analysis_py.sql import semantic as sem
 
         if sem.references_metrics(tree):
-            plan = (self._semantic_sql(tree, params), "semantic")
+            plan = (self._semantic_sql(tree, params), "semantic", None)
             cacheable = cacheable and not params
         else:
             guard.check_query(tree, self.ctx.database)
+            origins = column_origins(tree, self.engine.relations(self.role, gen))
             tree = self._cap(rewrite.rewrite(tree, self.ctx))
             kind = (
                 "catalog"
                 if any((t.db or "").lower() in ("_pg", "_is") for t in tree.find_all(exp.Table))
                 else "query"
             )
-            plan = (rewrite.to_duckdb(tree), kind)
+            plan = (rewrite.to_duckdb(tree), kind, origins)
         if cacheable:
             self._remember(key, plan)
         return plan
 
-    def _remember(self, key: tuple, plan: tuple[str, str]) -> None:
+    def _remember(self, key: tuple, plan: tuple[str, str, tuple | None]) -> None:
         """Cache a plan; the cache is bounded by entries and by the bytes of its texts."""
         size = len(key[-1]) + len(plan[0])
         cls = type(self)
@@ -641,10 +645,13 @@ class Session:
         return sem.with_result(outer, compiled_sql, name)
 
     def _query(self, text: str, params) -> Result:
-        duck_sql, kind = self._plan(text, params)
+        duck_sql, kind, origins = self._plan(text, params)
         if kind == "semantic":
             params = None
-        return self.run_duckdb(duck_sql, params, kind=kind)
+        result = self.run_duckdb(duck_sql, params, kind=kind)
+        if origins is not None and result.columns and len(origins) == len(result.columns):
+            result.origins = list(origins)
+        return result
 
     def run_duckdb(self, sql: str, params=None, *, kind: str = "query") -> Result:
         gen = self.engine.acquire()
@@ -714,7 +721,7 @@ class Session:
             return r.columns
         # a semantic statement is compiled with its parameters as NULL literals: its columns do
         # not depend on their values (Bind then compiles it with the values)
-        duck_sql, kind = self._plan(stripped, [None] * n_params if n_params else None)
+        duck_sql, kind, _origins = self._plan(stripped, [None] * n_params if n_params else None)
         cur = self._take_cursor()
         try:
             rel = cur.sql(
@@ -726,6 +733,20 @@ class Session:
             raise duck_error(exc) from None
         finally:
             self._give_back(cur)
+
+    def origins(self, text: str, n_params: int) -> list[tuple[int, int]] | None:
+        """The column origins of a query (for RowDescription), from its cached plan."""
+        if _JDBC.search(text) or not text.strip():
+            return None
+        try:
+            return (
+                list(
+                    self._plan(text.strip().rstrip(";").strip(), [None] * n_params or None)[2] or []
+                )
+                or None
+            )
+        except (SQLStateError, QueryError, SemanticError, FilterError, duckdb.Error):
+            return None
 
     def param_types(self, text: str, n_params: int) -> list[PgType | None]:
         """The type PostgreSQL would infer for each ``$n`` left unspecified by the client, as

@@ -455,10 +455,12 @@ def _formats(formats: list[int], n: int) -> list[int]:
     return formats
 
 
-def _row_description(columns, formats: list[int]) -> bytes:
+def _row_description(columns, formats: list[int], origins=None) -> bytes:
     fmts = _formats(formats, len(columns))
+    origins = origins or [(0, 0)] * len(columns)
     return wire.row_description(
-        (name, t.oid, t.size, t.typmod, fmts[i]) for i, (name, t) in enumerate(columns)
+        (name, table, attnum, t.oid, t.size, t.typmod, fmts[i])
+        for i, ((name, t), (table, attnum)) in enumerate(zip(columns, origins, strict=True))
     )
 
 
@@ -588,7 +590,7 @@ class _Conn:
                 result = await self.server.run(self.session, self.session.execute, stmt, None)
                 self._notices(result)
                 if result.columns is not None:
-                    self.writer.write(_row_description(result.columns, []))
+                    self.writer.write(_row_description(result.columns, [], result.origins))
                     count, _ = await self.send_rows(result, [], BIG)
                 if result.tag == "EMPTY":
                     self.writer.write(wire.empty_query())
@@ -814,14 +816,22 @@ class _Conn:
                 self.writer.write(wire.no_data())
                 return
             cols = await self.server.run(self.session, self.session.describe, stmt.text, n)
-            self.writer.write(_row_description(cols, []) if cols is not None else wire.no_data())
+            if cols is None:
+                self.writer.write(wire.no_data())
+                return
+            origins = await self.server.run(self.session, self.session.origins, stmt.text, n)
+            if origins is not None and len(origins) != len(cols):
+                origins = None
+            self.writer.write(_row_description(cols, [], origins))
         elif kind == b"P":
             portal = self.portals.get(name)
             if portal is None:
                 raise SQLStateError(f'portal "{name}" does not exist', sqlstate="34000")
             cols = None if portal.copy else portal.result.columns
             self.writer.write(
-                _row_description(cols, portal.formats) if cols is not None else wire.no_data()
+                _row_description(cols, portal.formats, portal.result.origins)
+                if cols is not None
+                else wire.no_data()
             )
         else:
             raise wire.ProtocolError("invalid Describe kind")

@@ -99,12 +99,13 @@ def parameter_description(oids: Sequence[int]) -> bytes:
     return msg(b"t", _I16.pack(len(oids)) + b"".join(_I32.pack(o) for o in oids))
 
 
-def row_description(fields: Iterable[tuple[str, int, int, int, int]]) -> bytes:
-    """``fields``: (name, type oid, type size, type modifier, format code)."""
+def row_description(fields: Iterable[tuple[str, int, int, int, int, int, int]]) -> bytes:
+    """``fields``: (name, table OID, column number, type OID, type size, type modifier,
+    format code); the table and column are 0 where the column is not read from a table."""
     fields = list(fields)
     out = [_I16.pack(len(fields))]
-    for name, oid, size, typmod, fmt in fields:
-        out.append(cstr(name) + struct.pack("!ihihih", 0, 0, oid, size, typmod, fmt))
+    for name, table, attnum, oid, size, typmod, fmt in fields:
+        out.append(cstr(name) + struct.pack("!ihihih", table, attnum, oid, size, typmod, fmt))
     return msg(b"T", b"".join(out))
 
 

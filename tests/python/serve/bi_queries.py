@@ -124,7 +124,7 @@ QUERIES: list[tuple[str, str, object]] = [
         where TABLE_SCHEMA = 'main' and TABLE_NAME = 'fct_payments'
         order by TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION""",
         lambda rows: (
-            rows[0] == ("payment_id", 1, "YES", "bigint")
+            rows[0] == ("payment_id", 1, "NO", "bigint")  # the primary key
             and ("amount", 6, "YES", "numeric") in rows
         ),
     ),

@@ -175,3 +175,42 @@ def test_a_foreign_key_to_an_ungranted_mart_is_not_shown(built_warehouse):
             "where tc.constraint_type = 'FOREIGN KEY' order by 1"
         ).fetchall()
     assert rows == [("fct_case_events", "case_id", "fct_cases")]
+
+
+def test_row_description_points_at_the_catalog(served):
+    """Each column read from a table carries that table's pg_class OID and its pg_attribute
+    number; NOT NULL in the catalog is what the project guarantees (primary key, not_null)."""
+    with psycopg.connect(
+        f"host=127.0.0.1 port={served.port} user=analyst password=pw dbname=opsmetrics"
+    ) as c:
+        cur = c.execute(
+            "select x.case_id, cl.segment, x.closed_at, 2 as two, * from fct_cases x "
+            "join dim_clients cl on cl.client_id = x.client_id limit 1"
+        )
+        res = cur.pgresult
+        got = [(res.fname(i).decode(), res.ftable(i), res.ftablecol(i)) for i in range(res.nfields)]
+        catalog = {
+            (r[0], r[1]): (r[2], r[3], r[4])
+            for r in c.execute(
+                "select c.relname, a.attname, c.oid, a.attnum, a.attnotnull from pg_class c "
+                "join pg_attribute a on a.attrelid = c.oid "
+                "where c.relname in ('fct_cases', 'dim_clients') and a.attnum > 0"
+            )
+        }
+        n_cases = sum(1 for t, _a in catalog if t == "fct_cases")
+        n_clients = sum(1 for t, _a in catalog if t == "dim_clients")
+        nullable = dict(
+            c.execute(
+                "select column_name, is_nullable from information_schema.columns "
+                "where table_name = 'fct_cases'"
+            ).fetchall()
+        )
+    assert got[0][1:] == catalog[("fct_cases", "case_id")][:2]
+    assert got[1][1:] == catalog[("dim_clients", "segment")][:2]
+    assert got[2][1:] == catalog[("fct_cases", "closed_at")][:2]
+    assert got[3][1:] == (0, 0)
+    star = got[4:]
+    assert len(star) == n_cases + n_clients
+    assert [col for _n, _t, col in star[:n_cases]] == list(range(1, n_cases + 1))
+    assert catalog[("fct_cases", "case_id")][2] is True and nullable["case_id"] == "NO"
+    assert catalog[("fct_cases", "closed_at")][2] is False and nullable["closed_at"] == "YES"

@@ -104,3 +104,14 @@ def test_index_info_names_the_key_column(probe):
     assert ["imported", "client_id", "dim_clients", "client_id", "fct_cases_client_id_fkey"] in rows
     exported = {tuple(r[1:]) for r in rows if r[0] == "exported"}
     assert {("fct_cases", "client_id"), ("fct_payments", "client_id")} <= exported
+
+
+def test_result_columns_know_their_table_and_nullability(probe):
+    """RowDescription carries the table OID and column number, so PgJDBC names the table and
+    reads NOT NULL from pg_attribute: case_id is the primary key (never NULL), closed_at is
+    nullable, a computed column has no table (isNullable unknown = 2)."""
+    assert _ok(probe, "result_metadata_origins") == [
+        ["case_id", "fct_cases", 0],
+        ["closed_at", "fct_cases", 1],
+        ["one", "", 2],
+    ]

@@ -105,6 +105,19 @@ public class PgJdbcProbe {
                 }
                 return out;
             }, c);
+            report("result_metadata_origins", x -> {
+                // DBeaver's and Tableau's grids: which table a column comes from, and whether
+                // it can be NULL (PgJDBC asks pg_attribute by the RowDescription's table OID)
+                try (Statement s = x.createStatement();
+                     ResultSet r = s.executeQuery("select c.case_id, c.closed_at, 1 as one from fct_cases c limit 1")) {
+                    ResultSetMetaData md = r.getMetaData();
+                    List<List<Object>> out = new ArrayList<>();
+                    for (int i = 1; i <= md.getColumnCount(); i++) {
+                        out.add(List.of(md.getColumnName(i), md.getTableName(i), md.isNullable(i)));
+                    }
+                    return out;
+                }
+            }, c);
             report("index_info_and_keys", x -> {
                 DatabaseMetaData md = x.getMetaData();
                 List<List<Object>> out = new ArrayList<>();
