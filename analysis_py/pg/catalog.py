@@ -10,6 +10,7 @@ names, so they stay the same across warehouse generations and BI caches stay val
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class CatalogSpec:
     relations: list[CatRelation]
     users: list[str] = field(default_factory=lambda: [OWNER])
     search_path: tuple[str, ...] = ("main",)
+    #: pg_proc rows of the functions a client can call (see :func:`function_rows`)
+    functions: list[dict] = field(default_factory=list)
 
 
 def stable_oid(kind: str, *names: str) -> int:
@@ -1072,68 +1075,24 @@ def macro_sql(db: str) -> list[str]:
     ]
 
 
-#: Functions rewritten to ``_pg.<name>`` (the rest of ``pg_catalog.*`` maps to DuckDB's).
-MACROS = frozenset(
-    [
-        "format_type",
-        "pg_table_is_visible",
-        "pg_type_is_visible",
-        "pg_function_is_visible",
-        "pg_get_userbyid",
-        "obj_description",
-        "col_description",
-        "shobj_description",
-        "pg_get_expr",
-        "pg_get_constraintdef",
-        "pg_get_indexdef",
-        "pg_get_viewdef",
-        "pg_get_partkeydef",
-        "pg_get_serial_sequence",
-        "pg_get_function_identity_arguments",
-        "pg_get_function_arguments",
-        "pg_get_function_result",
-        "pg_get_triggerdef",
-        "pg_get_ruledef",
-        "pg_get_statisticsobjdef_columns",
-        "pg_relation_is_publishable",
-        "pg_tablespace_location",
-        "pg_get_functiondef",
-        "pg_statistics_obj_is_visible",
-        "pg_conversion_is_visible",
-        "pg_collation_is_visible",
-        "pg_opclass_is_visible",
-        "pg_opfamily_is_visible",
-        "pg_operator_is_visible",
-        "pg_ts_config_is_visible",
-        "pg_ts_parser_is_visible",
-        "pg_ts_dict_is_visible",
-        "pg_ts_template_is_visible",
-        "pg_relation_size",
-        "pg_total_relation_size",
-        "pg_table_size",
-        "pg_indexes_size",
-        "pg_database_size",
-        "pg_encoding_to_char",
-        "pg_char_to_encoding",
-        "pg_is_in_recovery",
-        "txid_current",
-        "inet_server_addr",
-        "inet_server_port",
-        "pg_has_role",
-        "has_table_privilege",
-        "has_schema_privilege",
-        "has_database_privilege",
-        "has_column_privilege",
-        "has_any_column_privilege",
-        "has_function_privilege",
-        "has_sequence_privilege",
-        "has_type_privilege",
-        "current_schemas",
-        "quote_ident",
-        "to_regclass",
-        "to_regtype",
-        "to_regnamespace",
-    ]
+#: macros the rewrite calls itself (``'x'::regclass`` → ``_pg.regclass_oid('x')``), which a
+#: client cannot call by name: PostgreSQL has no such functions
+_INTERNAL_MACROS = frozenset(
+    {
+        "oid_list",
+        "regclass_name",
+        "regclass_oid",
+        "regnamespace_name",
+        "regproc_name",
+        "regtype_name",
+        "regtype_names",
+        "regtype_oid",
+    }
+)
+#: functions a client calls that are rewritten to ``_pg.<name>``: every macro defined above
+#: but the internal ones (the rest of ``pg_catalog.*`` maps to DuckDB's own)
+MACROS = (
+    frozenset(re.findall(r"MACRO \"_\"\._pg\.(\w+)", "\n".join(macro_sql("_")))) - _INTERNAL_MACROS
 )
 
 
@@ -1187,6 +1146,53 @@ def _is_type(t: PgType) -> tuple[str, dict]:
     return sql_type_name(t.oid) or "USER-DEFINED", extra
 
 
+_KINDS = {"scalar": "f", "macro": "f", "aggregate": "a", "window": "w"}
+_POLY = {"ANY": 2283, "T": 2283, "ANY[]": 2277, "T[]": 2277}
+
+
+def function_rows(con) -> list[dict]:
+    """pg_proc rows for what a client can call: DuckDB's scalar, aggregate and window
+    functions (each overload, its argument and result types as PostgreSQL types; any and
+    template types as anyelement/anyarray), less those the guard refuses, and the catalog
+    functions emulated as macros (:data:`MACROS`)."""
+    from analysis_py.pg.types import pg_type_of
+    from analysis_py.sql.guard import function_allowed
+
+    def oid_of(t) -> int:
+        if t is None:
+            return 2278  # void
+        return _POLY.get(str(t).upper()) or pg_type_of(t).oid
+
+    rows, seen = [], set()
+    found = con.execute(
+        "SELECT function_name, function_type, return_type, parameter_types, varargs "
+        "FROM duckdb_functions() WHERE function_type IN ('scalar', 'aggregate', 'window', "
+        "'macro') AND database_name = 'system' ORDER BY function_name, function_oid"
+    ).fetchall()
+    for name, ftype, ret, params, varargs in found:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not function_allowed(name):
+            continue
+        args = tuple(oid_of(p) for p in params or ())
+        key = (name, args)
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "oid": stable_oid("p", name, *map(str, args)),
+                "proname": name,
+                "prokind": _KINDS[ftype],
+                "prorettype": oid_of(ret),
+                "pronargs": len(args),
+                "proargtypes": " ".join(map(str, args)),
+                "provariadic": 2276 if varargs else 0,
+            }
+        )
+    for name in sorted(MACROS - {r["proname"] for r in rows}):
+        rows.append({"oid": stable_oid("p", name), "proname": name, "prorettype": 25})
+    return rows
+
+
 def catalog_rows(spec: CatalogSpec, settings: dict[str, str]) -> dict[str, list[dict]]:
     """Rows for every catalog table, for one role."""
     db = spec.database
@@ -1221,6 +1227,7 @@ def catalog_rows(spec: CatalogSpec, settings: dict[str, str]) -> dict[str, list[
                     "prorettype": t["oid"] if suffix in ("in", "recv") else 17,
                 }
             )
+    rows["pg_proc"] += spec.functions
     rows["pg_database"] = [{"datname": db}]
     rows["pg_am"] = [{"oid": 2, "amname": "heap"}, {"oid": 403, "amname": "btree", "amtype": "i"}]
     rows["pg_collation"] = [{"oid": 100, "collname": "default"}, {"oid": 950, "collname": "C"}]

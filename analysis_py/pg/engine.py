@@ -110,6 +110,8 @@ class Engine:
         self._old: list[Generation] = []
         self.semantic: SemanticInfo | None = None
         self.analysis_tables: list[tuple[str, list[tuple[str, str]]]] = []
+        #: pg_proc rows of the functions clients can call, read from DuckDB once at start
+        self._functions: list[dict] = []
         self.listeners: list[Callable[[Generation], None]] = []
         self.users_by_role = users_by_role or {}
         self.con = self._open()
@@ -162,6 +164,7 @@ class Engine:
             for schema in ("main", "metrics", "analysis", "_sem"):
                 self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(role.db_name)}.{schema}")
             pgcatalog.create_catalog(self.con, role.db_name)
+        self._functions = pgcatalog.function_rows(self.con)
         self.con.execute("ATTACH ':memory:' AS _analysis")
         self.con.execute("SET lock_configuration = true")
         self._swap_to(*found)
@@ -571,6 +574,7 @@ class Engine:
                 schemas,
                 relations,
                 users=sorted({pgcatalog.OWNER, *self.user_names(role)}),
+                functions=self._functions,
             )
             gen.relations[role.name] = {
                 (r.schema, r.name): (

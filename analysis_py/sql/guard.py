@@ -176,8 +176,13 @@ def function_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
+def function_allowed(name: str) -> bool:
+    """Whether a client may call function ``name`` (lower case)."""
+    return not (name in _DENY or name.startswith(_DENY_PREFIXES))
+
+
 def _check_function(name: str) -> None:
-    if name in _DENY or name.startswith(_DENY_PREFIXES):
+    if not function_allowed(name):
         raise Forbidden(
             f"function {name} is not allowed",
             hint="only read-only queries over the granted marts, metrics and catalog are allowed",

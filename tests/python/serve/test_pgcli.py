@@ -78,6 +78,14 @@ def test_completion_catalog(ours):
     funcs = list(ours.functions())
     assert funcs and all(f.schema_name == "pg_catalog" for f in funcs)
     assert "???" not in {f.return_type for f in funcs}
+    by_name = {}
+    for f in funcs:
+        by_name.setdefault(f.func_name, []).append(f)
+    # what a client can call is listed, with its kind and types; what the guard refuses is not
+    assert all(f.is_aggregate for f in by_name["sum"])
+    assert ("text", "date") in {f.arg_types for f in by_name["date_trunc"]}
+    assert "format_type" in by_name and "row_number" in by_name
+    assert not {"getenv", "read_csv", "query", "duckdb_tables"} & set(by_name)
 
 
 def test_completion_foreign_keys_as_postgresql_reports_them(ours, reference):
