@@ -84,7 +84,6 @@ def main(uri: str, metric: str, dimension: str) -> int:
 
         def same_as_semantic_sql():
             import psycopg2
-
             from sqlalchemy.engine import make_url
 
             u = make_url(database.sqlalchemy_uri_decrypted)
