@@ -16,6 +16,7 @@ aggregation, metric nodes are combined with FULL OUTER JOIN + MAX, as MetricFlow
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import threading
@@ -170,17 +171,11 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 "min_max_only and apply_group_by=False are for queries without metrics",
                 hint="drop the metrics, or the option",
             )
-        # One working state per call, visible only to the thread running it: a Compiler (and
-        # the SemanticLayer holding it) is shared by every thread of a server.
-        outer = getattr(self._local, "state", None)
-        self._local.state = _State(self)
-        try:
+        with self._working_state():
             if req.metrics:
                 tree, cols = self.render(self._plan(req))
             else:
                 tree, cols = self._distinct_values(req)
-        finally:
-            self._local.state = outer
         if self.dialect == "postgres":
             tree = _timestamps_for_postgres(tree)
         if self.dialect != "duckdb":  # DuckDB's generator quotes its reserved words itself
@@ -192,6 +187,17 @@ class Compiler(CumulativeMixin, ConversionMixin):
     @property
     def _state(self) -> _State | None:
         return getattr(self._local, "state", None)
+
+    @contextlib.contextmanager
+    def _working_state(self):
+        """One working state per call, visible only to the thread running it: a Compiler (and
+        the SemanticLayer holding it) is shared by every thread of a server."""
+        outer = getattr(self._local, "state", None)
+        self._local.state = _State(self)
+        try:
+            yield
+        finally:
+            self._local.state = outer
 
     # -- stage 1: resolve --------------------------------------------------------------------
 
@@ -232,12 +238,8 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 "a plan needs metrics; a request without metrics lists distinct values",
                 hint="pass --metrics a,b",
             )
-        outer = getattr(self._local, "state", None)
-        self._local.state = _State(self)
-        try:
+        with self._working_state():
             return self._plan(req)
-        finally:
-            self._local.state = outer
 
     def _plan(self, req: Request) -> P.QueryPlan:
         r = self.resolve_request(req)

@@ -160,3 +160,15 @@ def oracle_answers(sl_project, oracle_requests, tmp_path_factory) -> dict[str, d
     root = shared_once(tmp_path_factory, "semantic-oracle", make)
     results = json.loads((root / "answers.json").read_text())
     return {r["id"]: res for r, res in zip(oracle_requests, results, strict=True)}
+
+
+def cli(*args, env=None):
+    """Run ``opsmetrics ARGS`` in a subprocess (as a user runs it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "analysis_py.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import duckdb
 import pytest
@@ -17,18 +16,7 @@ import sqlglot
 from analysis_py.semantic import SemanticLayer
 from analysis_py.semantic.exports import run_exports
 
-from .conftest import ORACLE_VENV, ensure_oracle
-
-
-def cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "analysis_py.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+from .conftest import ORACLE_VENV, cli, ensure_oracle
 
 
 def src(p):

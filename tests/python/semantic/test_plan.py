@@ -6,8 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import subprocess
-import sys
 
 import pytest
 import sqlglot
@@ -15,6 +13,8 @@ import sqlglot
 from analysis_py.errors import QueryError
 from analysis_py.semantic import plan as P
 from analysis_py.semantic.layer import SemanticLayer
+
+from .conftest import cli
 
 ALL_TYPES = [
     "order_total",
@@ -144,18 +144,8 @@ def test_a_plan_needs_metrics(layer):
         layer.plan([], ["customer__segment"])
 
 
-def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "analysis_py.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def test_cli_prints_the_plan(sl_project):
-    proc = _cli(
+    proc = cli(
         "query",
         "--manifest",
         str(sl_project.manifest),
@@ -168,10 +158,10 @@ def test_cli_prints_the_plan(sl_project):
     assert proc.returncode == 0, proc.stderr
     assert "shift rows by 1 week before aggregating" in proc.stdout
     assert "Traceback" not in proc.stderr
-    bad = _cli("query", "--manifest", str(sl_project.manifest), "--metrics", "x", "--plan")
+    bad = cli("query", "--manifest", str(sl_project.manifest), "--metrics", "x", "--plan")
     assert bad.returncode != 0 and "unknown metric 'x'" in bad.stderr
     assert "Traceback" not in bad.stderr
-    both = _cli(
+    both = cli(
         "query", "--manifest", str(sl_project.manifest), "--metrics", "order_total",
         "--plan", "--explain",
     )  # fmt: skip

@@ -105,3 +105,40 @@ def pytest_runtest_setup(item):
     mark = item.get_closest_marker("missing_driver")
     if mark is not None:
         pytest.fail(f"OPSMETRICS_REQUIRE_DRIVERS=1 but {mark.args[0]} is not installed")
+
+
+def run_probe(built_warehouse, argv: list[str], **kw) -> dict[str, dict]:
+    """Run a driver probe (``argv`` + host, port, user, password) against a server over the
+    project's warehouse; its JSON lines by operation (``{"op", "ok", "rows" | "error"}``)."""
+    import json
+    import subprocess
+
+    with project_server(built_warehouse) as running:
+        proc = subprocess.run(
+            [*argv, "127.0.0.1", str(running.port), "analyst", "pw"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            **kw,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {r["op"]: r for r in map(json.loads, proc.stdout.splitlines())}
+
+
+def probe_rows(probe: dict[str, dict], op: str):
+    """The rows of a probe operation, which must have succeeded."""
+    r = probe[op]
+    assert r["ok"], f"{op}: {r.get('error')} [{r.get('code')}]"
+    return r["rows"]
+
+
+def warehouse_rows(built_warehouse, sql: str) -> list[tuple]:
+    """``sql`` on the warehouse's DuckDB file itself: the answer a probe is compared with."""
+    import duckdb
+
+    con = duckdb.connect(str(built_warehouse.duckdb_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

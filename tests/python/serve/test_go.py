@@ -6,16 +6,19 @@ elsewhere the test skips unless ``OPSMETRICS_REQUIRE_DRIVERS=1``."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from tests.python.serve.conftest import project_server, require_driver
+from tests.python.serve.conftest import (
+    probe_rows,
+    require_driver,
+    run_probe,
+    warehouse_rows,
+)
 
 GOPATH = Path("/usr/share/gocode")
 PROBE = Path(__file__).with_name("go") / "probe.go"
@@ -46,35 +49,17 @@ def probe(built_warehouse, tmp_path_factory):
         env=env,
     )
     assert build.returncode == 0, build.stderr[-3000:]
-    with project_server(built_warehouse) as running:
-        proc = subprocess.run(
-            [str(exe), "127.0.0.1", str(running.port), "analyst", "pw"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return {r["op"]: r for r in map(json.loads, proc.stdout.splitlines())}
-
-
-def _duck(built_warehouse, sql):
-    con = duckdb.connect(str(built_warehouse.duckdb_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return run_probe(built_warehouse, [str(exe)])
 
 
 def _count(built_warehouse, where: str) -> int:
-    ((n,),) = _duck(built_warehouse, f"select count(*) from main.fct_payments where {where}")
+    ((n,),) = warehouse_rows(
+        built_warehouse, f"select count(*) from main.fct_payments where {where}"
+    )
     return n
 
 
-def _ok(probe, op):
-    r = probe[op]
-    assert r["ok"], f"{op}: {r.get('error')} [{r.get('code')}]"
-    return r["rows"]
+_ok = probe_rows
 
 
 @pytest.mark.parametrize("driver", ["pgx", "pq"])
@@ -116,7 +101,7 @@ def test_lib_pq_prepared_statement_and_transaction(probe, built_warehouse):
             _count(built_warehouse, "repair_minutes > 50"),
         ]
     ]
-    ((cases,),) = _duck(built_warehouse, "select count(*) from main.fct_cases")
+    ((cases,),) = warehouse_rows(built_warehouse, "select count(*) from main.fct_cases")
     assert _ok(probe, "pq_transaction") == [[cases]]
 
 

@@ -6,15 +6,17 @@ the test skips unless ``OPSMETRICS_REQUIRE_DRIVERS=1`` makes a missing driver a 
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from tests.python.serve.conftest import project_server, require_driver
+from tests.python.serve.conftest import (
+    probe_rows,
+    require_driver,
+    run_probe,
+    warehouse_rows,
+)
 
 NODE_DIR = Path(__file__).with_name("node")
 pytestmark = require_driver(
@@ -25,35 +27,16 @@ pytestmark = require_driver(
 
 @pytest.fixture(scope="module")
 def probe(built_warehouse):
-    with project_server(built_warehouse) as running:
-        proc = subprocess.run(
-            ["node", "probe.mjs", "127.0.0.1", str(running.port), "analyst", "pw"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return {r["op"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    return run_probe(built_warehouse, ["node", "probe.mjs"], cwd=NODE_DIR)
 
 
-def _duck(built_warehouse, sql):
-    con = duckdb.connect(str(built_warehouse.duckdb_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def _ok(probe, op):
-    r = probe[op]
-    assert r["ok"], f"{op}: {r.get('error')} [{r.get('code')}]"
-    return r["rows"]
+_ok = probe_rows
 
 
 def _count(built_warehouse, where: str) -> str:
-    ((n,),) = _duck(built_warehouse, f"select count(*) from main.fct_payments where {where}")
+    ((n,),) = warehouse_rows(
+        built_warehouse, f"select count(*) from main.fct_payments where {where}"
+    )
     return str(n)  # both drivers give a bigint as a string (it may not fit a JS number)
 
 
@@ -119,7 +102,7 @@ def test_node_postgres_named_statement_and_field_types(probe, built_warehouse):
 def test_postgres_js_cursor_transaction_and_describe(probe, built_warehouse):
     # a cursor of 10 rows is Execute with a row limit, resumed after each PortalSuspended
     assert _ok(probe, "js_cursor_batches") == [["10,10,5", 25]]
-    ((cases,),) = _duck(built_warehouse, "select count(*) from main.fct_cases")
+    ((cases,),) = warehouse_rows(built_warehouse, "select count(*) from main.fct_cases")
     assert _ok(probe, "js_transaction") == [[str(cases)]]
     assert _ok(probe, "js_describe") == [[1, "payment_id,amount_usd"]]
 

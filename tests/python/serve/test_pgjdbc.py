@@ -5,15 +5,17 @@ prepareThreshold=1, metadata before execution, DatabaseMetaData, and the simple 
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from tests.python.serve.conftest import project_server, require_driver
+from tests.python.serve.conftest import (
+    probe_rows,
+    require_driver,
+    run_probe,
+    warehouse_rows,
+)
 
 JAR = Path("/usr/share/java/postgresql.jar")
 PROBE = Path(__file__).with_name("jdbc") / "PgJdbcProbe.java"
@@ -25,30 +27,10 @@ pytestmark = require_driver(
 
 @pytest.fixture(scope="module")
 def probe(built_warehouse):
-    with project_server(built_warehouse) as running:
-        proc = subprocess.run(
-            ["java", "-cp", str(JAR), str(PROBE), "127.0.0.1", str(running.port), "analyst", "pw"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return {r["op"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    return run_probe(built_warehouse, ["java", "-cp", str(JAR), str(PROBE)])
 
 
-def _duck(built_warehouse, sql):
-    con = duckdb.connect(str(built_warehouse.duckdb_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def _ok(probe, op):
-    r = probe[op]
-    assert r["ok"], f"{op}: {r.get('error')}"
-    return r["rows"]
+_ok = probe_rows
 
 
 def test_semantic_sql_prepared_on_the_server(probe):
@@ -62,18 +44,18 @@ def test_metadata_before_execution(probe):
 
 
 def test_setters_give_duckdbs_counts(probe, built_warehouse):
-    ((n,),) = _duck(
+    ((n,),) = warehouse_rows(
         built_warehouse,
         "select count(*) from main.fct_payments where repair_minutes > 5 and amount_usd > 10.5 "
         "and amount_usd < 1000000000",
     )
     assert _ok(probe, "set_int_long_decimal") == [[n]]
-    ((n,),) = _duck(
+    ((n,),) = warehouse_rows(
         built_warehouse,
         "select count(*) from main.fct_payments where cast(created_at as date) = date '2025-06-02'",
     )
     assert _ok(probe, "set_date") == [[n]]
-    ((n,),) = _duck(
+    ((n,),) = warehouse_rows(
         built_warehouse,
         "select count(*) from main.fct_payments where created_at >= timestamp '2025-06-01'",
     )
