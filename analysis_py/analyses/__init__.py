@@ -6,6 +6,6 @@ Modules: :mod:`.inputs` (public contracted marts and metric series through Ibis)
 (parallel execution) and :mod:`.store` (Parquet write-back and the ``analysis`` views).
 """
 
-from analysis_py.analyses.store import register_views
+from analysis_py.warehouse.results import register_views
 
 __all__ = ["register_views"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from analysis_py.analyses.store import SCHEMAS
+from analysis_py.warehouse.results import SCHEMAS
 
 DESCRIPTIONS = {
     "run_id": "Identifier of one execution of one spec (sortable: UTC time, spec name, random suffix).",

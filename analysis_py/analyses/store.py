@@ -7,9 +7,8 @@ appending a new file needs no lock. Each file is written under a temporary name 
 into place only after *every* table of the run has been written, so a failing run leaves no
 partial results (only its ``runs`` row, with status ``failed`` and the error).
 
-:func:`register_views` exposes them as schema ``analysis`` on any DuckDB connection
-(``analysis.runs``, ``analysis.effects``, …), which is how ``opsmetrics sql`` and the server
-show them to BI tools.
+The layout itself (table schemas, folders, the views over them) is pandas-free and lives in
+:mod:`analysis_py.warehouse.results`, which the server reads too.
 """
 
 from __future__ import annotations
@@ -24,108 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-RUN_COLUMNS = ("run_id", "spec_name")
-
-#: Column schemas (DuckDB types). The first block of each is the issue's minimum contract.
-SCHEMAS: dict[str, dict[str, str]] = {
-    "runs": {
-        "run_id": "VARCHAR",
-        "spec_name": "VARCHAR",
-        "analysis": "VARCHAR",
-        "status": "VARCHAR",
-        "error": "VARCHAR",
-        "started_at": "TIMESTAMP",
-        "finished_at": "TIMESTAMP",
-        "parameters": "VARCHAR",
-        "input_version": "VARCHAR",
-        "code_version": "VARCHAR",
-        "created_at": "TIMESTAMP",
-        "batch_id": "VARCHAR",
-        "owner": "VARCHAR",
-        "spec": "VARCHAR",
-        "inputs": "VARCHAR",
-        "finding": "VARCHAR",
-        "title": "VARCHAR",
-        "method": "VARCHAR",
-        "assumptions": "VARCHAR",
-        "limitations": "VARCHAR",
-        "duration_s": "DOUBLE",
-    },
-    "effects": {
-        "run_id": "VARCHAR",
-        "spec_name": "VARCHAR",
-        "factor": "VARCHAR",
-        "level": "VARCHAR",
-        "reference_level": "VARCHAR",
-        "estimate": "DOUBLE",
-        "std_error": "DOUBLE",
-        "ci_low": "DOUBLE",
-        "ci_high": "DOUBLE",
-        "p_value": "DOUBLE",
-        "scale": "VARCHAR",
-        "method": "VARCHAR",
-        "outcome": "VARCHAR",
-        "n_obs": "BIGINT",
-        "p_value_adjusted": "DOUBLE",
-    },
-    "anomalies": {
-        "run_id": "VARCHAR",
-        "spec_name": "VARCHAR",
-        "metric": "VARCHAR",
-        "slice": "VARCHAR",
-        "date": "DATE",
-        "value": "DOUBLE",
-        "expected": "DOUBLE",
-        "score": "DOUBLE",
-        "kind": "VARCHAR",
-        "method": "VARCHAR",
-    },
-    "forecasts": {
-        "run_id": "VARCHAR",
-        "spec_name": "VARCHAR",
-        "metric": "VARCHAR",
-        "slice": "VARCHAR",
-        "date": "DATE",
-        "forecast": "DOUBLE",
-        "lower_80": "DOUBLE",
-        "upper_80": "DOUBLE",
-        "lower_95": "DOUBLE",
-        "upper_95": "DOUBLE",
-        "model": "VARCHAR",
-    },
-    "backtest_scores": {
-        "run_id": "VARCHAR",
-        "spec_name": "VARCHAR",
-        "metric": "VARCHAR",
-        "slice": "VARCHAR",
-        "model": "VARCHAR",
-        "mase": "DOUBLE",
-        "mase_m": "INTEGER",
-        "smape": "DOUBLE",
-        "coverage_80": "DOUBLE",
-        "coverage_95": "DOUBLE",
-        "is_chosen": "BOOLEAN",
-        "n_origins": "INTEGER",
-        "horizon": "INTEGER",
-    },
-    "measures": {
-        "run_id": "VARCHAR",
-        "spec_name": "VARCHAR",
-        "measure": "VARCHAR",
-        "value": "DOUBLE",
-        "kind": "VARCHAR",
-        "unit": "VARCHAR",
-        "note": "VARCHAR",
-    },
-}
-
-
-def analysis_dir(warehouse_dir: str | Path | None = None) -> Path:
-    if warehouse_dir is None:
-        from analysis_py.config import resolve_paths
-
-        warehouse_dir = resolve_paths().warehouse_dir
-    return Path(warehouse_dir) / "analysis"
+from analysis_py.warehouse.results import SCHEMAS, analysis_dir
 
 
 def new_run_id(spec_name: str) -> str:
@@ -270,46 +168,6 @@ def run_row(**kw: Any) -> dict[str, Any]:
     if row.get("created_at") is None:
         row["created_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     return row
-
-
-def _empty_select(schema: dict[str, str]) -> str:
-    cols = ", ".join(f"CAST(NULL AS {typ}) AS {col}" for col, typ in schema.items())
-    return f"SELECT {cols} WHERE false"
-
-
-def register_views(con, warehouse_dir: str | Path | None = None) -> list[str]:
-    """Create views ``analysis.<table>`` over the result files on a DuckDB connection.
-
-    Works on any connection whose default catalog is writable (an in-memory connection with
-    the warehouse attached, as the server and ``opsmetrics sql`` use). On a read-only file
-    connection, schemas cannot be created: the views are created as temporary views named
-    ``analysis_<table>`` instead. Returns the qualified view names.
-    """
-    base = analysis_dir(warehouse_dir)
-    found = {p.name for p in base.iterdir() if p.is_dir()} if base.is_dir() else set()
-    names = sorted(set(SCHEMAS) | found)
-    try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS analysis")
-        qualify = "analysis.{}"
-        create = "CREATE OR REPLACE VIEW"
-    except Exception:
-        qualify = "analysis_{}"
-        create = "CREATE OR REPLACE TEMP VIEW"
-    out = []
-    for name in names:
-        glob = base / name / "*.parquet"
-        has_files = any((base / name).glob("*.parquet")) if (base / name).is_dir() else False
-        if has_files:
-            path = str(glob).replace("'", "''")
-            body = f"SELECT * FROM read_parquet('{path}', union_by_name = true)"
-        elif name in SCHEMAS:
-            body = _empty_select(SCHEMAS[name])
-        else:
-            continue
-        view = qualify.format(name)
-        con.execute(f"{create} {view} AS {body}")
-        out.append(view)
-    return out
 
 
 def read_table(name: str, warehouse_dir: str | Path | None = None) -> pd.DataFrame:

@@ -171,18 +171,15 @@ class Engine:
         return self
 
     def _register_analysis(self) -> None:
-        """Views over analysis results (Parquet in the warehouse folder), if that module exists.
+        """Views over analysis results (Parquet in the warehouse folder).
 
         Re-run at every generation swap, so result tables written since appear too. Skipped
-        while the warehouse has no ``analysis`` folder (no analysis was ever run): importing
-        the analysis package pulls in pandas, about 2 s of every ``opsmetrics sql`` start."""
+        while the warehouse has no ``analysis`` folder (no analysis was ever run)."""
         if not (self.warehouse_dir / "analysis").is_dir():
             self.analysis_tables = []
             return
-        try:
-            from analysis_py.analyses.store import register_views
-        except ImportError:
-            return
+        from analysis_py.warehouse.results import register_views
+
         with self._cursor_lock:
             cur = self.con.cursor()
         try:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis_py.analyses import store
 from analysis_py.errors import DataNotFoundError
+from analysis_py.warehouse import results
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:980px;margin:2em auto;
@@ -208,7 +209,7 @@ def _section(run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path) -> str:
 
 def build_report(warehouse_dir: str | Path | None = None, specs: list[str] | None = None) -> str:
     """The report as an HTML string."""
-    wh = Path(warehouse_dir) if warehouse_dir else store.analysis_dir().parent
+    wh = Path(warehouse_dir) if warehouse_dir else results.analysis_dir().parent
     runs = store.read_table("runs", wh)
     latest = _latest_runs(runs, specs)
     if specs and not runs.empty and "spec_name" in runs:
@@ -222,7 +223,7 @@ def build_report(warehouse_dir: str | Path | None = None, specs: list[str] | Non
             )
     if latest.empty:
         raise DataNotFoundError(
-            f"no analysis results under {store.analysis_dir(wh)}",
+            f"no analysis results under {results.analysis_dir(wh)}",
             hint="run `opsmetrics analyze` first",
         )
     tables = {

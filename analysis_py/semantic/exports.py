@@ -72,3 +72,12 @@ def run_exports(
         return written
     finally:
         conn.close()
+
+
+def export_step(target_dir: Path, db_file: Path, step) -> None:
+    """The build's post-build step: materialise every saved-query export of the manifest in
+    ``target_dir`` into the build file ``db_file`` before it is published."""
+    manifest = Path(target_dir) / "semantic_manifest.json"
+    if manifest.is_file():
+        step("saved-query exports")
+        run_exports(manifest, db_file)

@@ -59,6 +59,10 @@ def new_build_id() -> str:
     return f"b{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
 
 
+#: a step run on a passed build before publication: (dbt target dir, build file, report step)
+PostBuildStep = Callable[[Path, Path, Callable[[str], None]], None]
+
+
 @contextlib.contextmanager
 def build_lock(paths: Paths) -> Iterator[None]:
     paths.warehouse_dir.mkdir(parents=True, exist_ok=True)
@@ -104,8 +108,13 @@ def build(
     docs: bool = True,
     on_progress: ProgressCallback | None = None,
     on_step: Callable[[str], None] | None = None,
+    after_build: Sequence[PostBuildStep] = (),
 ) -> BuildResult:
-    """Build the dbt project into a new DuckDB file and publish it if everything passed."""
+    """Build the dbt project into a new DuckDB file and publish it if everything passed.
+
+    ``after_build`` steps run on the build file once dbt passed and before it is published
+    (the saved-query exports, :func:`analysis_py.semantic.exports.export_step`); one that
+    fails stops the publication as a failed dbt build does."""
     started = dt.datetime.now(dt.UTC)
     data_info = check_raw_data(paths)
     step = on_step or (lambda _msg: None)
@@ -158,12 +167,13 @@ def build(
                     hint=f"{empty_base}; {hint}" if empty_base else hint,
                 )
             try:
-                _run_exports(target_dir, db_file, step)
+                for after in after_build:
+                    after(target_dir, db_file, step)
             except OpsMetricsError as exc:
                 if not empty_base:
                     raise
                 raise BuildError(
-                    f"saved-query exports failed: {exc.message}", hint=empty_base
+                    f"post-build step failed: {exc.message}", hint=empty_base
                 ) from None
             if docs:
                 step("dbt docs generate")
@@ -302,18 +312,6 @@ def _node_names(manifest: Path) -> list[str]:
     return sorted(n for n in names if n)
 
 
-def _run_exports(target_dir: Path, db_file: Path, step) -> None:
-    """Materialise saved-query exports into the build file before it is published."""
-    manifest = target_dir / "semantic_manifest.json"
-    try:
-        from analysis_py.semantic.exports import run_exports
-    except ImportError:
-        return
-    if manifest.is_file():
-        step("saved-query exports")
-        run_exports(manifest, db_file)
-
-
 #: dbt logs of this many builds are kept in <warehouse>/logs (a failed build's log is how
 #: one finds out why; older ones only fill the disk)
 KEEP_LOGS = 10
@@ -334,7 +332,7 @@ def _prune_logs(log_dir: Path, keep: int) -> None:
 
 def _failure_message(run: DbtRun, project_dir: Path | None = None) -> str:
     if project_dir is not None and any("recursion" in e.lower() for e in run.errors):
-        from analysis_py.semantic.project import explain_parse_failure
+        from analysis_py.warehouse.dbt_parse import explain_parse_failure
 
         return "dbt could not parse the project; the published warehouse was left as it was:\n" + (
             explain_parse_failure(project_dir, "RecursionError")

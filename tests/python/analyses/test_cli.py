@@ -8,6 +8,7 @@ import re
 import duckdb
 
 from analysis_py.analyses import store
+from analysis_py.warehouse import results
 from tests.python.conftest import run_cli
 
 
@@ -38,7 +39,7 @@ def test_analyze_keeps_going_after_a_failure_and_report_embeds_plots(built_wareh
         "bad": "failed",
     }
     con = duckdb.connect()
-    store.register_views(con, wh)
+    results.register_views(con, wh)
     assert (
         con.sql(
             "select count(*) from analysis.effects where spec_name = 'resolution_drivers' and scale = 'multiplier'"

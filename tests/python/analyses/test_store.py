@@ -10,6 +10,7 @@ import pytest
 
 from analysis_py.analyses import store
 from analysis_py.analyses.inputs import Inputs
+from analysis_py.warehouse import results
 
 CONTRACT = {
     "runs": [
@@ -91,7 +92,7 @@ def test_contract_columns_come_first_in_order(tmp_path):
     )
     store.write_run(_run(), {"effects": eff}, tmp_path)
     for name, cols in CONTRACT.items():
-        assert list(store.SCHEMAS[name])[: len(cols)] == cols
+        assert list(results.SCHEMAS[name])[: len(cols)] == cols
     got = store.read_table("effects", tmp_path)
     assert list(got.columns)[: len(CONTRACT["effects"])] == CONTRACT["effects"]
     assert got.loc[0, "extra"] == 1 and got.loc[0, "run_id"] == "r1"
@@ -118,7 +119,7 @@ def test_runs_append_and_views_on_in_memory_connection(tmp_path):
             _run(rid), {"effects": pd.DataFrame({"factor": ["f"], "estimate": [1.0]})}, tmp_path
         )
     con = duckdb.connect()
-    views = store.register_views(con, tmp_path)
+    views = results.register_views(con, tmp_path)
     assert "analysis.effects" in views and "analysis.forecasts" in views
     assert con.sql("select count(*) from analysis.runs").fetchall()[0][0] == 2
     assert con.sql("select count(distinct run_id) from analysis.effects").fetchall()[0][0] == 2
@@ -132,7 +133,7 @@ def test_views_on_read_only_warehouse_connection(built_warehouse, tmp_path):
         _run(), {"effects": pd.DataFrame({"factor": ["f"], "estimate": [2.0]})}, tmp_path
     )
     con = duckdb.connect(str(built_warehouse.duckdb_path), read_only=True)
-    views = store.register_views(con, tmp_path)
+    views = results.register_views(con, tmp_path)
     assert "analysis_effects" in views
     assert con.sql("select estimate from analysis_effects").fetchall()[0][0] == 2.0
 
