@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from analysis_py.errors import AnalysisError, DataNotFoundError
+from analysis_py.warehouse.manifest import DbtManifest, Relation
 
 
 class InputError(AnalysisError):
@@ -119,11 +120,12 @@ def input_version(duckdb_path: str | Path) -> str:
 
 
 class Manifest:
-    """The governance facts analyses need from dbt's ``target/manifest.json``."""
+    """Which relations analyses may read: public models with an enforced contract, as the
+    project's dbt manifest declares them (read by :mod:`analysis_py.warehouse.manifest`)."""
 
-    def __init__(self, nodes: dict[str, dict[str, Any]], path: str = "<memory>"):
-        self.models = {n["name"]: n for n in nodes.values() if n.get("resource_type") == "model"}
-        self.path = path
+    def __init__(self, manifest: DbtManifest):
+        self.models: dict[str, Relation] = manifest.models()
+        self.path = manifest.path
 
     @classmethod
     def load(cls, project_dir: str | Path, warehouse_path: str | Path | None = None) -> Manifest:
@@ -134,39 +136,32 @@ class Manifest:
             candidates.append(Path(warehouse_path).parent / "target" / "manifest.json")
         candidates.append(Path(project_dir) / "target" / "manifest.json")
         path = next((c for c in candidates if c.is_file()), candidates[-1])
-        if not path.is_file():
+        manifest = DbtManifest.read(path)
+        if manifest is None:
             raise InputError(
                 f"no dbt manifest at {path}: cannot check that inputs are public, contracted marts",
                 hint="run `dbt parse` (or `opsmetrics build`) in the project first",
             )
-        data = json.loads(path.read_text())
-        return cls(data.get("nodes", {}), str(path))
+        return cls(manifest)
 
-    def governed(self, name: str, where: str = "input") -> dict[str, Any]:
-        """The manifest node of a public, contract-enforced model, or a clear error."""
-        node = self.models.get(name)
-        if node is None:
+    def governed(self, name: str, where: str = "input") -> Relation:
+        """A public, contract-enforced model, or a clear error."""
+        rel = self.models.get(name)
+        if rel is None:
             raise InputError(
                 f"{where}: unknown model '{name}'{_closest(name, list(self.models))}",
                 hint="inputs must be public, contracted marts of the dbt project",
             )
-        access = node.get("access", "protected")
-        enforced = bool(((node.get("config") or {}).get("contract") or {}).get("enforced"))
-        if access != "public" or not enforced:
+        if not rel.governed:
             raise InputError(
                 f"{where}: model '{name}' is not a governed input "
-                f"(access={access}, contract enforced={enforced})",
+                f"(access={rel.access}, contract enforced={rel.contract_enforced})",
                 hint="analyses read only public marts with an enforced contract",
             )
-        return node
+        return rel
 
     def public_models(self) -> list[str]:
-        out = []
-        for name, node in self.models.items():
-            enforced = ((node.get("config") or {}).get("contract") or {}).get("enforced")
-            if node.get("access") == "public" and enforced:
-                out.append(name)
-        return sorted(out)
+        return sorted(name for name, rel in self.models.items() if rel.governed)
 
 
 class Inputs:
@@ -187,9 +182,10 @@ class Inputs:
     def from_backend(cls, con, manifest_path: str | Path, *, version: str = "unknown") -> Inputs:
         """Inputs over any Ibis backend (e.g. ``ibis.pyspark.connect(session)`` on a Spark
         target) with the dbt manifest of that target; the governance checks are the same."""
-        path = Path(manifest_path)
-        data = json.loads(path.read_text())
-        return cls(con, Manifest(data.get("nodes", {}), str(path)), version=version)
+        manifest = DbtManifest.read(manifest_path)
+        if manifest is None:
+            raise InputError(f"no readable dbt manifest at {manifest_path}")
+        return cls(con, Manifest(manifest), version=version)
 
     @classmethod
     def open(
@@ -219,9 +215,8 @@ class Inputs:
     # -- marts ---------------------------------------------------------------------------
     def table(self, name: str, where: str = "input.mart"):
         """An Ibis expression over a governed mart (refuses anything else)."""
-        node = self.manifest.governed(name, where)
-        alias = node.get("alias") or name
-        schema = node.get("schema")
+        rel = self.manifest.governed(name, where)
+        alias, schema = rel.name, rel.schema
         try:
             return self.con.table(alias, database=schema) if schema else self.con.table(alias)
         except Exception:

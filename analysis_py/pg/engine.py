@@ -35,6 +35,7 @@ from analysis_py.pg.catalog import CatalogSpec, CatColumn, CatRelation
 from analysis_py.pg.governance import MartInfo, Role, view_sql
 from analysis_py.pg.settings import DEFAULT_SETTINGS
 from analysis_py.pg.types import pg_type_of
+from analysis_py.warehouse.manifest import DbtManifest
 
 log = logging.getLogger("opsmetrics.sql")
 
@@ -364,62 +365,41 @@ class Engine:
         cols: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for s, t, c, d in rows:
             cols.setdefault((s, t), []).append((c, d))
-        manifest = _read_manifest(target)
+        manifest = DbtManifest.read(target / "manifest.json") if target else None
+        relations = manifest.relations() if manifest else {}
         out: dict[str, MartInfo] = {}
-        fks = _foreign_keys(manifest or {})
-        not_null = _not_null(manifest or {})
-        if manifest:
-            for node in manifest.get("nodes", {}).values():
-                if node.get("resource_type") != "model" or node.get("access") != "public":
-                    continue
-                name = node.get("alias") or node["name"]
-                schema = node.get("schema") or "main"
-                key = (schema, name) if (schema, name) in cols else ("main", name)
-                if key not in cols:
-                    continue
-                ncols = node.get("columns") or {}
-                pii = frozenset(
-                    c
-                    for c, spec in ncols.items()
-                    if (spec.get("meta") or {}).get("pii")
-                    or (spec.get("config", {}).get("meta") or {}).get("pii")
-                )
-                out[name] = MartInfo(
-                    name=name,
-                    schema=key[0],
-                    columns=tuple(cols[key]),
-                    pii=pii,
-                    description=node.get("description") or None,
-                    column_docs={
-                        c: s.get("description") for c, s in ncols.items() if s.get("description")
-                    },
-                    primary_key=_primary_key(node),
-                    foreign_keys=tuple(sorted(fks.get(name, ()))),
-                    not_null=frozenset(not_null.get(node.get("unique_id"), ()))
-                    | frozenset(_primary_key(node)),
-                )
+        for name, rel in relations.items():
+            if rel.resource_type != "model" or rel.access != "public":
+                continue
+            key = (rel.schema, name) if (rel.schema, name) in cols else ("main", name)
+            if key not in cols:
+                continue
+            out[name] = MartInfo(
+                name=name,
+                schema=key[0],
+                columns=tuple(cols[key]),
+                pii=rel.pii,
+                description=rel.description,
+                column_docs=rel.column_docs,
+                primary_key=rel.primary_key,
+                foreign_keys=rel.foreign_keys,
+                not_null=rel.not_null,
+            )
         if not out:  # no public models: every fct_/dim_ table in the build is a public mart
             for (s, t), cl in cols.items():
                 if _MART.search(t) and t not in out:
                     out[t] = MartInfo(name=t, schema=s, columns=tuple(cl))
         # Every other relation is readable by the semantic layer only (hidden _sem views),
-        # with PII tags from the manifest when it has them.
-        pii_by_name: dict[str, frozenset[str]] = {}
-        for node in (manifest or {}).get("nodes", {}).values():
-            if node.get("resource_type") in ("model", "seed", "snapshot"):
-                pii_by_name[node.get("alias") or node["name"]] = frozenset(
-                    c
-                    for c, spec in (node.get("columns") or {}).items()
-                    if (spec.get("meta") or {}).get("pii")
-                )
+        # masked by the same PII rule when the manifest tags it.
         for (s, t), cl in sorted(cols.items(), key=lambda kv: kv[0][0] != "main"):
             if t not in out:
+                rel = relations.get(t)
                 out[t] = MartInfo(
                     name=t,
                     schema=s,
                     columns=tuple(cl),
                     public=False,
-                    pii=pii_by_name.get(t, frozenset()),
+                    pii=rel.pii if rel else frozenset(),
                 )
         return out
 
@@ -614,103 +594,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
-
-
-def _read_manifest(target: Path | None) -> dict | None:
-    if target is None:
-        return None
-    path = target / "manifest.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        log.warning("cannot read %s: %s", path, exc)
-        return None
-
-
-def _foreign_keys(manifest: dict) -> dict[str, set[tuple[str, str, str]]]:
-    """(column, parent relation, parent column) of each relation, as the project declares
-    them: dbt ``relationships`` tests, and semantic models' foreign entities pointing at the
-    model whose primary (or unique) entity they name. Only plain column names."""
-    nodes = manifest.get("nodes", {})
-    name_of = {
-        uid: n.get("alias") or n.get("name")
-        for uid, n in nodes.items()
-        if n.get("resource_type") in ("model", "seed", "snapshot")
-    }
-    out: dict[str, set[tuple[str, str, str]]] = {}
-    for n in nodes.values():
-        meta = n.get("test_metadata") or {}
-        if n.get("resource_type") != "test" or meta.get("name") != "relationships":
-            continue
-        kwargs = meta.get("kwargs") or {}
-        child = n.get("attached_node")
-        column, field = n.get("column_name") or kwargs.get("column_name"), kwargs.get("field")
-        parents = [
-            u for u in (n.get("depends_on") or {}).get("nodes", []) if u != child and u in name_of
-        ]
-        if child in name_of and len(parents) == 1 and _plain(column) and _plain(field):
-            out.setdefault(name_of[child], set()).add((column, name_of[parents[0]], field))
-    models = list((manifest.get("semantic_models") or {}).values())
-    owner: dict[str, tuple[str, str]] = {}
-    for sm in models:
-        table = (sm.get("node_relation") or {}).get("alias")
-        for e in sm.get("entities") or []:
-            col = e.get("expr") or e.get("name")
-            if table and e.get("type") in ("primary", "unique", "natural") and _plain(col):
-                owner.setdefault(e["name"], (table, col))
-    for sm in models:
-        table = (sm.get("node_relation") or {}).get("alias")
-        for e in sm.get("entities") or []:
-            col = e.get("expr") or e.get("name")
-            parent = owner.get(e.get("name"))
-            if (
-                table
-                and e.get("type") == "foreign"
-                and _plain(col)
-                and parent
-                and parent[0] != table
-            ):
-                out.setdefault(table, set()).add((col, *parent))
-    return out
-
-
-def _not_null(manifest: dict) -> dict[str, set[str]]:
-    """Columns each model guarantees are never NULL: a ``not_null`` constraint of its
-    contract (on the column or the model) or a ``not_null`` test, by model unique_id."""
-    out: dict[str, set[str]] = {}
-    for uid, n in manifest.get("nodes", {}).items():
-        if n.get("resource_type") == "model":
-            for c in n.get("constraints") or []:
-                if c.get("type") == "not_null":
-                    out.setdefault(uid, set()).update(c.get("columns") or ())
-            for cname, spec in (n.get("columns") or {}).items():
-                if any(c.get("type") == "not_null" for c in spec.get("constraints") or []):
-                    out.setdefault(uid, set()).add(cname)
-        meta = n.get("test_metadata") or {}
-        if n.get("resource_type") == "test" and meta.get("name") == "not_null":
-            column = n.get("column_name") or (meta.get("kwargs") or {}).get("column_name")
-            if (
-                n.get("attached_node")
-                and _plain(column)
-                and not (n.get("config") or {}).get("where")
-            ):
-                out.setdefault(n["attached_node"], set()).add(column)
-    return out
-
-
-def _plain(name) -> bool:
-    return isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None
-
-
-def _primary_key(node: dict) -> tuple[str, ...]:
-    for c in node.get("constraints") or []:
-        if c.get("type") == "primary_key" and c.get("columns"):
-            return tuple(c["columns"])
-    pk = []
-    for cname, spec in (node.get("columns") or {}).items():
-        for c in spec.get("constraints") or []:
-            if c.get("type") == "primary_key":
-                pk.append(cname)
-    return tuple(pk)
