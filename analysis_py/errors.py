@@ -62,3 +62,13 @@ class SQLInterfaceError(OpsMetricsError):
 
 class AnalysisError(OpsMetricsError):
     """An analysis spec or its input is invalid, or a model cannot be fitted."""
+
+
+def close_names(name: str, options, *, n: int = 3, cutoff: float = 0.5) -> list[str]:
+    """Up to ``n`` of ``options`` close to ``name``, never ``name`` itself (it is what failed):
+    the one did-you-mean of every error message."""
+    import difflib
+
+    return difflib.get_close_matches(
+        str(name), sorted(set(map(str, options)) - {str(name)}), n, cutoff
+    )

@@ -16,7 +16,6 @@ backend); only aggregated series or model matrices are pulled into pandas.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis_py.errors import AnalysisError, DataNotFoundError
+from analysis_py.errors import AnalysisError, DataNotFoundError, close_names
 from analysis_py.warehouse.manifest import DbtManifest, Relation
 
 
@@ -37,7 +36,7 @@ class InputError(AnalysisError):
 
 
 def _closest(name: str, options: list[str]) -> str:
-    best = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    best = close_names(name, options, n=1)
     return f" (did you mean '{best[0]}'?)" if best else ""
 
 

@@ -27,7 +27,6 @@ before anything runs, so a typo never produces a silently-defaulted analysis.
 from __future__ import annotations
 
 import copy
-import difflib
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 import yaml
 
 from analysis_py.analyses.inputs import MetricDef
-from analysis_py.errors import AnalysisError
+from analysis_py.errors import AnalysisError, close_names
 
 #: analysis name -> module with PARAMETERS and run(inputs, spec)
 ANALYSES = {
@@ -72,7 +71,7 @@ class SpecError(AnalysisError):
 
 
 def _suggest(name: str, options) -> str:
-    best = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
+    best = close_names(name, options, n=1)
     return f"; did you mean '{best[0]}'?" if best else f" (valid: {', '.join(options)})"
 
 

@@ -6,7 +6,6 @@ Option names follow MetricFlow's ``mf query`` where one exists. Only click, the 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import decimal
 import os
@@ -105,22 +104,19 @@ def _shown(v, decimals: int | None) -> str:
 
 
 def _print_table(columns: list[str], rows: list[tuple], decimals: int | None = None) -> None:
-    cells = [[_shown(v, decimals) for v in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    from analysis_py.commands.output import print_table
+
     numeric = [
         all(isinstance(r[i], int | float | decimal.Decimal) or r[i] is None for r in rows)
         for i in range(len(columns))
     ]
+    print_table(columns, [[_shown(v, decimals) for v in r] for r in rows], right=numeric)
 
-    def fmt(vals):
-        return "  ".join(
-            v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, numeric, strict=True)
-        ).rstrip()
 
-    click.echo(fmt(columns))
-    click.echo("  ".join("-" * w for w in widths))
-    for r in cells:
-        click.echo(fmt(r))
+def _write_csv(path: str, columns, rows) -> None:
+    from analysis_py.commands.output import write_csv
+
+    write_csv(path, columns, rows, _cell)
 
 
 @click.command()
@@ -184,12 +180,11 @@ def query(
     database,
 ):
     """Query metrics from the semantic layer (MetricFlow's `mf query` options)."""
-    from analysis_py.semantic import sqlcache
+    from analysis_py.semantic import DIALECTS, sqlcache
 
-    dialects = ("duckdb", "spark", "snowflake", "bigquery", "postgres", "trino")
-    if dialect not in dialects:
+    if dialect not in DIALECTS:
         raise QueryError(
-            f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(dialects)}"
+            f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(DIALECTS)}"
         )
     if manifest and not os.path.isfile(manifest):
         raise QueryError(
@@ -267,18 +262,8 @@ def query(
     finally:
         conn.close()
 
-    class q:  # the two attributes the writers below need
-        columns = hit["columns"]
-
     if csv_path:
-        tmp = f"{csv_path}.tmp"
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(q.columns)
-            for r in rows:
-                w.writerow([_cell(v) for v in r])
-
-        os.replace(tmp, csv_path)
+        _write_csv(csv_path, hit["columns"], rows)
         if not quiet:
             click.echo(f"Wrote {len(rows)} rows to {csv_path}", err=True)
         return 0
@@ -286,7 +271,7 @@ def query(
         if not quiet:
             click.echo("(no rows)")
         return 0
-    _print_table(q.columns, rows, decimals)
+    _print_table(hit["columns"], rows, decimals)
     return 0
 
 
@@ -323,13 +308,7 @@ def _query_spark(
         click.echo(sql)
         return 0
     if csv_path:
-        tmp = f"{csv_path}.tmp"
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(columns)
-            for r in rows:
-                w.writerow([_cell(v) for v in r])
-        os.replace(tmp, csv_path)
+        _write_csv(csv_path, columns, rows)
         click.echo(f"Wrote {len(rows)} rows to {csv_path}", err=True)
         return 0
     if not rows:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import sys
-import tempfile
 
 import click
 
@@ -96,29 +93,18 @@ def _cell(v) -> str:
 
 
 def _write_csv(table, path: str) -> None:
-    """Write atomically: a failed run leaves no half-written file."""
-    target = os.path.abspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(table.column_names)
-            for row in table.to_pylist():
-                w.writerow([_cell(row[c]) for c in table.column_names])
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    from analysis_py.commands.output import write_csv
+
+    names = table.column_names
+    write_csv(path, names, ([r[c] for c in names] for r in table.to_pylist()), _cell)
 
 
 def _print(table, max_rows: int) -> None:
+    """psql's aligned format: `` | `` between columns, a row count below."""
+    from analysis_py.commands.output import print_table
+
     names = table.column_names
     rows = [[_cell(r[c]) for c in names] for r in table.slice(0, max_rows).to_pylist()]
-    widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
-    out = sys.stdout
-    out.write(" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)) + "\n")
-    out.write("-+-".join("-" * w for w in widths) + "\n")
-    for r in rows:
-        out.write(" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + "\n")
+    print_table(names, rows, sep=" | ", rule_sep="-+-")
     more = f", showing {max_rows}" if table.num_rows > max_rows else ""
-    out.write(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''}{more})\n")
+    click.echo(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''}{more})")

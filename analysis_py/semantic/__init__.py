@@ -6,7 +6,10 @@ lazily so that importing this package is cheap.
 
 from __future__ import annotations
 
-__all__ = ["CompiledQuery", "SemanticLayer"]
+__all__ = ["DIALECTS", "CompiledQuery", "SemanticLayer"]
+
+#: the SQL dialects a request compiles to (sqlglot's names)
+DIALECTS = ("duckdb", "spark", "snowflake", "bigquery", "postgres", "trino")
 
 
 def __getattr__(name: str):

@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
-from analysis_py.errors import FilterError, QueryError
+from analysis_py.errors import FilterError, QueryError, close_names
 from analysis_py.semantic import plan as P
 from analysis_py.semantic.conversion import ConversionMixin
 from analysis_py.semantic.cumulative import CumulativeMixin
@@ -57,7 +57,6 @@ from analysis_py.semantic.sqlbuild import (
     add_join,
     col,
     ident,
-    suggest,
     truncate_dt,
 )
 from analysis_py.semantic.where import ParsedFilter, parse_filter
@@ -127,7 +126,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
     def metric(self, name: str) -> Metric:
         m = self.m.metrics.get(name)
         if m is None:
-            hint = suggest(name, self.m.metrics)
+            hint = ", ".join(close_names(name, self.m.metrics))
             raise QueryError(
                 f"unknown metric '{name}'",
                 hint=f"did you mean: {hint}?"
@@ -980,7 +979,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 hint="query it with metrics whose models reach it; see `opsmetrics list "
                 "dimensions --metrics …` for what a metric can be grouped by",
             )
-        hint = suggest(full, names)
+        hint = ", ".join(close_names(full, names))
         raise QueryError(
             f"'{full}' cannot be reached from semantic model '{m0.name}'",
             hint=(f"did you mean: {hint}? " if hint else "")
@@ -1836,7 +1835,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
             elif raw in by_ref:
                 name = by_ref[raw]
             else:
-                hint = suggest(raw, list(names) + out_cols)
+                hint = ", ".join(close_names(raw, list(names) + out_cols))
                 raise QueryError(
                     f"cannot order by '{raw}': it is not a requested metric or group-by item",
                     hint=f"did you mean: {hint}?"

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis_py.errors import ConfigError, QueryError
+from analysis_py.errors import ConfigError, QueryError, close_names
+from analysis_py.semantic import DIALECTS
 from analysis_py.semantic.compiler import Compiler, make_request
 from analysis_py.semantic.connect import open_duckdb
 from analysis_py.semantic.connect import project_dir as project_dir_
 from analysis_py.semantic.manifest import Manifest, load_manifest
-
-DIALECTS = ("duckdb", "spark", "snowflake", "bigquery", "postgres", "trino")
 
 
 @dataclass
@@ -187,9 +186,7 @@ class SemanticLayer:
         if saved_query:
             sq = self.manifest.saved_queries.get(saved_query)
             if sq is None:
-                from analysis_py.semantic.compiler import suggest
-
-                hint = suggest(saved_query, self.manifest.saved_queries)
+                hint = ", ".join(close_names(saved_query, self.manifest.saved_queries))
                 raise QueryError(
                     f"unknown saved query '{saved_query}'",
                     hint=f"did you mean: {hint}?"

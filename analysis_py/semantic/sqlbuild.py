@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 
 from sqlglot import exp
-
-
-def suggest(name: str, options) -> str | None:
-    """Up to three names close to ``name``, never ``name`` itself (it is what failed)."""
-    close = difflib.get_close_matches(name, sorted(set(options) - {name}), n=3, cutoff=0.5)
-    return ", ".join(close) if close else None
 
 
 def ident(name: str) -> exp.Identifier:

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from analysis_py.errors import close_names
 from analysis_py.sql.guard import SQLStateError, Unsupported
 
 GRAINS = (
@@ -460,11 +461,7 @@ def translate(tree: exp.Expression, known_metrics: set[str]) -> SemanticQuery:
             o2.set("this", ref(o.this))
             order.append(o2)
     if not tr.metrics:
-        import difflib
-
-        close = sorted(
-            {m for n in names for m in difflib.get_close_matches(n, known_metrics, n=1, cutoff=0.7)}
-        )
+        close = sorted({m for n in names for m in close_names(n, known_metrics, n=1, cutoff=0.7)})
         raise SemanticSQLError(
             "semantic SQL needs at least one metric in the SELECT list"
             + (f" ({', '.join(names)} name no metric)" if names else "")

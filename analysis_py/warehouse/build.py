@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import difflib
 import errno
 import fcntl
 import hashlib
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis_py.config import Paths
-from analysis_py.errors import BuildError, DataNotFoundError, OpsMetricsError
+from analysis_py.errors import BuildError, DataNotFoundError, OpsMetricsError, close_names
 from analysis_py.warehouse.dbt_runner import DbtRun, ProgressCallback, run_dbt
 from analysis_py.warehouse.publish import Published, current, prune, publish
 
@@ -274,9 +273,7 @@ def check_selection(run: DbtRun, paths: Paths, target_dir: Path) -> None:
         specs = list(dict.fromkeys(run.unmatched_selectors))
         lines = []
         for spec in specs:
-            close = difflib.get_close_matches(
-                spec.strip("+@ ").split(":")[-1], names, n=3, cutoff=0.6
-            )
+            close = close_names(spec.strip("+@ ").split(":")[-1], names, cutoff=0.6)
             maybe = f" (did you mean {', '.join(close)}?)" if close else ""
             lines.append(f"  {spec!r}{maybe}")
         raise BuildError(
