@@ -1,4 +1,4 @@
-"""Run specs: each in its own process when there are several, results written back per run.
+"""Run specs, each in its own process when there are several; results written back per run.
 
 A spec either succeeds — its result tables, plots and a ``runs`` row with status
 ``success`` are written — or fails, in which case only its ``runs`` row is written (status

@@ -1,5 +1,4 @@
-"""Results as a person or a file receives them: one CSV writer (atomic) and one text table
-for the commands that print rows (``query``, ``sql``)."""
+"""Results as a person or a file receives them: one atomic CSV writer and one text table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``opsmetrics query | list | validate | export`` — thin wrappers over analysis_py.semantic.
+"""``opsmetrics query | list | validate | export``: thin wrappers over the semantic layer.
 
 Option names follow MetricFlow's ``mf query`` where one exists. Only click, the compiler and
 (when executing) duckdb are imported: no dbt, no pandas.

@@ -1,5 +1,5 @@
-"""PostgreSQL emulation over the governed warehouse, below the wire server (``serve/``) and
-above pure SQL translation (``sql/``):
+"""PostgreSQL emulation over the governed warehouse: types, catalog, rewrite, governance,
+engine and sessions (below the wire, above SQL translation).
 
 - ``types``: PostgreSQL types, OIDs and the text/binary codecs of values;
 - ``catalog``: ``pg_catalog`` and ``information_schema`` as data, over the published marts;

@@ -1,4 +1,5 @@
-"""A PostgreSQL system catalog for one role, materialised as small DuckDB tables.
+"""``pg_catalog`` and ``information_schema`` for one role (pg_class, pg_attribute,
+pg_constraint, pg_proc, …) as small DuckDB tables, from the relations the role may read.
 
 BI tools and drivers discover objects through ``pg_catalog`` and ``information_schema``.
 DuckDB's own emulation lists every attached database (every generation, every role), so

@@ -1,4 +1,4 @@
-"""``COPY ... TO STDOUT``: parse the statement into the query it wraps and its output options.
+"""`COPY … TO STDOUT` statements: the query each wraps and its output options.
 
 Only the bulk-read form is accepted: ``COPY (query) TO STDOUT`` (and ``COPY table [(cols)]
 TO STDOUT``, read as ``SELECT cols FROM table``) in text, CSV or binary format, with PostgreSQL's

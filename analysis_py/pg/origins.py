@@ -1,6 +1,5 @@
-"""Where each result column comes from: the table OID and column number PostgreSQL puts in
-RowDescription for a column read straight from a table or view (0, 0 otherwise). PgJDBC's
-``getTableName`` and ``isNullable`` and BI tools' editable grids read them."""
+"""Where each result column comes from: the table OID and column number RowDescription
+carries (0, 0 for computed columns)."""
 
 from __future__ import annotations
 

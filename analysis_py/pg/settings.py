@@ -1,6 +1,5 @@
-"""The run-time settings of a session: their defaults (what ``SHOW``, ``current_setting`` and
-``pg_settings`` answer) and which of them a PostgreSQL server reports to the client with
-ParameterStatus, at start-up and when they change. The one place they are written."""
+"""Session settings: their defaults (``SHOW``, ``current_setting``, ``pg_settings``) and which
+of them are reported with ParameterStatus."""
 
 from __future__ import annotations
 

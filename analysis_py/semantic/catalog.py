@@ -1,5 +1,5 @@
 """What a metric can be grouped by: the dimensions, time dimensions and entities reachable
-from the semantic models of its measures (the listing behind ``opsmetrics list dimensions``)."""
+from its measures (``opsmetrics list dimensions``)."""
 
 from __future__ import annotations
 

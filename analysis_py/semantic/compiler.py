@@ -1,4 +1,5 @@
-"""Compile a metric request into one sqlglot SELECT tree.
+"""Render a metric request's plan into one sqlglot SELECT: model CTEs, entity joins, the
+time spine join (``_spine_join``), offsets, fills and the final FULL OUTER join.
 
 Shape of the generated SQL (readable, one named CTE per semantic model used)::
 

@@ -1,5 +1,5 @@
-"""Cumulative metrics: window functions over a dense (base period x group) grid instead of
-MetricFlow's range join of every spine day against every earlier row (same answers)."""
+"""Cumulative metrics: window functions over a dense (base period × group) grid, not
+MetricFlow's range join of spine days against rows (same answers)."""
 
 from __future__ import annotations
 

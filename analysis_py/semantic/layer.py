@@ -1,6 +1,5 @@
-"""The user-facing facade: ``SemanticLayer`` (from a dbt project or a manifest) and the
-compiled query object it returns (``.sql``, ``.sql_for()``, ``.to_pandas()``, ``.to_arrow()``,
-``.to_ibis()``)."""
+"""The user-facing facade: ``SemanticLayer`` and the compiled query it returns (``.sql``,
+``.to_pandas()``, ``.to_ibis()``, …)."""
 
 from __future__ import annotations
 

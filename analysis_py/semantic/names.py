@@ -1,7 +1,6 @@
-"""Names of semantic objects in requests: ``customer__region__region_name``, ``metric_time__week``,
-``order__ordered_at__month``, and the object syntax of saved queries and where templates
-(``Dimension('order__status')``, ``TimeDimension('metric_time', 'month')``, ``Entity('customer')``,
-``Metric('revenue', group_by=['customer'])``).
+"""Names of semantic objects in requests (``customer__region__region_name``,
+``metric_time__week``) and in saved queries and where templates (``Dimension('x')``,
+``Metric('m', group_by=[...])``).
 
 Templates are read with Python's :mod:`ast` — never evaluated — so a template can name objects
 but cannot run anything.

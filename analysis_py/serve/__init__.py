@@ -1,1 +1,2 @@
-"""The Postgres wire-protocol server: protocol framing, SCRAM, types, the asyncio server."""
+"""The wire: PostgreSQL's frontend/backend protocol, TLS, SCRAM authentication and COPY
+framing, over the ``pg/`` session."""

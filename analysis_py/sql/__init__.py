@@ -1,5 +1,2 @@
-"""SQL translation, pure: semantic SQL over ``metrics`` to metric requests (``semantic``), dbt's
-JDBC ``{{ semantic_layer.query(...) }}`` syntax (``jdbc``), the read-only guard (``guard``) and
-statement splitting (``split``). It imports nothing of the PostgreSQL emulation (``pg/``) or the
-wire (``serve/``); the session in ``pg/`` calls it.
-"""
+"""SQL translation, pure: semantic SQL and dbt's JDBC syntax to metric requests, the
+read-only guard, statement splitting."""

@@ -1,6 +1,5 @@
-"""The one reader of dbt's ``manifest.json``: what the rest of opsmetrics needs to know about
-the project's relations — which are public, which have an enforced contract, their docs,
-PII columns, primary keys, NOT NULL guarantees and relationships.
+"""The one reader of dbt's ``manifest.json``: public relations, contracts, docs, PII columns
+(one rule), primary keys, NOT NULL guarantees and relationships.
 
 The server (catalog, masking, row policies) and the analyses (governed inputs) both read it
 here, so a PII tag or a contract means the same everywhere.

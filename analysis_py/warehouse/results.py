@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: Column schemas (DuckDB types). The first block of each is the issue's minimum contract.
+#: Column schemas (DuckDB types). The first columns of each are the contract every result table keeps.
 SCHEMAS: dict[str, dict[str, str]] = {
     "runs": {
         "run_id": "VARCHAR",

@@ -272,7 +272,7 @@ def test_a_binary_timestamp_out_of_range_is_a_clean_error(server):
 
 def test_normal_clients_stay_fast_under_attack(server):
     """p99 of a normal client's round trip while half-open sockets, wrong passwords and
-    large scripts hit the server at once (the issue's bound: 50 ms on these 2 cores)."""
+    large scripts hit the server at once (the bound: 50 ms on these 2 cores)."""
     stop = threading.Event()
 
     def flood():

@@ -1,4 +1,4 @@
-"""The same project on DuckDB and on a local Spark session gives the same answers (issue 6).
+"""The same project on DuckDB and on a local Spark session gives the same answers.
 
 One module, one process, one Spark session for the reads: the raw data of a tiny scale is
 built by dbt on both targets (the two builds run side by side), then every public mart is
