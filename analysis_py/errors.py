@@ -60,8 +60,59 @@ class SQLInterfaceError(OpsMetricsError):
     exit_code = 2
 
 
+class SQLStateError(SQLInterfaceError):
+    """A statement-level error with the SQLSTATE a Postgres client should receive."""
+
+    sqlstate = "42000"
+
+    def __init__(self, message: str, *, hint: str | None = None, sqlstate: str | None = None):
+        super().__init__(message, hint=hint)
+        if sqlstate:
+            self.sqlstate = sqlstate
+
+
+class Forbidden(SQLStateError):
+    sqlstate = "42501"  # insufficient_privilege
+
+
+class ReadOnly(SQLStateError):
+    sqlstate = "25006"  # read_only_sql_transaction
+
+
+class Unsupported(SQLStateError):
+    sqlstate = "0A000"  # feature_not_supported
+
+
+class SyntaxErr(SQLStateError):
+    sqlstate = "42601"  # syntax_error
+
+
+class JDBCSyntaxError(SQLStateError):
+    """dbt's JDBC ``{{ semantic_layer.… }}`` call cannot be read."""
+
+    sqlstate = "42601"
+
+
+class SemanticSQLError(SQLStateError):
+    """A SELECT over ``metrics`` cannot become a metric request."""
+
+    sqlstate = "42601"
+
+
 class AnalysisError(OpsMetricsError):
     """An analysis spec or its input is invalid, or a model cannot be fitted."""
+
+
+class InputError(AnalysisError):
+    """An analysis input (mart, metric, column) is unknown, not governed or unusable."""
+
+    exit_code = 2
+
+
+class SpecError(AnalysisError):
+    """A spec file is malformed or names an unknown field, analysis or value."""
+
+    exit_code = 2
 
 
 def close_names(name: str, options, *, n: int = 3, cutoff: float = 0.5) -> list[str]:

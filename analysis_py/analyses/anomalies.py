@@ -32,7 +32,7 @@ from statsmodels.tsa.seasonal import STL
 
 from analysis_py.analyses._stats import robust_z
 from analysis_py.analyses.base import AnalysisResults
-from analysis_py.analyses.inputs import InputError
+from analysis_py.errors import InputError
 
 SEASONAL = 31
 

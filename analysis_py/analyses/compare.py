@@ -22,7 +22,7 @@ from statsmodels.stats.proportion import (
 
 from analysis_py.analyses._stats import wilson_ci
 from analysis_py.analyses.base import AnalysisResults
-from analysis_py.analyses.inputs import InputError
+from analysis_py.errors import InputError
 
 PARAMETERS = {
     "success": "is_stp",

@@ -19,7 +19,7 @@ import statsmodels.api as sm
 
 from analysis_py.analyses._stats import Z95, auc, design_matrix, effect_rows
 from analysis_py.analyses.base import AnalysisResults
-from analysis_py.analyses.inputs import InputError
+from analysis_py.errors import InputError
 
 PARAMETERS = {
     "model": "ols",  # ols | logit

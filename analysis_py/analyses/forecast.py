@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis_py.analyses.base import AnalysisResults
-from analysis_py.analyses.inputs import InputError
+from analysis_py.errors import InputError
 
 PARAMETERS = {
     "horizon": 28,

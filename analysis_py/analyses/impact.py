@@ -18,7 +18,7 @@ import statsmodels.api as sm
 
 from analysis_py.analyses._stats import Z95, design_matrix
 from analysis_py.analyses.base import AnalysisResults
-from analysis_py.analyses.inputs import InputError
+from analysis_py.errors import InputError
 
 PARAMETERS = {
     "outcome": "business_hours_to_resolve",

@@ -25,14 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis_py.errors import AnalysisError, DataNotFoundError, close_names
+from analysis_py.errors import DataNotFoundError, InputError, close_names
 from analysis_py.warehouse.manifest import DbtManifest, Relation
-
-
-class InputError(AnalysisError):
-    """An analysis input (mart, metric, column) is unknown, not governed or unusable."""
-
-    exit_code = 2
 
 
 def _closest(name: str, options: list[str]) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis_py.analyses.inputs import InputError, Inputs, Manifest
+from analysis_py.analyses.inputs import Inputs, Manifest
+from analysis_py.errors import InputError
 
 
 class SparkInputs(Inputs):

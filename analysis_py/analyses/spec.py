@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from analysis_py.analyses.inputs import MetricDef
-from analysis_py.errors import AnalysisError, close_names
+from analysis_py.errors import SpecError, close_names
 
 #: analysis name -> module with PARAMETERS and run(inputs, spec)
 ANALYSES = {
@@ -62,12 +62,6 @@ TOP_KEYS = (
 INPUT_KEYS_TABLE = ("mart",)
 INPUT_KEYS_SERIES = ("metric", "slices", "include_total", "series", "mart", "date", "value")
 SERIES_ITEM_KEYS = ("metric", "slice")
-
-
-class SpecError(AnalysisError):
-    """A spec file is malformed or names an unknown field, analysis or value."""
-
-    exit_code = 2
 
 
 def _suggest(name: str, options) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis_py.analyses._stats import Z95, design_matrix
 from analysis_py.analyses.base import AnalysisResults
-from analysis_py.analyses.inputs import InputError
+from analysis_py.errors import InputError
 
 PARAMETERS = {
     "duration": "business_hours_to_resolve_or_data_end",

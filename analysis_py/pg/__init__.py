@@ -14,7 +14,7 @@ The same session serves ``opsmetrics serve`` (through the wire), ``opsmetrics sq
 Python::
 
     >>> import analysis_py.pg as pg
-    >>> pg.execute("select metric_time__month, stp_rate from metrics group by 1")
+    >>> pg.execute("select metric_time__month, stp_rate from metrics group by 1")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def execute(sql: str, warehouse_dir: str | Path | None = None, *, session=None) 
     try:
         stmts = split_statements(sql)
         if len(stmts) != 1:
-            from analysis_py.sql.guard import SyntaxErr
+            from analysis_py.errors import SyntaxErr
 
             raise SyntaxErr(f"expected one statement, got {len(stmts)}")
         return result_table(session.execute(stmts[0]))

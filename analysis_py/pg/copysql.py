@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from analysis_py.errors import Forbidden, ReadOnly, SyntaxErr, Unsupported
 from analysis_py.sql import guard
-from analysis_py.sql.guard import Forbidden, ReadOnly, SyntaxErr, Unsupported
 from analysis_py.sql.split import split_statements
 
 _HINT = (
@@ -69,7 +69,7 @@ def is_copy(sql: str) -> bool:
 def parse_copy(sql: str) -> CopySpec | None:
     """The :class:`CopySpec` of a ``COPY`` statement; None when ``sql`` is not a COPY.
 
-    Raises :class:`~analysis_py.sql.guard.SQLStateError` subclasses for every COPY that is
+    Raises :class:`~analysis_py.errors.SQLStateError` subclasses for every COPY that is
     not a read to STDOUT in a supported format.
     """
     head = _LEAD.match(sql)

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 
+from analysis_py.errors import SyntaxErr, Unsupported
 from analysis_py.pg.catalog import CATALOG_TABLES, IS_TABLE_NAMES, MACROS
-from analysis_py.sql.guard import SyntaxErr, Unsupported, cte_in_scope, function_name
+from analysis_py.sql.guard import cte_in_scope, function_name
 
 _PRE = [
     (re.compile(r"OPERATOR\s*\(\s*(?:pg_catalog\s*\.\s*)?([~!<>=*+\-/|&^#@%]+)\s*\)", re.I), r"\1"),

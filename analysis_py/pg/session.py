@@ -25,7 +25,15 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from analysis_py.errors import FilterError, QueryError, SemanticError
+from analysis_py.errors import (
+    FilterError,
+    Forbidden,
+    QueryError,
+    SemanticError,
+    SemanticSQLError,
+    SQLStateError,
+    Unsupported,
+)
 from analysis_py.pg import rewrite
 from analysis_py.pg.engine import Engine, Generation
 from analysis_py.pg.governance import Role
@@ -33,7 +41,6 @@ from analysis_py.pg.origins import column_origins
 from analysis_py.pg.settings import DEFAULT_SETTINGS, REPORTED
 from analysis_py.pg.types import TEXT, PgType, array_of, pg_type_named, pg_type_of
 from analysis_py.sql import guard
-from analysis_py.sql.guard import Forbidden, SQLStateError, Unsupported
 
 SMALL_FETCH = 200
 ARROW_BATCH = 65536
@@ -865,7 +872,7 @@ class Session:
         tree = sem.fold_constant_times(tree)
         try:
             query = sem.translate(tree, known_metrics=set(info.metrics))
-        except (Unsupported, sem.SemanticSQLError):
+        except (Unsupported, SemanticSQLError):
             view = self._metric_view(tree, info)
             if view is None:
                 raise

@@ -34,10 +34,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis_py.errors import SQLStateError, Unsupported
 from analysis_py.pg import types as pgtypes
 from analysis_py.pg.copysql import CopySpec
 from analysis_py.serve import wire
-from analysis_py.sql.guard import SQLStateError, Unsupported
 
 _I32 = struct.Struct("!i")
 #: PostgreSQL's letter escapes for control characters in text format.

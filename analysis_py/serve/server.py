@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from analysis_py.errors import OpsMetricsError
+from analysis_py.errors import OpsMetricsError, SQLStateError
 from analysis_py.pg import copysql, settings
 from analysis_py.pg import types as pgtypes
 from analysis_py.pg.engine import Engine
@@ -36,7 +36,6 @@ from analysis_py.serve import wire
 from analysis_py.serve.config import ServeConfig
 from analysis_py.serve.copyout import Encoder, copy_done, copy_out_response
 from analysis_py.serve.scram import MECHANISM, ScramError, ScramExchange, parse_verifier
-from analysis_py.sql.guard import SQLStateError
 from analysis_py.sql.split import split_statements
 
 log = logging.getLogger("opsmetrics.serve")

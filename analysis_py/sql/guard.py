@@ -14,7 +14,7 @@ DuckDB sees it.
 ...             "opsmetrics")
 Traceback (most recent call last):
 ...
-analysis_py.sql.guard.Forbidden: function read_csv is not allowed
+analysis_py.errors.Forbidden: function read_csv is not allowed
 Hint: only read-only queries over the granted marts, metrics and catalog are allowed
 """
 
@@ -24,35 +24,7 @@ import re
 
 from sqlglot import exp
 
-from analysis_py.errors import SQLInterfaceError
-
-
-class SQLStateError(SQLInterfaceError):
-    """A statement-level error with the SQLSTATE a Postgres client should receive."""
-
-    sqlstate = "42000"
-
-    def __init__(self, message: str, *, hint: str | None = None, sqlstate: str | None = None):
-        super().__init__(message, hint=hint)
-        if sqlstate:
-            self.sqlstate = sqlstate
-
-
-class Forbidden(SQLStateError):
-    sqlstate = "42501"  # insufficient_privilege
-
-
-class ReadOnly(SQLStateError):
-    sqlstate = "25006"  # read_only_sql_transaction
-
-
-class Unsupported(SQLStateError):
-    sqlstate = "0A000"  # feature_not_supported
-
-
-class SyntaxErr(SQLStateError):
-    sqlstate = "42601"
-
+from analysis_py.errors import Forbidden, ReadOnly
 
 _WRITE_NODES = (
     exp.Insert,

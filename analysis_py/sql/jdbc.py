@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis_py.sql.guard import SQLStateError, check_query
+from analysis_py.errors import JDBCSyntaxError, SQLStateError
+from analysis_py.sql.guard import check_query
 
 METHODS = {
     "query",
@@ -35,10 +36,6 @@ METHODS = {
 }
 RESULT_NAME = "semantic_layer_result"
 _CALL_OPEN = re.compile(r"\{\{\s*semantic_layer\s*\.")
-
-
-class JDBCSyntaxError(SQLStateError):
-    sqlstate = "42601"
 
 
 @dataclass(frozen=True)

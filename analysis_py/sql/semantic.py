@@ -32,8 +32,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from analysis_py.errors import close_names
-from analysis_py.sql.guard import SQLStateError, Unsupported
+from analysis_py.errors import SemanticSQLError, SQLStateError, Unsupported, close_names
 
 GRAINS = (
     "hour",
@@ -50,10 +49,6 @@ GRAINS = (
 )
 _AGGS = (exp.Sum, exp.Avg, exp.Min, exp.Max, exp.AnyValue, exp.First, exp.Last)
 _WRAPPER_NAMES = {"measure", "agg", "sum", "avg", "min", "max", "any_value", "first", "last"}
-
-
-class SemanticSQLError(SQLStateError):
-    sqlstate = "42601"
 
 
 def _metric_table(t: exp.Table) -> tuple[bool, str | None]:

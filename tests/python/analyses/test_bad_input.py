@@ -14,7 +14,7 @@ import pytest
 
 from analysis_py.analyses import runner, store
 from analysis_py.analyses import spec as spec_mod
-from analysis_py.analyses.spec import SpecError
+from analysis_py.errors import SpecError
 
 
 def write(tmp_path: Path, name: str, body: str) -> Path:

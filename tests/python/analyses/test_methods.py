@@ -9,7 +9,7 @@ import pytest
 from analysis_py.analyses._synthetic import f1, series_panel
 from analysis_py.analyses.anomalies import Anomalies, trailing_zscore
 from analysis_py.analyses.forecast import Forecast, forecast_series
-from analysis_py.analyses.inputs import InputError
+from analysis_py.errors import InputError
 
 
 @pytest.fixture(scope="module")

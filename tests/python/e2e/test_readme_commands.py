@@ -94,7 +94,7 @@ def test_query_csv_with_time_window(wh, tmp_path):
         env=wh.env,
     )
     assert_ok(p)
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert list(rows[0]) == ["metric_time__day", "payment_value_usd_mtd"]
     days = [r["metric_time__day"] for r in rows]
     assert days[0] == "2025-01-01 00:00:00" and days[-1] == "2025-03-31 00:00:00"
@@ -201,7 +201,10 @@ def test_sql_semantic_equals_query(wh, tmp_path):
             env=wh.env,
         )
     )
-    ra, rb = list(csv.reader(a.open())), list(csv.reader(b.open()))
+    ra, rb = (
+        list(csv.reader(a.read_text().splitlines())),
+        list(csv.reader(b.read_text().splitlines())),
+    )
     assert len(ra) == len(rb) > 10
     for x, y in zip(ra[1:], rb[1:], strict=True):
         assert x[0][:10] == y[0][:10] and x[1] == y[1]
@@ -232,7 +235,7 @@ def test_sql_passthrough_csv_matches_count(wh, tmp_path):
         env=wh.env,
     )
     assert_ok(p)
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert {r["rail"] for r in rows} == {"ACH", "CHAPS", "FEDWIRE", "RTP", "SEPA", "SWIFT"}
     tot = tmp_path / "total.csv"
     assert_ok(cli("sql", "select count(*) as n from fct_payments", "--csv", str(tot), env=wh.env))

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analysis_py.errors import SQLStateError
 from analysis_py.pg.engine import Engine
 from analysis_py.pg.session import Session
-from analysis_py.sql.guard import SQLStateError
 from tests.python.security.conftest import leaked, red_team_config
 
 RELATIONS = [

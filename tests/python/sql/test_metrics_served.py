@@ -218,7 +218,7 @@ def test_cli_sql_and_csv(sl_warehouse, tmp_path):
         timeout=120,
     )
     assert p.returncode == 0, p.stderr
-    rows = list(csv.reader(out.open()))
+    rows = list(csv.reader(out.read_text().splitlines()))
     assert rows[0] == ["metric_time__month", "order_total"] and len(rows) > 2
     p = subprocess.run(
         [OPSMETRICS, "sql", "select count(*) as n from fct_orders"],

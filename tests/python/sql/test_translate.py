@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlglot
 
+from analysis_py.errors import SQLStateError
 from analysis_py.sql import jdbc, semantic
-from analysis_py.sql.guard import SQLStateError
 from analysis_py.sql.split import split_statements
 
 KNOWN = {"stp_rate", "payment_count", "order_total"}
