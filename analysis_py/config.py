@@ -29,6 +29,19 @@ REPO_DIR = PACKAGE_DIR.parent
 PUBLISHED_NAME = "opsmetrics.duckdb"
 
 
+def project_dir(path=None) -> Path:
+    """The dbt project folder: ``path`` (which must hold ``dbt_project.yml``), else the one
+    :func:`find_project_dir` finds."""
+    if path:
+        p = Path(path).expanduser().resolve()
+        if not (p / "dbt_project.yml").is_file():
+            raise ConfigError(
+                f"{p} has no dbt_project.yml", hint="pass the folder that holds dbt_project.yml"
+            )
+        return p
+    return find_project_dir()
+
+
 def find_project_dir(start: Path | None = None) -> Path:
     """The dbt project directory: ``$OPSMETRICS_PROJECT_DIR``, else the nearest parent of
     ``start`` (default: cwd) holding ``dbt_project.yml``, else the package's checkout."""

@@ -46,10 +46,11 @@ def source_options(fn):
 
 
 def _layer(project_dir, profiles_dir, target, manifest, database, connect: bool, dialect="duckdb"):
-    from analysis_py.semantic.layer import SemanticLayer, _open_duckdb
+    from analysis_py.semantic.layer import SemanticLayer
+    from analysis_py.warehouse import open_duckdb
 
     mpath, db = _paths(project_dir, profiles_dir, target, manifest, database, connect)
-    conn = _open_duckdb(db) if (connect and db is not None) else None
+    conn = open_duckdb(db) if (connect and db is not None) else None
     return SemanticLayer(mpath, connection=conn, dialect=dialect)
 
 
@@ -58,7 +59,7 @@ def _paths(project_dir, profiles_dir, target, manifest, database, connect: bool)
     warehouse with its own manifest, else the dbt profile's file (see project.resolve_sources)."""
     from pathlib import Path
 
-    from analysis_py.semantic.connect import project_dir as _project_dir
+    from analysis_py.config import project_dir as _project_dir
     from analysis_py.semantic.project import resolve_sources
 
     if manifest:
@@ -249,7 +250,7 @@ def query(
         return 0
     import duckdb
 
-    from analysis_py.semantic.connect import open_duckdb
+    from analysis_py.warehouse import open_duckdb
 
     conn = open_duckdb(db)
     try:
@@ -397,12 +398,13 @@ def validate(project_dir, profiles_dir, target, manifest, database):
     if manifest:
         sl = _layer(project_dir, profiles_dir, target, manifest, database, connect=bool(database))
     else:  # the project as it is now, not the manifest of the last published build
-        from analysis_py.semantic.connect import project_dir as _project_dir
-        from analysis_py.semantic.layer import SemanticLayer, _open_duckdb
+        from analysis_py.config import project_dir as _project_dir
+        from analysis_py.semantic.layer import SemanticLayer
         from analysis_py.semantic.project import parse_project
+        from analysis_py.warehouse import open_duckdb
 
         parsed = parse_project(_project_dir(project_dir), target=target, profiles_dir=profiles_dir)
-        sl = SemanticLayer(parsed, connection=_open_duckdb(Path(database)) if database else None)
+        sl = SemanticLayer(parsed, connection=open_duckdb(Path(database)) if database else None)
     problems = validate_manifest(sl.manifest, sl.connection)
     if problems:
         for p in problems:
@@ -428,7 +430,7 @@ def export(saved_queries, project_dir, profiles_dir, target, manifest, database)
     if manifest and not database:
         raise ConfigError("--manifest needs --database FILE.duckdb for export")
     if not manifest and not database and not target:
-        from analysis_py.semantic.connect import project_dir as _project_dir
+        from analysis_py.config import project_dir as _project_dir
         from analysis_py.semantic.project import published_warehouse
 
         if published_warehouse(_project_dir(project_dir)) is not None:

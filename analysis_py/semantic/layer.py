@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis_py.config import project_dir as project_dir_of
 from analysis_py.errors import ConfigError, QueryError, close_names
 from analysis_py.semantic import DIALECTS
 from analysis_py.semantic.compiler import Compiler, make_request
-from analysis_py.semantic.connect import open_duckdb
-from analysis_py.semantic.connect import project_dir as project_dir_
 from analysis_py.semantic.manifest import Manifest, load_manifest
+from analysis_py.warehouse import open_duckdb
 
 
 @dataclass
@@ -100,7 +100,7 @@ class SemanticLayer:
     @classmethod
     def from_manifest(cls, manifest, connection=None, **kw) -> SemanticLayer:
         if isinstance(connection, str | Path):
-            connection = _open_duckdb(Path(connection))
+            connection = open_duckdb(Path(connection))
         return cls(manifest, connection=connection, **kw)
 
     @classmethod
@@ -111,11 +111,11 @@ class SemanticLayer:
 
         # Same resolution as the CLI: the published warehouse with its own manifest when there
         # is one (and no target was asked for), else the file the dbt profile names.
-        project = _project_dir(project_dir)
+        project = project_dir_of(project_dir)
         manifest_path, db = resolve_sources(
             project, target=target, profiles_dir=profiles_dir, connect=connect
         )
-        conn = _open_duckdb(db) if connect and db is not None else None
+        conn = open_duckdb(db) if connect and db is not None else None
         return cls(manifest_path, connection=conn, **kw)
 
     # -- queries -----------------------------------------------------------------------------
@@ -316,11 +316,3 @@ def _ibis_duckdb2_compat() -> None:
             return self.to_arrow_table(*args, **kwargs)
 
     duckdb.DuckDBPyConnection.fetch_arrow_table = fetch_arrow_table
-
-
-def _project_dir(project_dir) -> Path:
-    return project_dir_(project_dir)
-
-
-def _open_duckdb(path: Path):
-    return open_duckdb(path)
