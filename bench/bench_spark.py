@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     )
     args = ap.parse_args(argv)
     from analysis_py.warehouse import build as duck_build
-    from analysis_py.warehouse import spark as spark_wh
+    from analysis_py.warehouse import spark_target as spark_wh
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="bench-spark-"))
     raw = root / "raw"
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
     import duckdb
 
     from analysis_py.semantic.layer import SemanticLayer
-    from analysis_py.semantic.spark import compile_request, execute
+    from analysis_py.semantic.spark_query import compile_request, execute
 
     marts = [loc for name, loc in spub.tables.items() if name.startswith("main.")]
     jvm_opts = spark_wh.java_opts(spark_wh.parquet_bytes(*marts))

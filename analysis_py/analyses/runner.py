@@ -74,7 +74,7 @@ def run_one(
 ) -> Outcome:
     """Run one spec end to end (open inputs, fit, render plots, write back).
 
-    ``inputs``: already-open Inputs to use (and leave open), e.g. on Spark (analyses/spark.py).
+    ``inputs``: already-open Inputs to use (and leave open), e.g. on Spark (analyses/spark_inputs.py).
     """
     from analysis_py.analyses.inputs import Inputs
 

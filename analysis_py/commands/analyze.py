@@ -47,7 +47,7 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
     if not loaded:
         raise spec_mod.SpecError("no specs found", hint="pass spec files or add *.yml to analyses/")
     paths = resolve_paths(project_dir=project_dir, warehouse_dir=warehouse_dir)
-    from analysis_py.warehouse.spark import check_target, is_spark_target
+    from analysis_py.warehouse.spark_target import check_target, is_spark_target
 
     check_target(paths, target)
     on_spark = is_spark_target(paths, target)
@@ -72,7 +72,7 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
             progress.update(task, advance=1, description=o.spec_name)
 
         if on_spark:
-            from analysis_py.analyses import spark as spark_analyses
+            from analysis_py.analyses import spark_inputs as spark_analyses
 
             outcomes = spark_analyses.run_specs(loaded, paths, write=not no_write, on_done=done)
         else:

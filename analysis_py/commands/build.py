@@ -31,7 +31,7 @@ def build(target, select, exclude, project_dir, no_docs, quiet):
     from analysis_py.warehouse.build import build as do_build
 
     paths = resolve_paths(project_dir=project_dir)
-    from analysis_py.warehouse import spark
+    from analysis_py.warehouse import spark_target as spark
 
     if spark.is_spark_target(paths, target):
         return _build_spark(paths, target, select, exclude, quiet)
@@ -58,7 +58,7 @@ def build(target, select, exclude, project_dir, no_docs, quiet):
 def _build_spark(paths, target, select, exclude, quiet):
     """A Spark target builds into its own folder and publication (docs/spark.md)."""
     from analysis_py.progress import progress
-    from analysis_py.warehouse import spark
+    from analysis_py.warehouse import spark_target as spark
 
     with progress("dbt build (spark)", quiet=quiet) as p:
         result = spark.build(

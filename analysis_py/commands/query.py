@@ -278,7 +278,7 @@ def query(
 
 def _spark_target(project_dir, target) -> bool:
     from analysis_py.config import resolve_paths
-    from analysis_py.warehouse.spark import is_spark_target
+    from analysis_py.warehouse.spark_target import is_spark_target
 
     return is_spark_target(resolve_paths(project_dir=project_dir), target)
 
@@ -288,7 +288,7 @@ def _query_spark(
 ):
     """``--target spark``: Spark SQL on the published Spark build (docs/spark.md)."""
     from analysis_py.config import resolve_paths
-    from analysis_py.semantic.spark import run_request
+    from analysis_py.semantic.spark_query import run_request
 
     if not _split(metrics) and not saved:
         raise QueryError("no metrics requested", hint="pass --metrics a,b or --saved-query NAME")

@@ -602,7 +602,7 @@ class Session:
         except SQLStateError:
             guard.check_unparsed(text)
             raise
-        from analysis_py.sql import semantic as sem
+        from analysis_py.sql import semantic_sql as sem
 
         if sem.references_metrics(tree):
             plan = (self._semantic_sql(tree, params), "semantic", None)
@@ -644,7 +644,7 @@ class Session:
         """The client-written part of a semantic or JDBC query (projection, outer SELECT)
         through the same guard and rewrite as any plain query, then put over the compiled
         metric query, which is the engine's SQL and visible to it only as ``name``."""
-        from analysis_py.sql import semantic as sem
+        from analysis_py.sql import semantic_sql as sem
 
         outer = outer.copy()
         guard.check_query(outer, self.ctx.database, relations=frozenset({name}))
@@ -774,7 +774,7 @@ class Session:
                 tree = rewrite.parse(text.strip().rstrip(";"))
         except (SQLStateError, sqlglot.errors.SqlglotError, QueryError):
             return out
-        from analysis_py.sql.semantic import param_index
+        from analysis_py.sql.semantic_sql import param_index
 
         probes: dict[int, tuple[exp.Select, exp.Expression, bool]] = {}
         for node in tree.find_all(exp.Placeholder, exp.Parameter):
@@ -830,7 +830,7 @@ class Session:
     def _probe_type(self, select: exp.Select, column: exp.Expression) -> PgType | None:
         """The type of ``column`` where ``select`` reads it: the select itself, projecting the
         column (its metric columns kept for a semantic query, which needs one)."""
-        from analysis_py.sql import semantic as sem
+        from analysis_py.sql import semantic_sql as sem
 
         probe = select.copy()
         for arg in ("where", "having", "order", "limit", "offset", "distinct", "qualify"):
@@ -863,7 +863,7 @@ class Session:
         return sem
 
     def _semantic_sql(self, tree: exp.Expression, params) -> str:
-        from analysis_py.sql import semantic as sem
+        from analysis_py.sql import semantic_sql as sem
 
         info = self._layer()
         guard.check_functions(tree)
@@ -885,7 +885,7 @@ class Session:
         (``metrics.<metric>``): the table is that metric by day (what ``SELECT *`` from it
         returns), and the query runs over those rows as over any table — a BI tool's
         ``count(*)`` of samples, a subquery around it, formatting of its time column."""
-        from analysis_py.sql import semantic as sem
+        from analysis_py.sql import semantic_sql as sem
 
         found = [sem._metric_table(t) for t in tree.find_all(exp.Table)]
         named = [m for is_metrics, m in found if is_metrics]

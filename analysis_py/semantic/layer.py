@@ -229,7 +229,7 @@ class SemanticLayer:
         return out
 
     def dimensions(self, metrics=None) -> list[dict]:
-        from analysis_py.semantic.catalog import dimensions_for
+        from analysis_py.semantic.dimensions import dimensions_for
 
         return dimensions_for(self, metrics)
 

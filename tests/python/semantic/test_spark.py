@@ -75,7 +75,7 @@ def spark(sl, tmp_path_factory):
     pyspark = pytest.importorskip("pyspark", reason="pyspark is the optional [spark] extra")
     from pyspark.sql import SparkSession
 
-    from analysis_py.warehouse.spark import java_opts
+    from analysis_py.warehouse.spark_target import java_opts
 
     wh = tmp_path_factory.mktemp("spark_wh")
     session = (

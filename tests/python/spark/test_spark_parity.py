@@ -93,7 +93,7 @@ def builds(tmp_path_factory):
     if PYSPARK_ERROR:
         pytest.fail(PYSPARK_ERROR, pytrace=False)
     from analysis_py.warehouse import build as duck_build
-    from analysis_py.warehouse import spark as spark_wh
+    from analysis_py.warehouse import spark_target as spark_wh
 
     root = tmp_path_factory.mktemp("spark-parity")
     raw = root / "raw"
@@ -145,7 +145,7 @@ def builds(tmp_path_factory):
 def session(builds):
     """The one Spark session of this process (started during the Spark build), with the
     published marts registered. The analysis and the CLI commands below reuse it."""
-    from analysis_py.warehouse import spark as spark_wh
+    from analysis_py.warehouse import spark_target as spark_wh
 
     _paths, result = builds["spark"]
     spark_wh.register(builds["session"], result.published)
@@ -237,7 +237,7 @@ def metric_requests(manifest_path: Path) -> list[dict]:
 
 def test_metric_requests_of_every_type_agree(builds, duck, session):
     from analysis_py.semantic.layer import SemanticLayer
-    from analysis_py.semantic.spark import compile_request, execute
+    from analysis_py.semantic.spark_query import compile_request, execute
 
     duck_manifest = builds["duckdb"][1].published.semantic_manifest_path
     spark_manifest = builds["spark"][1].published.semantic_manifest_path
@@ -288,7 +288,7 @@ def frames_agree(name, left, right) -> list[str]:
 
 
 def test_an_analysis_estimates_the_same_on_both_engines(builds, session):
-    from analysis_py.analyses import spark as spark_analyses
+    from analysis_py.analyses import spark_inputs as spark_analyses
     from analysis_py.analyses.inputs import Inputs
     from analysis_py.analyses.runner import module_for
     from analysis_py.analyses.spec import load

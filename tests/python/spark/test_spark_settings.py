@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from analysis_py.warehouse import spark as spark_wh
+from analysis_py.warehouse import spark_target as spark_wh
 from tests.python.conftest import REPO
 
 

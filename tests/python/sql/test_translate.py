@@ -6,7 +6,8 @@ import pytest
 import sqlglot
 
 from analysis_py.errors import SQLStateError
-from analysis_py.sql import jdbc, semantic
+from analysis_py.sql import jdbc
+from analysis_py.sql import semantic_sql as semantic
 from analysis_py.sql.split import split_statements
 
 KNOWN = {"stp_rate", "payment_count", "order_total"}

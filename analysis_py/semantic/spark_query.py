@@ -35,7 +35,7 @@ def execute(spark, sql: str) -> list[tuple]:
 
 def run_request(paths, request: dict, *, explain: bool = False):
     """Compile against the published Spark build and run it: (sql, columns, rows or None)."""
-    from analysis_py.warehouse import spark as spark_wh
+    from analysis_py.warehouse import spark_target as spark_wh
 
     published = spark_wh.current(paths)
     manifest = published.semantic_manifest_path

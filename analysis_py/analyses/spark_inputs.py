@@ -38,7 +38,7 @@ def open_inputs(paths) -> SparkInputs:
     """Governed inputs on the published Spark build of ``paths``' warehouse."""
     import ibis
 
-    from analysis_py.warehouse import spark as spark_wh
+    from analysis_py.warehouse import spark_target as spark_wh
 
     session, published = spark_wh.published_session(paths, app_name="opsmetrics-analyze")
     manifest_path = published.target_path / "manifest.json"
