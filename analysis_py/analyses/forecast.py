@@ -384,22 +384,8 @@ class Forecast:
         scores["mase_m"] = self.kw["m"]
         scores["horizon"] = self.kw["horizon"]
         forecasts = pd.concat(fc_frames, ignore_index=True)
-        backtest = scores[
-            [
-                "metric",
-                "slice",
-                "model",
-                "mase",
-                "mase_m",
-                "smape",
-                "coverage_80",
-                "coverage_95",
-                "is_chosen",
-                "n_origins",
-                "horizon",
-                "candidate",
-            ]
-        ]
+        # the backtest_scores table's columns (its schema, less the run keys) and the candidate
+        backtest = scores[[*_result_columns("backtest_scores"), "candidate"]]
         chosen = backtest[backtest.is_chosen]
         naive = backtest[backtest.candidate == "snaive"].set_index(["metric", "slice"])
         ch = chosen.set_index(["metric", "slice"])
@@ -516,3 +502,11 @@ def run(inputs, spec) -> AnalysisResults:
         n_jobs=p["n_jobs"],
         where=f"{where}: input",
     ).fit()
+
+
+def _result_columns(table: str) -> list[str]:
+    """A result table's columns as written back (:data:`warehouse.results.SCHEMAS`), less
+    the run keys the store adds."""
+    from analysis_py.warehouse.results import SCHEMAS
+
+    return [c for c in SCHEMAS[table] if c not in ("run_id", "spec_name")]
