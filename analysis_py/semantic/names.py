@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from dataclasses import dataclass
 
 from analysis_py.errors import FilterError, QueryError
@@ -79,6 +80,18 @@ def parse_name(name: str, custom_grains: frozenset[str] | set[str] = frozenset()
 _CALLS = {"Dimension", "TimeDimension", "Entity", "Metric"}
 
 
+#: CPython 3.11 keeps the AST converter's recursion depth in state shared by all threads: two
+#: threads parsing at once can fail with "SystemError: AST constructor recursion depth
+#: mismatch" (the server compiles on many threads). Every parse here holds this lock.
+_AST_LOCK = threading.Lock()
+
+
+def parse_python_expression(text: str) -> ast.expr:
+    """``text`` parsed as one Python expression (never evaluated); thread-safe."""
+    with _AST_LOCK:
+        return ast.parse(text, mode="eval").body
+
+
 def _literal(node: ast.AST, what: str):
     try:
         return ast.literal_eval(node)
@@ -89,7 +102,7 @@ def _literal(node: ast.AST, what: str):
 def parse_object_call(text: str) -> Ref:
     """Read ``Dimension('order__status')``-style text into a :class:`Ref` (never evaluated)."""
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = parse_python_expression(text.strip())
     except SyntaxError as exc:
         raise FilterError(
             f"malformed template object '{text.strip()}': {exc.msg}",

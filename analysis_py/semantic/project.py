@@ -53,12 +53,12 @@ def render_env(text: str) -> str:
     >>> render_env("{{ env_var('OPSM_UNSET_X', env_var('OPSM_DOCTEST') ~ '.bak') }}")
     'a.duckdb.bak'
     """
-    import ast
+    from analysis_py.semantic.names import parse_python_expression
 
     def repl(m: re.Match) -> str:
         src = m.group(1).strip().replace("~", "+")
         try:
-            tree = ast.parse(src, mode="eval").body
+            tree = parse_python_expression(src)
         except SyntaxError:
             raise ConfigError(f"cannot read Jinja in profile value {text!r}") from None
         return _eval_jinja(tree, text)

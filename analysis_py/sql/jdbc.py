@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis_py.errors import JDBCSyntaxError, SQLStateError
+from analysis_py.semantic.names import parse_python_expression
 from analysis_py.sql.guard import check_query
 
 METHODS = {
@@ -214,7 +215,7 @@ def parse_call(sql: str) -> Call:
     if close < 0 or sql[end:close].strip():
         raise JDBCSyntaxError("expected }} after the semantic_layer call")
     try:
-        tree = ast.parse(sql[start:end], mode="eval").body
+        tree = parse_python_expression(sql[start:end])
     except SyntaxError as exc:
         raise JDBCSyntaxError(f"cannot parse semantic_layer call: {exc.msg}") from None
     if not (

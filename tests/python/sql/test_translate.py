@@ -187,3 +187,26 @@ def test_row_policy_fails_closed_without_its_reference_table():
     assert view_sql(fact, "gen_1", role, {"fct_x": fact}).endswith("WHERE false")
     other = MartInfo("dim_dates", "main", (("date_day", "DATE"),))
     assert "WHERE" not in view_sql(other, "gen_1", role, {"fct_x": fact})
+
+
+def test_python_expression_parsing_is_serialised_across_threads():
+    """CPython 3.11's AST converter keeps its recursion depth in state shared by threads, so
+    two parses at once can fail ("AST constructor recursion depth mismatch", seen from the
+    server's parallel JDBC-syntax compiles): every parse of a template or JDBC call holds
+    one lock, here held by the test while another thread tries to parse."""
+    import threading
+
+    from analysis_py.semantic import names
+
+    done = threading.Event()
+
+    def parse():
+        jdbc.parse_call("select * from {{ semantic_layer.query(metrics=['m']) }}")
+        done.set()
+
+    with names._AST_LOCK:
+        t = threading.Thread(target=parse)
+        t.start()
+        assert not done.wait(0.3), "the JDBC call was parsed without the AST lock"
+    t.join(5)
+    assert done.is_set()
