@@ -100,7 +100,11 @@ def start_in_thread(
             ready.set()
 
         loop.run_until_complete(boot())
-        loop.run_forever()
+        try:
+            loop.run_forever()
+        finally:  # stopped by Running.stop(): release the loop's selector and sockets
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
 
     t = threading.Thread(target=target, name="opsmetrics-serve", daemon=True)
     t.start()

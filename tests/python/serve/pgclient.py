@@ -22,12 +22,16 @@ def _c(s: str) -> bytes:
 class RawClient:
     def __init__(self, port: int, user: str, password: str, database: str = "opsmetrics"):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        body = struct.pack("!i", 196608) + _c("user") + _c(user) + _c("database") + _c(database)
-        body += b"\x00"
-        self.sock.sendall(struct.pack("!i", len(body) + 4) + body)
-        self._scram(user, password)
-        self.params: dict[str, str] = {}
-        self.until_ready()
+        try:
+            body = struct.pack("!i", 196608) + _c("user") + _c(user) + _c("database")
+            body += _c(database) + b"\x00"
+            self.sock.sendall(struct.pack("!i", len(body) + 4) + body)
+            self._scram(user, password)
+            self.params: dict[str, str] = {}
+            self.until_ready()
+        except BaseException:  # a refused login leaves no open socket behind
+            self.sock.close()
+            raise
 
     # -- io
     def _read(self, n: int) -> bytes:
