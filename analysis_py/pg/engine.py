@@ -469,8 +469,6 @@ class Engine:
             ).fetchall()
             relations: list[CatRelation] = []
             keep: set[tuple[str, str]] = set()
-            # a foreign key is shown only where the role may see the table it points at
-            visible = {m.name for m in gen.marts.values() if m.public and role.marts.allows(m.name)}
             for mart in gen.marts.values():
                 con.execute(
                     f"CREATE OR REPLACE VIEW {db}._sem.{_q(mart.name)} AS "
@@ -502,11 +500,8 @@ class Engine:
                         ),
                         mart.description,
                         mart.primary_key,
-                        tuple(
-                            (c, "main", parent, pc)
-                            for c, parent, pc in mart.foreign_keys
-                            if parent in visible
-                        ),
+                        # shown only where the role sees the parent (pg/catalog.py checks)
+                        tuple((c, "main", parent, pc) for c, parent, pc in mart.foreign_keys),
                     )
                 )
             for tname, tcols in self.analysis_tables:

@@ -682,19 +682,26 @@ class Session:
         return Result("SELECT", cols, DuckSource(self, cur, gen, cols, self.max_rows), kind=kind)
 
     def describe(self, text: str, n_params: int) -> list[tuple[str, PgType]] | None:
-        """Result columns of a statement without running it (for Describe)."""
+        """Result columns of a statement without running it."""
+        return self.describe_statement(text, n_params)[0]
+
+    def describe_statement(
+        self, text: str, n_params: int
+    ) -> tuple[list[tuple[str, PgType]] | None, list[tuple[int, int]] | None]:
+        """(result columns, their origins) of a statement without running it, for Describe's
+        RowDescription: origins are (table OID, column number) per column, or None."""
         stripped = text.strip().rstrip(";").strip()
         if not stripped:
-            return None
+            return None, None
         low = stripped[:12].lower()
         if low.startswith("show"):
             m = _SHOW.match(stripped)
             key = m.group(1).strip().lower() if m else "setting"
             if key == "all":
-                return [("name", TEXT), ("setting", TEXT), ("description", TEXT)]
-            return [(key, TEXT)]
+                return [("name", TEXT), ("setting", TEXT), ("description", TEXT)], None
+            return [(key, TEXT)], None
         if low.startswith("explain"):
-            return [("QUERY PLAN", TEXT)]
+            return [("QUERY PLAN", TEXT)], None
         if low.startswith(
             (
                 "set",
@@ -716,44 +723,31 @@ class Session:
                 "abort",
             )
         ):
-            return None
+            return None, None
         if low.startswith("fetch"):
             m = _FETCH.match(stripped)
             p = self.portals.get(_unquote_ident(m.group(3))) if m else None
-            return p.result.columns if p else None
+            return p.result.columns if p else None, None
         if _JDBC.search(stripped):
             r = self._jdbc(stripped, [None] * n_params if n_params else None)
             if r.source:
                 r.source.close()
-            return r.columns
+            return r.columns, None
         # a semantic statement is compiled with its parameters as NULL literals: its columns do
         # not depend on their values (Bind then compiles it with the values)
-        duck_sql, kind, _origins = self._plan(stripped, [None] * n_params if n_params else None)
+        duck_sql, kind, origins = self._plan(stripped, [None] * n_params if n_params else None)
         cur = self._take_cursor()
         try:
             rel = cur.sql(
                 f"SELECT * FROM ({duck_sql}) AS _describe LIMIT 0",
                 params=[None] * n_params if n_params and kind != "semantic" else None,
             )
-            return [(c, pg_type_of(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
+            cols = [(c, pg_type_of(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
+            return cols, list(origins) if origins and len(origins) == len(cols) else None
         except duckdb.Error as exc:
             raise duck_error(exc) from None
         finally:
             self._give_back(cur)
-
-    def origins(self, text: str, n_params: int) -> list[tuple[int, int]] | None:
-        """The column origins of a query (for RowDescription), from its cached plan."""
-        if _JDBC.search(text) or not text.strip():
-            return None
-        try:
-            return (
-                list(
-                    self._plan(text.strip().rstrip(";").strip(), [None] * n_params or None)[2] or []
-                )
-                or None
-            )
-        except (SQLStateError, QueryError, SemanticError, FilterError, duckdb.Error):
-            return None
 
     def param_types(self, text: str, n_params: int) -> list[PgType | None]:
         """The type PostgreSQL would infer for each ``$n`` left unspecified by the client, as

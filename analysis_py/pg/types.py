@@ -129,6 +129,7 @@ PG_TYPE_ROWS: list[tuple[int, str, int, str, int, int]] = [
     (3838, "event_trigger", 4, "P", 0, 0),
 ]
 PG_TYPE_NAMES = {oid: name for oid, name, *_ in PG_TYPE_ROWS}
+_BY_TYPNAME = {name: PgType(oid, name, size) for oid, name, size, *_ in PG_TYPE_ROWS}
 _ELEM = {oid: elem for oid, name, _l, _c, _a, elem in PG_TYPE_ROWS if name.startswith("_")}
 #: the SQL names format_type() prints where they differ from typname
 _SQL_NAMES = {
@@ -153,10 +154,7 @@ def pg_type_named(name: str) -> PgType | None:
     name = name.lower().strip('"')
     if name.endswith("_array"):
         name = "_" + name[: -len("_array")]
-    for oid, typname, size, *_ in PG_TYPE_ROWS:
-        if typname == name:
-            return PgType(oid, typname, size)
-    return None
+    return _BY_TYPNAME.get(name)
 
 
 def sql_type_name(oid: int) -> str | None:

@@ -814,14 +814,12 @@ class _Conn:
             if stmt.copy is not None:  # COPY returns no rows, only copy data
                 self.writer.write(wire.no_data())
                 return
-            cols = await self.server.run(self.session, self.session.describe, stmt.text, n)
-            if cols is None:
-                self.writer.write(wire.no_data())
-                return
-            origins = await self.server.run(self.session, self.session.origins, stmt.text, n)
-            if origins is not None and len(origins) != len(cols):
-                origins = None
-            self.writer.write(_row_description(cols, [], origins))
+            cols, origins = await self.server.run(
+                self.session, self.session.describe_statement, stmt.text, n
+            )
+            self.writer.write(
+                _row_description(cols, [], origins) if cols is not None else wire.no_data()
+            )
         elif kind == b"P":
             portal = self.portals.get(name)
             if portal is None:
