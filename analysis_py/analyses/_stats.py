@@ -107,3 +107,14 @@ def robust_z(x: np.ndarray) -> np.ndarray:
     if not np.isfinite(mad) or mad == 0:
         mad = np.nanstd(x) or 1.0
     return (x - med) / mad
+
+
+def reliability_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Mean predicted vs observed rate per decile of predicted risk, with a 95% interval."""
+    q = pd.qcut(pd.Series(p), bins, labels=False, duplicates="drop")
+    df = pd.DataFrame({"bin": q, "p": p, "y": y.astype(float)})
+    out = df.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
+    se = np.sqrt(out["observed"] * (1 - out["observed"]) / out["n"])
+    out["ci_low"] = (out["observed"] - Z95 * se).clip(0, 1)
+    out["ci_high"] = (out["observed"] + Z95 * se).clip(0, 1)
+    return out.reset_index()

@@ -87,6 +87,10 @@ class AnalysisResults:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Callables returning matplotlib figures; drawn lazily so batch runs stay fast.
     plot_fns: dict[str, Any] = field(default_factory=dict)
+    #: Files saved beside the plots (name with extension -> bytes), e.g. a model artefact.
+    files: dict[str, bytes] = field(default_factory=dict)
+    #: Things the reader must know before acting on the finding (also part of ``finding``).
+    warnings: list[str] = field(default_factory=list)
 
     def to_frame(self) -> pd.DataFrame:
         """The main table: effects if any, else the first non-empty output table."""

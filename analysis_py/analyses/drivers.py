@@ -6,9 +6,9 @@ multiplier, ``exp(β)`` — the effects table reports it on that scale. Standard
 heteroskedasticity-robust (HC3) and, because one client's cases are not independent,
 clustered by client when a cluster column is given; the clustered ones are the primary.
 
-The SLA-breach logit reports odds ratios, AUC and calibration on a later holdout period
-(a time split: the model is judged on cases it could not have seen), and the operating point
-that minimises expected cost given the cost of a false alarm and of a missed breach.
+The logit reports odds ratios, AUC and calibration on a later holdout period (a time split:
+the model is judged on cases it could not have seen). Whom to flag and what flagging is worth
+is the ``predict`` analysis's job (:mod:`analysis_py.analyses.predict`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from analysis_py.analyses._stats import Z95, auc, design_matrix, effect_rows
+from analysis_py.analyses._stats import auc, design_matrix, effect_rows, reliability_table
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
@@ -31,9 +31,6 @@ PARAMETERS = {
     "date_column": "opened_date",
     "exclude_last_days": 30,
     "holdout_share": 0.25,
-    "cost_false_alarm": 50.0,
-    "cost_missed_breach": 500.0,
-    "intervention_effectiveness": 0.5,
     "where": None,
 }
 
@@ -53,8 +50,6 @@ class Drivers:
         cluster: str | None = None,
         date_column: str | None = None,
         holdout_share: float = 0.25,
-        costs: tuple[float, float] = (50.0, 500.0),
-        effectiveness: float = 0.5,
         where: str = "parameters",
     ):
         if model not in ("ols", "logit"):
@@ -79,8 +74,6 @@ class Drivers:
         self.model = model
         self.date_column = date_column
         self.holdout_share = holdout_share
-        self.costs = costs
-        self.effectiveness = effectiveness
         self.where = where
 
     # ------------------------------------------------------------------------------------
@@ -210,51 +203,39 @@ class Drivers:
         yh = hold[self.outcome].astype(bool).to_numpy()
         a = auc(yh, p)
         brier = float(np.mean((p - yh) ** 2))
-        calib = _calibration(p, yh)
-        c_fp, c_fn = self.costs
-        thr, costs_tbl = _best_threshold(p, yh, c_fp, c_fn)
-        flagged = p >= thr
-        tp = int((flagged & yh).sum())
-        fp = int((flagged & ~yh).sum())
-        avoided = self.effectiveness * tp
-        cost_saved = avoided * c_fn - (tp + fp) * c_fp
+        calib = reliability_table(p, yh)
         res = AnalysisResults(
             analysis="drivers",
             title=f"Risk of {self.outcome}",
             finding=(
-                f"On {len(hold):,} later cases held out from fitting, the model ranks breaches "
-                f"with AUC {a:.2f} (Brier {brier:.3f}). Flagging cases whose breach probability is "
-                f"≥ {thr:.2f} (the cost-optimal point for a false alarm costing {c_fp:g} and a "
-                f"missed breach {c_fn:g}) flags {int(flagged.sum()):,} cases, catches {tp:,} of "
-                f"{int(yh.sum()):,} breaches and, if intervention prevents "
-                f"{self.effectiveness:.0%} of those, avoids about {avoided:,.0f} SLA breaches."
+                f"On {len(hold):,} later cases held out from fitting, the model ranks "
+                f"{self.outcome} with AUC {a:.2f} (Brier {brier:.3f}; mean predicted "
+                f"{p.mean():.3f} vs observed {yh.mean():.3f}). "
+                + "; ".join(_or_lines(effects, self.factors)[:6])
+                + ". For whom to flag and what it is worth, use a predict spec."
             ),
             method=(
                 f"Logistic regression of {self.outcome} on {', '.join(self.factors)} "
                 f"(controls: {', '.join(self.controls) or 'none'}), fitted on the earliest "
                 f"{1 - self.holdout_share:.0%} of cases by {self.date_column} and evaluated on the "
                 "rest. Odds ratios with cluster-robust SE; AUC by the rank formula; calibration by "
-                "deciles of predicted risk; the threshold minimises c_fp·FP + c_fn·FN on the holdout."
+                "deciles of predicted risk."
             ),
             assumptions=[
                 "Breach risk is logit-linear in the factors.",
                 "The holdout period resembles the period the model will be used in.",
-                "Intervening on a flagged case prevents the stated share of breaches.",
             ],
             limitations=[
                 "Only factors known at case opening are used, so the model is a triage aid, not a full explanation.",
-                "Costs and effectiveness are parameters of the spec, not estimated from data.",
+                "Odds ratios are associations given the other factors, not causal effects.",
             ],
-            tables={"effects": effects, "calibration": calib, "thresholds": costs_tbl},
+            tables={"effects": effects, "calibration": calib},
             extra={"logit": fit},
         )
         res.add_measure("auc_holdout", a, "intrinsic")
         res.add_measure("brier_holdout", brier, "intrinsic")
-        res.add_measure(
-            "threshold", thr, "intrinsic", "probability", "cost-weighted operating point"
-        )
-        res.add_measure("sla_breaches_avoided", avoided, "extrinsic", "cases", "holdout period")
-        res.add_measure("net_cost_saved", cost_saved, "extrinsic", "cost units", "holdout period")
+        res.add_measure("mean_predicted_holdout", float(p.mean()), "intrinsic", "probability")
+        res.add_measure("observed_rate_holdout", float(yh.mean()), "intrinsic", "probability")
         res.plot_fns["calibration"] = lambda: _calibration_plot(calib)
         res.plot_fns["effects"] = lambda: _forest_plot(effects, "odds ratio")
         return res
@@ -273,29 +254,14 @@ def _align(df, factors, controls, numeric, columns) -> pd.DataFrame:
     return pd.DataFrame(cols, index=df.index)[list(columns)]
 
 
-def _calibration(p: np.ndarray, y: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    q = pd.qcut(pd.Series(p), bins, labels=False, duplicates="drop")
-    df = pd.DataFrame({"bin": q, "p": p, "y": y.astype(float)})
-    out = df.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
-    se = np.sqrt(out["observed"] * (1 - out["observed"]) / out["n"])
-    out["ci_low"] = (out["observed"] - Z95 * se).clip(0, 1)
-    out["ci_high"] = (out["observed"] + Z95 * se).clip(0, 1)
-    return out.reset_index()
-
-
-def _best_threshold(p, y, c_fp, c_fn):
-    grid = np.unique(np.quantile(p, np.linspace(0, 1, 101)))
-    rows = []
-    for t in grid:
-        f = p >= t
-        fp = int((f & ~y).sum())
-        fn = int((~f & y).sum())
-        rows.append(
-            {"threshold": float(t), "false_alarms": fp, "missed": fn, "cost": c_fp * fp + c_fn * fn}
+def _or_lines(effects: pd.DataFrame, factors) -> list[str]:
+    out = []
+    for r in effects[effects["factor"].isin(factors)].itertuples():
+        out.append(
+            f"{r.factor} = {r.level} has {r.estimate:.2f}× the odds of {r.reference_level} "
+            f"(95% CI {r.ci_low:.2f}–{r.ci_high:.2f})"
         )
-    tbl = pd.DataFrame(rows)
-    best = float(tbl.loc[tbl["cost"].idxmin(), "threshold"])
-    return best, tbl
+    return out
 
 
 def _forest_plot(effects: pd.DataFrame, xlabel: str):
@@ -385,7 +351,5 @@ def run(inputs, spec) -> AnalysisResults:
         cluster=p["cluster"],
         date_column=p["date_column"],
         holdout_share=p["holdout_share"],
-        costs=(p["cost_false_alarm"], p["cost_missed_breach"]),
-        effectiveness=p["intervention_effectiveness"],
         where=f"{where}: parameters",
     ).fit()

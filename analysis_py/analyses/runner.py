@@ -57,7 +57,7 @@ def _render_plots(res) -> dict[str, bytes]:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
         plt.close(fig)
-        out[name] = buf.getvalue()
+        out[f"{name}.png"] = buf.getvalue()
     return out
 
 
@@ -109,7 +109,7 @@ def run_one(
                     inputs.con.disconnect()
         tables = dict(res.tables)
         tables["measures"] = res.measures_frame()
-        plots = _render_plots(res) if write else {}
+        files = {**_render_plots(res), **res.files} if write else {}
         row = store.run_row(
             **base,
             status="success",
@@ -123,7 +123,7 @@ def run_one(
             duration_s=time.perf_counter() - t0,
         )
         if write:
-            store.write_run(row, tables, warehouse_dir, artifacts=plots)
+            store.write_run(row, tables, warehouse_dir, artifacts=files)
         return Outcome(
             spec.name,
             spec.analysis,

@@ -27,6 +27,7 @@ before anything runs, so a typo never produces a silently-defaulted analysis.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any
 import yaml
 
 from analysis_py.analyses.inputs import MetricDef
+from analysis_py.analyses.params import build as build_params
 from analysis_py.errors import SpecError, close_names
 
 #: analysis name -> module with PARAMETERS and run(inputs, spec)
@@ -46,6 +48,7 @@ ANALYSES = {
     "survival": "analysis_py.analyses.survival",
     "impact": "analysis_py.analyses.impact",
     "compare": "analysis_py.analyses.compare",
+    "predict": "analysis_py.analyses.predict",
 }
 SERIES_ANALYSES = {"forecast", "anomalies"}
 TOP_KEYS = (
@@ -85,6 +88,10 @@ class Spec:
     exposure: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     given_parameters: dict[str, Any] = field(default_factory=dict)
+
+    def params(self):
+        """The analysis's typed parameters object (for analyses that declare ``Params``)."""
+        return module_for(self.analysis).Params(**self.parameters)
 
     def series(self) -> list[tuple[str, str | None]]:
         """(metric, slice) pairs to analyse; slice None = the total."""
@@ -172,10 +179,14 @@ def parse(raw: Any, source: str, default_name: str | None = None) -> Spec:
         if "mart" not in inp:
             raise SpecError(f"{where}: field 'input.mart' is required for {analysis}")
     mod = module_for(analysis)
-    defaults = mod.PARAMETERS
     given = raw.get("parameters") or {}
     if not isinstance(given, dict):
         raise SpecError(f"{where}: field 'parameters' must be a mapping")
+    if hasattr(mod, "Params"):
+        params = dataclasses.asdict(build_params(mod.Params, given, where, analysis))
+        given = dict(given)
+        return _spec(raw, name, analysis, inp, params, given, source)
+    defaults = mod.PARAMETERS
     params = copy.deepcopy(defaults)
     for key, value in given.items():
         if key not in defaults:
@@ -184,6 +195,10 @@ def parse(raw: Any, source: str, default_name: str | None = None) -> Spec:
             )
         _check_type(value, defaults[key], f"{where}: field 'parameters.{key}'")
         params[key] = value
+    return _spec(raw, name, analysis, inp, params, given, source)
+
+
+def _spec(raw, name, analysis, inp, params, given, source) -> Spec:
     return Spec(
         name=str(name),
         analysis=analysis,

@@ -146,7 +146,7 @@ def write_run(
         tmp_dir = final_dir.with_name(f".tmp-{final_dir.name}-{os.getpid()}")
         tmp_dir.mkdir(parents=True, exist_ok=True)
         for name, data in artifacts.items():
-            (tmp_dir / f"{name}.png").write_bytes(data)
+            (tmp_dir / (name if "." in name else f"{name}.png")).write_bytes(data)
         pending.append((tmp_dir, final_dir))
     # runs last: a reader that sees the run row can rely on the results being there.
     pending.sort(key=lambda p: p[1].parent.name == "runs" and p[1].suffix == ".parquet")

@@ -160,6 +160,24 @@ def _section(run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path) -> str:
                 25,
             )
         )
+    ms = rows("model_scores")
+    if len(ms):
+        test = ms[ms["split"] == "test"]
+        wide = test.pivot_table(index="model", columns="metric", values="value").reset_index()
+        for m in ("auc", "pr_auc"):
+            ci = test[test.metric == m].set_index("model")
+            wide[f"{m}_95ci"] = wide["model"].map(
+                lambda k, ci=ci: f"{ci.loc[k, 'ci_low']:.3f}–{ci.loc[k, 'ci_high']:.3f}"
+            )
+        chosen = set(ms.loc[ms["is_chosen"].astype(bool), "model"])
+        wide["chosen"] = wide["model"].isin(chosen).map({True: "✓", False: ""})
+        parts.append("<h4>Models on the test period</h4>")
+        cols = ["model", "chosen", "auc", "auc_95ci", "pr_auc", "pr_auc_95ci", "brier", "log_loss"]
+        parts.append(_fmt_table(wide, cols))
+    dr = rows("drift")
+    if len(dr):
+        parts.append("<h4>Drift: latest period vs training (population-stability index)</h4>")
+        parts.append(_fmt_table(dr, ["feature", "psi", "drifted", "latest_rows"]))
     for extra in ("survival", "proportions"):
         df = rows(extra)
         if len(df):
@@ -236,6 +254,8 @@ def build_report(warehouse_dir: str | Path | None = None, specs: list[str] | Non
             "survival",
             "proportions",
             "profile",
+            "model_scores",
+            "drift",
         )
     }
     ok = latest[latest["status"] == "success"].copy()
