@@ -12,47 +12,51 @@ HAC (Newey–West) because weekly means are autocorrelated; DiD errors are clust
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from analysis_py.analyses._stats import Z95, design_matrix
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
-PARAMETERS = {
-    "outcome": "business_hours_to_resolve",
-    "treated_column": "product",
-    "treated_value": "Payments",
-    "change_date": None,
-    "date_column": "opened_date",
-    "methods": ["its", "did"],
-    "controls": ["channel", "priority"],
-    "cluster": "client_id",
-    "hac_lags": None,
-    "slope_change": False,
-    "exclude_last_days": 30,
-    "where": None,
-}
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of an ``impact`` spec."""
+
+    outcome: str = "business_hours_to_resolve"
+    treated_column: str = "product"
+    treated_value: str = "Payments"
+    #: the date the change took effect (YYYY-MM-DD), a business fact the spec states
+    change_date: str | None = None
+    date_column: str = "opened_date"
+    methods: list[str] = field(default_factory=lambda: ["its", "did"])
+    controls: list[str] = field(default_factory=lambda: ["channel", "priority"])
+    cluster: str | None = "client_id"
+    hac_lags: int | None = None
+    #: also estimate a change of trend after the date (reported as its own effect)
+    slope_change: bool = False
+    exclude_last_days: int = 30
+    #: search every week for the best-fitting break and warn when it is far from change_date
+    break_search: bool = True
+    break_tolerance_days: int = 28
+    #: event-study leads and lags, in months either side of the change (0 = none)
+    event_window_months: int = 6
+    #: re-run DiD with each untreated level as a fake treated group
+    placebo_groups: bool = True
+    where: str | None = None
 
 
 class Impact:
-    def __init__(
-        self,
-        data: pd.DataFrame,
-        *,
-        outcome: str,
-        treated_column: str,
-        treated_value: str,
-        change_date: str,
-        date_column: str,
-        methods=("its", "did"),
-        controls=(),
-        cluster: str | None = None,
-        hac_lags: int | None = None,
-        slope_change: bool = False,
-        where: str = "parameters",
-    ):
+    def __init__(self, data: pd.DataFrame, params: Params, *, where: str = "parameters"):
+        p = params
+        outcome, treated_column, date_column = p.outcome, p.treated_column, p.date_column
+        change_date, methods = p.change_date, p.methods
         if change_date is None:
             raise InputError(f"{where}.change_date: required (YYYY-MM-DD)")
         for m in methods:
@@ -65,51 +69,128 @@ class Impact:
         d[date_column] = pd.to_datetime(d[date_column])
         self.change = pd.Timestamp(change_date)
         d["post"] = (d[date_column] >= self.change).astype(float)
-        d["treated"] = (d[treated_column].astype(str) == str(treated_value)).astype(float)
+        d["treated"] = (d[treated_column].astype(str) == str(p.treated_value)).astype(float)
         d["log_y"] = np.log(d[outcome].astype(float))
         if d.loc[d.treated == 1, "post"].nunique() < 2:
             raise InputError(
                 f"{where}.change_date: treated group has no data on both sides of {change_date}"
             )
         self.data = d
+        self.params = p
         self.outcome = outcome
-        self.treated_label = f"{treated_column}={treated_value}"
+        self.treated_label = f"{treated_column}={p.treated_value}"
         self.date_column = date_column
         self.methods = list(methods)
-        self.controls = list(controls)
-        self.cluster = cluster
-        self.hac_lags = hac_lags
-        self.slope_change = slope_change
+        self.controls = list(p.controls)
+        self.cluster = p.cluster
+        self.hac_lags = p.hac_lags
+        self.slope_change = p.slope_change
         self.where = where
 
     def fit(self) -> AnalysisResults:
+        p = self.params
         rows, extra, tables = [], {}, {}
         if "its" in self.methods:
-            row, fit, weekly = self._its()
-            rows.append(row)
+            its_rows, fit, weekly = self._its()
+            rows += its_rows
             extra["its"] = fit
             tables["its_series"] = weekly
+        refutation = []
         if "did" in self.methods:
             row, fit, placebo = self._did()
             rows.append(row)
             extra["did"] = fit
             extra["did_placebo_p"] = placebo
-        effects = pd.DataFrame(rows)
-        treated_post = self.data[(self.data.treated == 1) & (self.data.post == 1)]
-        parts = []
-        for r in rows:
-            parts.append(
-                f"{r['level'].upper()}: {r['estimate']:.2f}× (95% CI {r['ci_low']:.2f}–{r['ci_high']:.2f})"
+            refutation.append(
+                {
+                    "check": "placebo_date",
+                    "level": "halfway through the pre-period",
+                    "estimate": np.nan,
+                    "p_value": placebo,
+                }
             )
-        best = effects["estimate"].mean()
-        hours_saved = float((1 - best) / best * np.exp(treated_post["log_y"]).sum())
+            if p.placebo_groups:
+                refutation += self._placebo_groups()
+        effects = pd.DataFrame(rows)
+        level_rows = effects[effects["level"].isin(["its", "did"])]
+        treated_post = self.data[(self.data.treated == 1) & (self.data.post == 1)]
+        observed_hours = float(np.exp(treated_post["log_y"]).sum())
+        # hours saved = observed × (1/m − 1); the interval maps the multiplier's interval
+        saved = level_rows.assign(
+            hours_saved=observed_hours * (1 / level_rows["estimate"] - 1),
+            hours_saved_low=observed_hours * (1 / level_rows["ci_high"] - 1),
+            hours_saved_high=observed_hours * (1 / level_rows["ci_low"] - 1),
+        ).set_index("level")
+        primary = "did" if "did" in saved.index else "its"
+        hs = saved.loc[primary]
+        parts = [
+            f"{r.level.upper()}: {r.estimate:.2f}× (95% CI {r.ci_low:.2f}–{r.ci_high:.2f})"
+            for r in level_rows.itertuples()
+        ]
         finding = (
             f"After {self.change:%Y-%m-%d}, cases with {self.treated_label} take "
-            f"{best:.2f}× as long to resolve as before, relative to trend/other groups "
-            f"({'; '.join(parts)}). Over the {len(treated_post):,} treated cases since the change "
-            f"that is about {hours_saved:,.0f} business hours saved."
+            f"{hs['estimate']:.2f}× as long to resolve as before ({primary.upper()}), relative to "
+            f"trend/other groups ({'; '.join(parts)}). Over the {len(treated_post):,} treated cases "
+            f"since the change that is about {hs['hours_saved']:,.0f} business hours saved "
+            f"(95% CI {hs['hours_saved_low']:,.0f} to {hs['hours_saved_high']:,.0f})."
         )
-        if "did_placebo_p" in extra:
+        slope = effects[effects["level"] == "its_slope_change"]
+        if len(slope):
+            r = slope.iloc[0]
+            finding += (
+                f" The trend after the change is {r.estimate:.3f}× per week relative to before "
+                f"(95% CI {r.ci_low:.3f}–{r.ci_high:.3f})."
+            )
+        warnings_: list[str] = []
+        if p.break_search:
+            search, best, plausible = self._break_search()
+            tables["break_search"] = search
+            extra["best_break"] = best
+            far = abs((best - self.change).days) > p.break_tolerance_days
+            if far and not plausible:
+                warnings_.append(
+                    f"The data fit a change on {best:%Y-%m-%d} much better than on the stated "
+                    f"{self.change:%Y-%m-%d} (the stated date is outside the 95% set of plausible "
+                    "break weeks): check the change date before trusting the estimate."
+                )
+        if p.event_window_months and "did" in self.methods:
+            es, lead_p = self._event_study()
+            tables["event_study"] = es
+            extra["event_study_leads_p"] = lead_p
+            refutation.append(
+                {
+                    "check": "event_study_leads",
+                    "level": f"{p.event_window_months} months before",
+                    "estimate": np.nan,
+                    "p_value": lead_p,
+                }
+            )
+            if np.isfinite(lead_p) and lead_p < 0.01:
+                warnings_.append(
+                    f"Event-study leads differ from zero before the change (joint p = {lead_p:.2g}): "
+                    "the groups did not move in parallel, or the change started earlier than stated."
+                )
+        if refutation:
+            ref = pd.DataFrame(refutation)
+            groups = ref["check"] == "placebo_group"
+            ref["p_value_adjusted"] = ref["p_value"]
+            if groups.sum() and ref.loc[groups, "p_value"].notna().all():
+                ref.loc[groups, "p_value_adjusted"] = multipletests(
+                    ref.loc[groups, "p_value"], method="holm"
+                )[1]
+            tables["refutation"] = ref
+            # a placebo effect matters when it is both significant and at least a quarter of
+            # the estimated effect (with hundreds of thousands of cases, tiny drifts are significant)
+            size = np.abs(np.log(ref["estimate"].astype(float)))
+            main = abs(np.log(float(hs["estimate"])))
+            bad = ref[groups & (ref["p_value_adjusted"] < 0.05) & (size >= 0.25 * main)]
+            if len(bad):
+                warnings_.append(
+                    "Placebo groups that had no change show an effect too ("
+                    + ", ".join(f"{r.level}: {r.estimate:.2f}×" for r in bad.itertuples())
+                    + "): something else changed at that date."
+                )
+        if "did_placebo_p" in extra and np.isfinite(extra["did_placebo_p"]):
             finding += (
                 f" A placebo change halfway through the pre-period gives p = {extra['did_placebo_p']:.2f}"
                 + (
@@ -118,6 +199,8 @@ class Impact:
                     else " (pre-trends differ: treat DiD with care)."
                 )
             )
+        if warnings_:
+            finding += " Warning: " + " ".join(warnings_)
         res = AnalysisResults(
             analysis="impact",
             title=f"Impact of the process change on {self.outcome} ({self.treated_label})",
@@ -129,7 +212,29 @@ class Impact:
                 + (" and slope change" if self.slope_change else "")
                 + ", Newey–West HAC standard errors. DiD: case-level OLS of log outcome on "
                 "treated × post with month fixed effects and controls, standard errors clustered "
-                f"by {self.cluster or 'nothing'}. Effects are exp(coefficient)."
+                f"by {self.cluster or 'nothing'}. Effects are exp(coefficient); business hours "
+                "saved = observed treated hours since the change × (1/multiplier − 1), its interval "
+                "from the multiplier's."
+                + (
+                    " Break search: the weekly treated-minus-control (or treated) series is fitted "
+                    "with a level shift at every week; weeks whose fit is within the 95% "
+                    "likelihood-ratio bound of the best form the plausible set."
+                    if p.break_search
+                    else ""
+                )
+                + (
+                    f" Event study: treated × month-relative-to-change dummies (±{p.event_window_months}"
+                    " months, ends binned, month −1 the reference) in the DiD regression; leads "
+                    "tested jointly (Wald)."
+                    if p.event_window_months and "did" in self.methods
+                    else ""
+                )
+                + (
+                    " Placebo groups: DiD with each untreated level as the treated group (the real "
+                    "one left out), Holm-adjusted."
+                    if p.placebo_groups and "did" in self.methods
+                    else ""
+                )
             ),
             assumptions=[
                 "ITS: without the change, the treated group's trend would have continued.",
@@ -142,13 +247,174 @@ class Impact:
             ],
             tables={"effects": effects, **tables},
             extra=extra,
+            warnings=warnings_,
         )
-        for r in rows:
-            res.add_measure(f"effect_{r['level']}", r["estimate"], "intrinsic", "×")
-        res.add_measure("business_hours_saved", hours_saved, "extrinsic", "business hours")
+        for r in effects.itertuples():
+            res.add_measure(f"effect_{r.level}", r.estimate, "intrinsic", "×")
+        for lvl, r in saved.iterrows():
+            note = f"{lvl.upper()}; 95% CI {r.hours_saved_low:,.0f} to {r.hours_saved_high:,.0f}"
+            suffix = "" if lvl == primary else f"_{lvl}"
+            res.add_measure(
+                f"business_hours_saved{suffix}", r.hours_saved, "extrinsic", "business hours", note
+            )
+            res.add_measure(
+                f"business_hours_saved{suffix}_low",
+                r.hours_saved_low,
+                "extrinsic",
+                "business hours",
+            )
+            res.add_measure(
+                f"business_hours_saved{suffix}_high",
+                r.hours_saved_high,
+                "extrinsic",
+                "business hours",
+            )
+        if "best_break" in extra:
+            res.add_measure(
+                "best_break_days_from_stated",
+                (extra["best_break"] - self.change).days,
+                "intrinsic",
+                "days",
+                f"best-fitting break week starts {extra['best_break']:%Y-%m-%d}",
+            )
         if "its_series" in tables:
             res.plot_fns["its"] = lambda: _its_plot(tables["its_series"], self.change)
+        if "event_study" in tables:
+            res.plot_fns["event_study"] = lambda: _event_plot(tables["event_study"])
+        if "break_search" in tables:
+            res.plot_fns["break_search"] = lambda: _break_plot(tables["break_search"], self.change)
         return res
+
+    def _weekly(self, d: pd.DataFrame) -> pd.DataFrame:
+        d = d.assign(y_adj=self._adjusted(d))
+        week = d[self.date_column].dt.to_period("W").dt.start_time
+        w = d.groupby(week).agg(y=("y_adj", "mean"), n=("y_adj", "size"))
+        return w[w["n"] >= 3]
+
+    def _break_search(self) -> tuple[pd.DataFrame, pd.Timestamp, bool]:
+        """Level shift at every candidate week; returns the table, the best week and whether
+        the stated date's week is in the 95% likelihood-ratio set of plausible weeks."""
+        d = self.data
+        treated = self._weekly(d[d.treated == 1])
+        if "did" in self.methods and (d.treated == 0).any():
+            control = self._weekly(d[d.treated == 0])
+            w = treated.join(control, how="inner", suffixes=("_t", "_c"))
+            y = (w["y_t"] - w["y_c"]).to_numpy()
+            series = "treated − control"
+        else:
+            w = treated
+            y = w["y"].to_numpy()
+            series = "treated"
+        weeks = w.index
+        n = len(y)
+        t = np.arange(n, dtype=float)
+        margin = max(4, n // 10)
+        rows = []
+        for k in range(margin, n - margin):
+            post = (t >= k).astype(float)
+            X = np.column_stack([np.ones(n), t, post])
+            beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+            ssr = float(np.sum((y - X @ beta) ** 2))
+            rows.append({"week": weeks[k], "ssr": ssr, "estimate": float(np.exp(beta[2]))})
+        if not rows:
+            raise InputError(f"{self.where}: series too short for a break search ({n} weeks)")
+        tbl = pd.DataFrame(rows)
+        best = tbl.loc[tbl["ssr"].idxmin()]
+        # LR statistic n·log(SSR_k / SSR_min) against χ²(1): the approximate 95% set
+        tbl["lr"] = n * np.log(tbl["ssr"] / best["ssr"])
+        tbl["plausible"] = tbl["lr"] <= float(stats.chi2.ppf(0.95, 1))
+        tbl["series"] = series
+        stated_week = self.change.to_period("W").start_time
+        near = tbl[(tbl["week"] - stated_week).abs() <= pd.Timedelta(days=7)]
+        plausible = bool(near["plausible"].any())
+        return tbl, pd.Timestamp(best["week"]), plausible
+
+    def _event_study(self) -> tuple[pd.DataFrame, float]:
+        d = self.data
+        win = self.params.event_window_months
+        month = d[self.date_column].dt.to_period("M")
+        rel = (month - self.change.to_period("M")).apply(lambda x: x.n).clip(-win, win)
+        X, _ = design_matrix(
+            d.assign(month=d[self.date_column].dt.strftime("%Y-%m")),
+            {"month": None, **{c: None for c in self.controls}},
+        )
+        X["treated"] = d["treated"].to_numpy()
+        names = []
+        for k in range(-win, win + 1):
+            if k == -1:
+                continue
+            name = f"rel[{k}]"
+            X[name] = (d["treated"].to_numpy() * (rel == k).to_numpy()).astype(float)
+            if X[name].sum() > 0:
+                names.append((k, name))
+            else:
+                X = X.drop(columns=name)
+        kw = {"cov_type": "HC1"}
+        if self.cluster and self.cluster in d:
+            kw = {"cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(d[self.cluster])[0]}}
+        fit = sm.OLS(d["log_y"].to_numpy(), X).fit(**kw)
+        rows = [
+            {
+                "relative_month": -1,
+                "estimate": 1.0,
+                "ci_low": 1.0,
+                "ci_high": 1.0,
+                "p_value": np.nan,
+            }
+        ]
+        for k, name in names:
+            b, se = float(fit.params[name]), float(fit.bse[name])
+            rows.append(
+                {
+                    "relative_month": k,
+                    "estimate": float(np.exp(b)),
+                    "ci_low": float(np.exp(b - Z95 * se)),
+                    "ci_high": float(np.exp(b + Z95 * se)),
+                    "p_value": float(fit.pvalues[name]),
+                }
+            )
+        es = pd.DataFrame(rows).sort_values("relative_month").reset_index(drop=True)
+        es["binned"] = es["relative_month"].abs() == win
+        leads = [name for k, name in names if k < -1]
+        lead_p = float("nan")
+        if leads:
+            R = np.zeros((len(leads), len(fit.params)))
+            for i, name in enumerate(leads):
+                R[i, list(fit.params.index).index(name)] = 1.0
+            lead_p = float(np.asarray(fit.wald_test(R, scalar=True).pvalue))
+        return es, lead_p
+
+    def _placebo_groups(self) -> list[dict]:
+        d = self.data
+        col = self.params.treated_column
+        untreated = d[d.treated == 0]
+        rows = []
+        for level, g in untreated.groupby(untreated[col].astype(str)):
+            if len(g) < 200 or g["post"].nunique() < 2 or len(untreated) - len(g) < 200:
+                continue
+            fake = untreated.assign(treated=(untreated[col].astype(str) == level).astype(float))
+            X, _ = design_matrix(
+                fake.assign(month=fake[self.date_column].dt.strftime("%Y-%m")),
+                {"month": None, **{c: None for c in self.controls}},
+            )
+            X["treated"] = fake["treated"].to_numpy()
+            X["treated_post"] = (fake["treated"] * fake["post"]).to_numpy()
+            kw = {"cov_type": "HC1"}
+            if self.cluster and self.cluster in fake:
+                kw = {
+                    "cov_type": "cluster",
+                    "cov_kwds": {"groups": pd.factorize(fake[self.cluster])[0]},
+                }
+            fit = sm.OLS(fake["log_y"].to_numpy(), X).fit(**kw)
+            rows.append(
+                {
+                    "check": "placebo_group",
+                    "level": f"{col}={level}",
+                    "estimate": float(np.exp(fit.params["treated_post"])),
+                    "p_value": float(fit.pvalues["treated_post"]),
+                }
+            )
+        return rows
 
     def _adjusted(self, d: pd.DataFrame) -> np.ndarray:
         """Log outcome with the controls' effects removed (keeps the weekly means comparable)."""
@@ -181,7 +447,7 @@ class Impact:
             X.drop(columns=[c for c in X if c.startswith("post")])
             @ fit.params.drop([c for c in X if c.startswith("post")])
         ).to_numpy()
-        return (
+        rows = [
             self._row(
                 "its",
                 b,
@@ -190,10 +456,21 @@ class Impact:
                 int(w["n"].sum()),
                 f"ITS, WLS weekly, HAC({lags})",
                 "before",
-            ),
-            fit,
-            w,
-        )
+            )
+        ]
+        if self.slope_change:
+            row = self._row(
+                "its_slope_change",
+                float(fit.params["post_trend"]),
+                float(fit.bse["post_trend"]),
+                float(fit.pvalues["post_trend"]),
+                int(w["n"].sum()),
+                f"ITS trend change per week, WLS weekly, HAC({lags})",
+                "trend before",
+            )
+            row["scale"] = "multiplier_per_week"
+            rows.append(row)
+        return rows, fit, w
 
     def _did(self):
         d = self.data
@@ -291,34 +568,54 @@ def _its_plot(w: pd.DataFrame, change):
 
 
 def run(inputs, spec) -> AnalysisResults:
-    p = spec.parameters
+    p: Params = spec.params()
     where = f"spec '{spec.name}'"
     t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
-    cols = [p["outcome"], p["treated_column"], p["date_column"], *p["controls"]]
-    if p["cluster"]:
-        cols.append(p["cluster"])
+    cols = [p.outcome, p.treated_column, p.date_column, *p.controls]
+    if p.cluster:
+        cols.append(p.cluster)
     inputs.check_columns(t, cols, f"{where}: parameters")
-    if p.get("where"):
-        t = inputs.filter_sql(t, p["where"], f"{where}: parameters.where")
-    t = t.filter(t[p["outcome"]].notnull() & (t[p["outcome"]] > 0))
-    if p["exclude_last_days"]:
-        d = t[p["date_column"]].cast("date")
+    if p.where:
+        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
+    t = t.filter(t[p.outcome].notnull() & (t[p.outcome] > 0))
+    if p.exclude_last_days:
+        d = t[p.date_column].cast("date")
         last = t.aggregate(m=d.max()).to_pandas()["m"].iloc[0]
         if pd.notna(last):
-            cutoff = pd.Timestamp(last) - pd.Timedelta(days=int(p["exclude_last_days"]))
+            cutoff = pd.Timestamp(last) - pd.Timedelta(days=int(p.exclude_last_days))
             t = t.filter(d <= cutoff.date())
     df = t.select(*dict.fromkeys(cols)).to_pandas()
-    return Impact(
-        df,
-        outcome=p["outcome"],
-        treated_column=p["treated_column"],
-        treated_value=p["treated_value"],
-        change_date=p["change_date"],
-        date_column=p["date_column"],
-        methods=p["methods"],
-        controls=p["controls"],
-        cluster=p["cluster"],
-        hac_lags=p["hac_lags"],
-        slope_change=p["slope_change"],
-        where=f"{where}: parameters",
-    ).fit()
+    return Impact(df, p, where=f"{where}: parameters").fit()
+
+
+def _event_plot(es: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.errorbar(
+        es["relative_month"],
+        es["estimate"],
+        yerr=[es["estimate"] - es["ci_low"], es["ci_high"] - es["estimate"]],
+        fmt="o",
+        color="#1f4e79",
+        capsize=3,
+    )
+    ax.axhline(1.0, color="grey", lw=1, ls="--")
+    ax.axvline(-0.5, color="#c0504d", lw=1)
+    ax.set_xlabel("months relative to the change (ends binned; −1 is the reference)")
+    ax.set_ylabel("treated vs control (×)")
+    fig.tight_layout()
+    return fig
+
+
+def _break_plot(search: pd.DataFrame, change):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(search["week"], search["lr"], color="#1f4e79")
+    ax.axhline(float(stats.chi2.ppf(0.95, 1)), color="grey", ls="--", lw=1, label="95% bound")
+    ax.axvline(change, color="#c0504d", lw=1, label="stated change date")
+    ax.set_ylabel("fit worse than the best break (LR)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -19,6 +19,7 @@ from analysis_py.analyses.compare import Compare, _newcombe
 from analysis_py.analyses.drivers import Drivers
 from analysis_py.analyses.forecast import mase, smape
 from analysis_py.analyses.impact import Impact
+from analysis_py.analyses.impact import Params as ImpactParams
 
 
 @pytest.fixture(scope="module")
@@ -210,8 +211,7 @@ def test_its_hac_matches_direct_newey_west():
         y = np.exp(2 + rng.normal(0, 0.5, k) + (np.log(0.8) if post else 0))
         rows += [{"d": d, "g": "T", "y": v, "c": "x"} for v in y]
     df = pd.DataFrame(rows)
-    res = Impact(
-        df,
+    params = ImpactParams(
         outcome="y",
         treated_column="g",
         treated_value="T",
@@ -221,7 +221,8 @@ def test_its_hac_matches_direct_newey_west():
         controls=[],
         cluster=None,
         hac_lags=3,
-    ).fit()
+    )
+    res = Impact(df, params).fit()
     fit = res.extra["its"]
     X = fit.model.exog
     w = fit.model.weights

@@ -44,6 +44,15 @@ def results(any_warehouse, tmp_path_factory):
                     "treated_value": pc["product"],
                 },
             )
+            # the same spec with a change date typed two and a half months late
+            wrong = pd.Timestamp(pc["start_date"]) + pd.Timedelta(days=75)
+            specs.append(
+                dataclasses.replace(
+                    s,
+                    name="impact_wrong_date",
+                    parameters={**s.parameters, "change_date": f"{wrong:%Y-%m-%d}"},
+                )
+            )
         specs.append(s)
     out = tmp_path_factory.mktemp("analysis-out")
     outcomes = runner.run_specs(specs, duckdb_path=wh.duckdb_path, warehouse_dir=out, jobs=2)
@@ -59,6 +68,9 @@ def results(any_warehouse, tmp_path_factory):
             "backtest_scores",
             "survival",
             "measures",
+            "event_study",
+            "refutation",
+            "break_search",
         )
     }
     return wh, tables
@@ -97,6 +109,72 @@ def test_process_change_inside_its_and_did_ci(results):
         row = eff.loc[("process_change", method)]
         assert row["scale"] == "multiplier"
         assert row["ci_low"] <= mult <= row["ci_high"], (method, mult, row.to_dict())
+
+
+def _finding(tables, spec):
+    runs = tables["runs"]
+    return str(runs[runs.spec_name == spec]["finding"].iloc[0])
+
+
+def test_impact_with_the_right_date_raises_no_warning(results):
+    wh, tables = results
+    assert "Warning:" not in _finding(tables, "process_change_impact")
+    pc = wh.ground_truth["effects"]["resolution"]["process_change"]
+    m = tables["measures"]
+    best = m[
+        (m.spec_name == "process_change_impact") & (m.measure == "best_break_days_from_stated")
+    ]
+    assert abs(float(best["value"].iloc[0])) <= 7, "break search misses the planted date"
+    es = tables["event_study"]
+    es = es[es.spec_name == "process_change_impact"].set_index("relative_month")
+    mult = pc["multiplier"]
+    post = es.loc[es.index >= 0]
+    assert ((post.ci_low <= mult) & (mult <= post.ci_high)).mean() >= 0.7
+    leads = es.loc[es.index < -1]
+    assert ((leads.ci_low <= 1) & (leads.ci_high >= 1)).mean() >= 0.7
+
+
+def test_a_wrong_change_date_is_flagged(results):
+    wh, tables = results
+    finding = _finding(tables, "impact_wrong_date")
+    assert "check the change date" in finding, finding
+    truth = pd.Timestamp(wh.ground_truth["effects"]["resolution"]["process_change"]["start_date"])
+    m = tables["measures"]
+    m = m[m.spec_name == "impact_wrong_date"].set_index("measure")["value"]
+    stated = truth + pd.Timedelta(days=75)
+    best = stated + pd.Timedelta(days=float(m["best_break_days_from_stated"]))
+    assert abs((best - truth).days) <= 14
+
+
+def test_hours_saved_interval_recomputed_from_the_mart(results):
+    """observed treated hours since the change × (1/multiplier − 1), by plain SQL."""
+    import duckdb
+
+    wh, tables = results
+    pc = wh.ground_truth["effects"]["resolution"]["process_change"]
+    con = duckdb.connect(str(wh.duckdb_path), read_only=True)
+    try:
+        (hours,) = con.execute(
+            """
+            select sum(business_hours_to_resolve) from main.fct_cases
+            where business_hours_to_resolve > 0 and product = ?
+              and opened_date >= ?
+              and opened_date <= (
+                  select max(opened_date) - interval 30 day from main.fct_cases
+                  where business_hours_to_resolve > 0)
+            """,
+            [pc["product"], str(pc["start_date"])],
+        ).fetchall()[0]
+    finally:
+        con.close()
+    eff = _effects(tables, "process_change_impact").loc[("process_change", "did")]
+    m = tables["measures"]
+    m = m[m.spec_name == "process_change_impact"].set_index("measure")["value"]
+    assert m["business_hours_saved"] == pytest.approx(hours * (1 / eff["estimate"] - 1), rel=1e-9)
+    assert m["business_hours_saved_low"] == pytest.approx(hours * (1 / eff["ci_high"] - 1))
+    assert m["business_hours_saved_high"] == pytest.approx(hours * (1 / eff["ci_low"] - 1))
+    true_saved = hours * (1 / pc["multiplier"] - 1)
+    assert m["business_hours_saved_low"] <= true_saved <= m["business_hours_saved_high"]
 
 
 def test_kaplan_meier_median_close_to_simulated(results):
