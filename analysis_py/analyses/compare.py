@@ -10,8 +10,11 @@ observed difference and the minimum detectable difference at 80% power are repor
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (
@@ -24,39 +27,44 @@ from analysis_py.analyses._stats import wilson_ci
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
-PARAMETERS = {
-    "success": "is_stp",
-    "group": "rail",
-    "reference": None,
-    "period_column": None,
-    "change_date": None,
-    "alpha": 0.05,
-    "correction": "holm",
-    "power": 0.8,
-    "cost_column": "repair_minutes",
-    "cost_per_unit": 1.0,
-    "cost_unit": "repair minute",
-    "where": None,
-}
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of a ``compare`` spec."""
+
+    success: str = "is_stp"
+    group: str = "rail"
+    reference: str | None = None
+    #: compare before/after change_date on this date column instead of across group levels
+    period_column: str | None = None
+    change_date: str | None = None
+    #: adjust for mix: compare within each combination of these columns (Mantel–Haenszel)
+    strata: list[str] = field(default_factory=list)
+    alpha: float = 0.05
+    correction: str = "holm"
+    power: float = 0.8
+    cost_column: str | None = "repair_minutes"
+    cost_per_unit: float = 1.0
+    cost_unit: str = "repair minute"
+    where: str | None = None
 
 
 class Compare:
     def __init__(
         self,
         counts: pd.DataFrame,
+        params: Params,
         *,
-        group: str,
-        reference: str | None = None,
-        alpha: float = 0.05,
-        correction: str = "holm",
-        power: float = 0.8,
-        cost_per_unit: float | None = None,
-        cost_unit: str = "unit",
-        success: str = "success",
+        group: str | None = None,
+        strata_counts: pd.DataFrame | None = None,
         where: str = "parameters",
     ):
         """``counts``: one row per level with columns ``level``, ``n``, ``successes`` and,
-        optionally, ``cost_total`` (e.g. repair minutes summed over failures)."""
+        optionally, ``cost_total`` (e.g. repair minutes summed over failures);
+        ``strata_counts``: the same per ``level`` × ``stratum`` for a mix-adjusted comparison."""
+        group = group or params.group
+        reference = params.reference
+        success = params.success
         counts = counts[counts["n"] > 0].copy()
         counts["level"] = counts["level"].astype(str)
         if len(counts) < 2:
@@ -70,12 +78,14 @@ class Compare:
             raise InputError(f"{where}.reference: '{reference}' is not a level of '{group}'")
         self.reference = str(reference)
         self.group = group
-        self.alpha = alpha
-        self.correction = correction
-        self.power = power
-        self.cost_per_unit = cost_per_unit
-        self.cost_unit = cost_unit
+        self.alpha = params.alpha
+        self.correction = params.correction
+        self.power = params.power
+        self.cost_per_unit = params.cost_per_unit if "cost_total" in counts else None
+        self.cost_unit = params.cost_unit
         self.success = success
+        self.strata = list(params.strata)
+        self.strata_counts = strata_counts
 
     def fit(self) -> AnalysisResults:
         c = self.counts
@@ -135,12 +145,30 @@ class Compare:
         sig = eff[eff["p_value_adjusted"] < self.alpha] if len(eff) else eff
         best = c.sort_values("rate", ascending=False).iloc[0]
         worst = c.sort_values("rate").iloc[0]
+        verdict = (
+            f"differs across {self.group} (χ² p {_p(p_all)})"
+            if p_all < self.alpha
+            else f"does not differ detectably across {self.group} (χ² p {_p(p_all)})"
+        )
         finding = (
-            f"{self.success} differs across {self.group} (χ² p = {p_all:.2g}): from "
+            f"{self.success} {verdict}: from "
             f"{worst.rate:.1%} for {worst.level} (95% CI {worst.ci_low:.1%}–{worst.ci_high:.1%}) to "
             f"{best.rate:.1%} for {best.level}. Against {self.reference} ({ref.rate:.1%}), "
             f"{len(sig)} of {len(eff)} levels differ after {self.correction} correction."
         )
+        mh = pd.DataFrame()
+        per_stratum = pd.DataFrame()
+        if self.strata_counts is not None and len(self.strata_counts):
+            mh, per_stratum = self._mantel_haenszel()
+            eff = pd.concat([eff, mh], ignore_index=True)
+            lines = [
+                f"{r.level}: {r.estimate:+.2%} (95% CI {r.ci_low:+.2%} to {r.ci_high:+.2%})"
+                for r in mh.itertuples()
+            ]
+            finding += (
+                f" Within {' × '.join(self.strata)} (Mantel–Haenszel, mix-adjusted) vs "
+                f"{self.reference}: " + "; ".join(lines) + "."
+            )
         res = AnalysisResults(
             analysis="compare",
             title=f"{self.success} by {self.group}",
@@ -152,13 +180,22 @@ class Compare:
             ),
             assumptions=[
                 "Observations are independent within and across levels.",
-                "Levels are compared as observed, without adjusting for their mix of other factors.",
+                (
+                    f"The mix-adjusted rows compare levels within {', '.join(self.strata)}; the "
+                    "others compare levels as observed."
+                    if self.strata
+                    else "Levels are compared as observed, without adjusting for their mix of other factors (set strata to adjust)."
+                ),
             ],
             limitations=[
                 "Correlated observations (e.g. one client's payments) make the CIs too narrow.",
                 "Differences are associations; see drivers/impact for adjusted or causal designs.",
             ],
-            tables={"effects": eff, "proportions": c},
+            tables={
+                "effects": eff,
+                "proportions": c,
+                **({"strata": per_stratum} if len(per_stratum) else {}),
+            },
         )
         res.add_measure("chi2_p_value", p_all, "intrinsic")
         res.add_measure("levels_differing", len(sig), "intrinsic")
@@ -184,6 +221,87 @@ class Compare:
             res.finding += f" Repairs cost {total:,.0f} ({self.cost_unit}s × {self.cost_per_unit}); reaching the best level's rate everywhere would avoid about {gap:,.0f}."
         res.plot_fns["proportions"] = lambda: _plot(c, self.success)
         return res
+
+    def _mantel_haenszel(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Risk difference vs the reference pooled over strata with Mantel–Haenszel weights
+        w = n₁n₀/(n₁+n₀) and the large-strata variance Σw²·v / (Σw)²; CMH test of no
+        association from statsmodels' StratifiedTable."""
+        from statsmodels.stats.contingency_tables import StratifiedTable
+
+        sc = self.strata_counts.copy()
+        sc["level"] = sc["level"].astype(str)
+        ref = sc[sc.level == self.reference].set_index("stratum")
+        rows, strata_rows = [], []
+        for level, g in sc[sc.level != self.reference].groupby("level", sort=True):
+            g = g.set_index("stratum").join(ref, how="inner", suffixes=("", "_ref"))
+            g = g[(g["n"] > 0) & (g["n_ref"] > 0)]
+            if g.empty:
+                continue
+            p1, p0 = g["successes"] / g["n"], g["successes_ref"] / g["n_ref"]
+            w = g["n"] * g["n_ref"] / (g["n"] + g["n_ref"])
+            v = p1 * (1 - p1) / g["n"] + p0 * (1 - p0) / g["n_ref"]
+            rd = float((w * (p1 - p0)).sum() / w.sum())
+            se = float(np.sqrt((w**2 * v).sum()) / w.sum())
+            tables = [
+                np.array(
+                    [
+                        [r.successes, r.n - r.successes],
+                        [r.successes_ref, r.n_ref - r.successes_ref],
+                    ],
+                    dtype=float,
+                )
+                for r in g.itertuples()
+            ]
+            try:
+                p = float(StratifiedTable(tables).test_null_odds(correction=False).pvalue)
+            except (ValueError, ZeroDivisionError, np.linalg.LinAlgError):
+                p = float("nan")
+            z = float(stats.norm.ppf(1 - self.alpha / 2))
+            rows.append(
+                {
+                    "factor": self.group,
+                    "level": level,
+                    "reference_level": self.reference,
+                    "estimate": rd,
+                    "std_error": se,
+                    "ci_low": rd - z * se,
+                    "ci_high": rd + z * se,
+                    "p_value": p,
+                    "scale": "difference",
+                    "method": f"Mantel–Haenszel risk difference within {' × '.join(self.strata)}, CMH test",
+                    "outcome": self.success,
+                    "n_obs": int(g["n"].sum() + g["n_ref"].sum()),
+                }
+            )
+            for stratum, r in g.iterrows():
+                d = r.successes / r.n - r.successes_ref / r.n_ref
+                lo, hi = _newcombe(r.successes, r.n, r.successes_ref, r.n_ref, self.alpha)
+                strata_rows.append(
+                    {
+                        "level": level,
+                        "reference_level": self.reference,
+                        "stratum": stratum,
+                        "n": int(r.n),
+                        "n_reference": int(r.n_ref),
+                        "difference": d,
+                        "ci_low": lo,
+                        "ci_high": hi,
+                        "weight": float(w[stratum] / w.sum()),
+                    }
+                )
+        mh = pd.DataFrame(rows)
+        if len(mh):
+            mh["p_value_adjusted"] = multipletests(
+                mh["p_value"].fillna(1.0), alpha=self.alpha, method=self.correction
+            )[1]
+        return mh, pd.DataFrame(strata_rows)
+
+
+def _p(p: float) -> str:
+    """A p-value in words a reader can use: never "p = 0"."""
+    if not np.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}" if p < 0.1 else f"= {p:.2f}"
 
 
 def _newcombe(k1, n1, k2, n2, alpha):
@@ -218,44 +336,38 @@ def _plot(c: pd.DataFrame, label: str):
 
 
 def run(inputs, spec) -> AnalysisResults:
-    p = spec.parameters
+    p: Params = spec.params()
     where = f"spec '{spec.name}'"
     t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
-    cols = (
-        [p["success"], p["group"]] if not p["period_column"] else [p["success"], p["period_column"]]
-    )
+    cols = [p.success, p.period_column or p.group, *p.strata]
     inputs.check_columns(t, cols, f"{where}: parameters")
-    if p.get("where"):
-        t = inputs.filter_sql(t, p["where"], f"{where}: parameters.where")
-    if p["period_column"]:
-        if not p["change_date"]:
+    if p.where:
+        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
+    if p.period_column:
+        if not p.change_date:
             raise InputError(f"{where}: parameters.change_date is required with period_column")
-        level = (t[p["period_column"]] >= p["change_date"]).ifelse("after", "before")
+        level = (t[p.period_column] >= p.change_date).ifelse("after", "before")
         group = "period"
     else:
-        level = t[p["group"]].cast("string")
-        group = p["group"]
-    s = t[p["success"]]
-    aggs = {
-        "n": s.count(),
-        "successes": s.cast("int64").sum(),
-    }
-    if p["cost_column"] and p["cost_column"] in t.columns:
-        aggs["cost_total"] = t[p["cost_column"]].cast("float64").sum()
-    counts = t.group_by(level.name("level")).aggregate(**aggs).to_pandas()
+        level = t[p.group].cast("string")
+        group = p.group
+    s = t[p.success]
+    aggs = {"n": s.count(), "successes": s.cast("int64").sum()}
+    counts_aggs = dict(aggs)
+    if p.cost_column and p.cost_column in t.columns:
+        counts_aggs["cost_total"] = t[p.cost_column].cast("float64").sum()
+    counts = t.group_by(level.name("level")).aggregate(**counts_aggs).to_pandas()
     if counts["n"].sum() == 0:
-        raise InputError(f"{where}: parameters.success: '{p['success']}' is entirely null")
+        raise InputError(f"{where}: parameters.success: '{p.success}' is entirely null")
     if "cost_total" in counts:
         counts["cost_total"] = counts["cost_total"].fillna(0.0)
-    return Compare(
-        counts,
-        group=group,
-        reference=p["reference"],
-        alpha=p["alpha"],
-        correction=p["correction"],
-        power=p["power"],
-        cost_per_unit=p["cost_per_unit"] if "cost_total" in counts else None,
-        cost_unit=p["cost_unit"],
-        success=p["success"],
-        where=f"{where}: parameters",
-    ).fit()
+    strata = None
+    if p.strata:
+        parts = [t[c].cast("string").fill_null("<null>") for c in p.strata]
+        stratum = parts[0]
+        for part in parts[1:]:
+            stratum = stratum.concat(" | ", part)
+        strata = (
+            t.group_by([level.name("level"), stratum.name("stratum")]).aggregate(**aggs).to_pandas()
+        )
+    return Compare(counts, p, group=group, strata_counts=strata, where=f"{where}: parameters").fit()

@@ -13,67 +13,97 @@ is the ``predict`` analysis's job (:mod:`analysis_py.analyses.predict`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from statsmodels.stats.multitest import multipletests
 
 from analysis_py.analyses._stats import auc, design_matrix, effect_rows, reliability_table
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
-PARAMETERS = {
-    "model": "ols",  # ols | logit
-    "outcome": "business_hours_to_resolve",
-    "factors": {"channel": "portal", "priority": "P3"},
-    "controls": ["product"],
-    "numeric": [],
-    "cluster": "client_id",
-    "date_column": "opened_date",
-    "exclude_last_days": 30,
-    "holdout_share": 0.25,
-    "where": None,
-}
+TRANSFORMS = ("log", "identity", "logit")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of a ``drivers`` spec."""
+
+    #: ols (a numeric outcome, transformed) or logit (a boolean outcome)
+    model: Literal["ols", "logit"] = "ols"
+    outcome: str = "business_hours_to_resolve"
+    #: ols only: log (effects are multipliers: durations, amounts), identity (differences:
+    #: scores), logit (odds ratios: proportions strictly between 0 and 1)
+    transform: Literal["log", "identity", "logit"] = "log"
+    #: factor -> reference level (none = the most frequent level)
+    factors: dict[str, str | None] = field(
+        default_factory=lambda: {"channel": "portal", "priority": "P3"}
+    )
+    controls: list[str] = field(default_factory=lambda: ["product"])
+    numeric: list[str] = field(default_factory=list)
+    #: numeric columns entered as log(x): their effect is per e-fold of x
+    log_numeric: list[str] = field(default_factory=list)
+    #: pairs of factors/controls whose combined effect is estimated, e.g. [[product, channel]]
+    interactions: list[list[str]] = field(default_factory=list)
+    #: estimate every effect separately before and after this date (YYYY-MM-DD)
+    period_split: str | None = None
+    cluster: str | None = "client_id"
+    date_column: str | None = "opened_date"
+    exclude_last_days: int = 30
+    holdout_share: float = 0.25
+    #: multiple-testing correction across the reported levels (statsmodels multipletests)
+    correction: str = "holm"
+    where: str | None = None
 
 
 class Drivers:
     """OLS on log(outcome) or logit on a boolean outcome, treatment-coded factors."""
 
-    def __init__(
-        self,
-        data: pd.DataFrame,
-        outcome: str,
-        factors: dict[str, str | None],
-        *,
-        model: str = "ols",
-        controls: list[str] | None = None,
-        numeric: list[str] | None = None,
-        cluster: str | None = None,
-        date_column: str | None = None,
-        holdout_share: float = 0.25,
-        where: str = "parameters",
-    ):
-        if model not in ("ols", "logit"):
-            raise InputError(f"{where}.model: '{model}' must be 'ols' or 'logit'")
+    def __init__(self, data: pd.DataFrame, params: Params, *, where: str = "parameters"):
+        p = params
+        if p.model not in ("ols", "logit"):
+            raise InputError(f"{where}.model: '{p.model}' must be 'ols' or 'logit'")
+        if p.transform not in TRANSFORMS:
+            raise InputError(f"{where}.transform: '{p.transform}' must be one of {TRANSFORMS}")
         for col in [
-            outcome,
-            *factors,
-            *(controls or []),
-            *(numeric or []),
-            *([cluster] if cluster else []),
+            p.outcome,
+            *p.factors,
+            *p.controls,
+            *p.numeric,
+            *([p.cluster] if p.cluster else []),
         ]:
             if col not in data:
                 raise InputError(f"{where}: unknown column '{col}'")
             if data[col].isna().all():
                 raise InputError(f"{where}: column '{col}' is entirely null")
+        for col in p.log_numeric:
+            if col not in p.numeric:
+                raise InputError(f"{where}.log_numeric: '{col}' is not listed in numeric")
+        for pair in p.interactions:
+            if len(pair) != 2 or not set(pair) <= {*p.factors, *p.controls}:
+                raise InputError(
+                    f"{where}.interactions: {pair} must be two of the factors or controls"
+                )
+        if p.model == "logit" and (p.interactions or p.log_numeric or p.period_split):
+            raise InputError(
+                f"{where}: interactions, log_numeric and period_split need model: ols "
+                "(for a binary outcome use a predict spec, or fit the logit per period with where)"
+            )
+        if p.period_split and (not p.date_column or p.date_column not in data):
+            raise InputError(f"{where}.period_split needs date_column in the data")
         self.data = data
-        self.outcome = outcome
-        self.factors = dict(factors)
-        self.controls = list(controls or [])
-        self.numeric = list(numeric or [])
-        self.cluster = cluster
-        self.model = model
-        self.date_column = date_column
-        self.holdout_share = holdout_share
+        self.params = p
+        self.outcome = p.outcome
+        self.factors = dict(p.factors)
+        self.controls = list(p.controls)
+        self.numeric = list(p.numeric)
+        self.cluster = p.cluster
+        self.model = p.model
+        self.date_column = p.date_column
+        self.holdout_share = p.holdout_share
         self.where = where
 
     # ------------------------------------------------------------------------------------
@@ -82,91 +112,204 @@ class Drivers:
 
     def _matrix(self, df: pd.DataFrame):
         allf = {**self.factors, **{c: None for c in self.controls}}
+        logs = set(self.params.log_numeric)
+        df = df.assign(**{c: np.log(df[c].astype(float)) for c in logs})
         X, labels = design_matrix(df, allf, self.numeric)
         refs = dict(X.attrs["references"])
-        for c in self.numeric:  # continuous covariates: effect of one more unit
-            labels[c] = (c, "+1 unit")
+        for c in self.numeric:  # continuous covariates: effect of one more unit (of log x)
+            labels[c] = (c, "+1 log unit (×e)" if c in logs else "+1 unit")
             refs[c] = "+0"
+        for a, b in self.params.interactions:
+            va, vb = df[a].astype("string"), df[b].astype("string")
+            for la in sorted(va.dropna().unique()):
+                if la == refs[a]:
+                    continue
+                for lb in sorted(vb.dropna().unique()):
+                    if lb == refs[b]:
+                        continue
+                    col = f"{a}[{la}]:{b}[{lb}]"
+                    x = ((va == la) & (vb == lb)).to_numpy(dtype=float)
+                    if x.sum() >= 5:
+                        X[col] = x
+                        labels[col] = (f"{a}×{b}", f"{la}:{lb}")
+                        refs[f"{a}×{b}"] = "no interaction"
         return X, labels, refs
 
     def _fit_ols(self) -> AnalysisResults:
+        p = self.params
         df = self.data.dropna(subset=[self.outcome, *self.factors, *self.controls, *self.numeric])
-        n_nonpos = int((df[self.outcome] <= 0).sum())
-        df = df[df[self.outcome] > 0]
+        dropped = 0
+        if p.transform == "log":
+            keep = df[self.outcome] > 0
+            dropped, df = int((~keep).sum()), df[keep]
+        elif p.transform == "logit":
+            keep = (df[self.outcome] > 0) & (df[self.outcome] < 1)
+            dropped, df = int((~keep).sum()), df[keep]
+        for c in p.log_numeric:
+            keep = df[c] > 0
+            dropped, df = dropped + int((~keep).sum()), df[keep]
         if len(df) < 30:
             raise InputError(f"{self.where}.outcome: only {len(df)} usable rows (need ≥ 30)")
         if df[self.outcome].nunique() < 2:
             raise InputError(f"{self.where}.outcome: '{self.outcome}' is constant")
-        y = np.log(df[self.outcome].to_numpy(float))
+        if p.period_split:
+            cut = pd.Timestamp(p.period_split)
+            dates = pd.to_datetime(df[self.date_column])
+            periods = [
+                (f"before {cut:%Y-%m-%d}", df[dates < cut]),
+                (f"from {cut:%Y-%m-%d}", df[dates >= cut]),
+            ]
+        else:
+            periods = [(None, df)]
+        frames, fits = [], {}
+        for label, part in periods:
+            if len(part) < 30:
+                raise InputError(
+                    f"{self.where}.period_split: the period {label} has {len(part)} rows (need ≥ 30)"
+                )
+            eff, primary, hc3 = self._ols_once(part)
+            if label:
+                eff["period"] = label
+            frames.append(eff)
+            fits[label or "all"] = (primary, hc3)
+        effects = pd.concat(frames, ignore_index=True)
+        effects["p_value_adjusted"] = multipletests(effects["p_value"], method=p.correction)[1]
+        primary, hc3 = next(iter(fits.values()))
+        scale = {"log": "multiplier", "identity": "difference", "logit": "odds_ratio"}[p.transform]
+        lines = [
+            _effect_words(r, self.outcome, scale)
+            for r in effects.itertuples()
+            if r.factor in self.factors or r.factor in self.numeric or "×" in r.factor
+        ]
+        y_desc = {
+            "log": f"log {self.outcome}",
+            "identity": self.outcome,
+            "logit": f"logit {self.outcome}",
+        }[p.transform]
+        n_total = int(sum(f[0].nobs for f in fits.values()))
+        finding = (
+            f"Across {n_total:,} rows, "
+            + "; ".join(lines[:8])
+            + (". " if lines else "")
+            + "; ".join(
+                f"the model explains {f[0].rsquared:.0%} of the variation in {y_desc}"
+                + (f" ({k})" if k != "all" else "")
+                for k, f in fits.items()
+            )
+            + "."
+        )
+        n_sig = int((effects["p_value_adjusted"] < 0.05).sum())
+        finding += f" {n_sig} of {len(effects)} effects remain significant after {p.correction} correction."
+        res = AnalysisResults(
+            analysis="drivers",
+            title=f"Drivers of {self.outcome}",
+            finding=finding,
+            method=(
+                f"Ordinary least squares of {y_desc} on treatment-coded "
+                f"{', '.join(self.factors)} (controls: {', '.join(self.controls) or 'none'}"
+                + (f"; numeric: {', '.join(self.numeric)}" if self.numeric else "")
+                + (
+                    "; interactions: " + ", ".join("×".join(x) for x in p.interactions)
+                    if p.interactions
+                    else ""
+                )
+                + "). "
+                + {
+                    "log": "exp(coefficient) is the multiplicative effect relative to the reference level. ",
+                    "identity": "Each coefficient is the difference in the outcome relative to the reference level. ",
+                    "logit": "exp(coefficient) is the odds ratio of the proportion relative to the reference level. ",
+                }[p.transform]
+                + (
+                    f"Fitted separately before and from {p.period_split}. "
+                    if p.period_split
+                    else ""
+                )
+                + (
+                    f"Standard errors clustered by {self.cluster}; HC3 robust errors also reported. "
+                    if self.cluster
+                    else "HC3 heteroskedasticity-robust standard errors. "
+                )
+                + f"p-values adjusted across all reported effects ({p.correction})."
+            ),
+            assumptions=[
+                {
+                    "log": "Effects are multiplicative (log-linear) and the same across the other factors",
+                    "identity": "Effects are additive and the same across the other factors",
+                    "logit": "Effects are multiplicative on the odds and the same across the other factors",
+                }[p.transform]
+                + (" (except the listed interactions)." if p.interactions else "."),
+                "Rows of one cluster may be correlated; different clusters are independent.",
+                "Factor levels are not chosen because of the outcome (no confounding beyond the controls).",
+            ]
+            + (
+                []
+                if p.period_split
+                else ["Effects did not change over the period (set period_split to check)."]
+            ),
+            limitations=[
+                f"Rows with a missing outcome or a value the transform cannot take are left out "
+                f"({dropped} dropped); still-open cases are left to the survival analysis.",
+                "Associations, not causal effects, unless levels are as good as randomly assigned.",
+            ],
+            tables={"effects": effects},
+            extra={"ols": primary, "ols_hc3": hc3, "fits": fits},
+        )
+        for k, (f, _) in fits.items():
+            suffix = "" if k == "all" else f" ({k})"
+            res.add_measure("r_squared" + suffix, f.rsquared, "intrinsic")
+            res.add_measure("n_obs" + suffix, f.nobs, "intrinsic", "rows")
+            res.add_measure("residual_sd" + suffix, float(np.sqrt(f.scale)), "intrinsic", y_desc)
+        xlabel = {
+            "multiplier": "multiplier (×)",
+            "odds_ratio": "odds ratio",
+            "difference": f"difference in {self.outcome}",
+        }[scale]
+        plot_eff = (
+            effects
+            if "period" not in effects
+            else effects.assign(level=effects["level"] + " (" + effects["period"] + ")")
+        )
+        res.plot_fns["effects"] = lambda: _forest_plot(plot_eff, xlabel, log=scale != "difference")
+        return res
+
+    def _ols_once(self, df: pd.DataFrame):
+        p = self.params
+        raw = df[self.outcome].to_numpy(float)
+        y = {"log": np.log, "identity": lambda v: v, "logit": lambda v: np.log(v / (1 - v))}[
+            p.transform
+        ](raw)
         X, labels, refs = self._matrix(df)
         ols = sm.OLS(y, X)
         hc3 = ols.fit(cov_type="HC3")
         if self.cluster:
             groups = pd.factorize(df[self.cluster])[0]
             primary = ols.fit(cov_type="cluster", cov_kwds={"groups": groups})
-            method = f"OLS on log {self.outcome}, cluster-robust SE by {self.cluster}"
+            se_desc = f"cluster-robust SE by {self.cluster}"
         else:
             primary = hc3
-            method = f"OLS on log {self.outcome}, HC3 robust SE"
+            se_desc = "HC3 robust SE"
+        scale = {"log": "multiplier", "identity": "difference", "logit": "odds_ratio"}[p.transform]
+        y_desc = {
+            "log": f"log {self.outcome}",
+            "identity": self.outcome,
+            "logit": f"logit {self.outcome}",
+        }[p.transform]
         effects = effect_rows(
             primary.params,
             primary.bse,
             primary.pvalues,
             labels,
             refs,
-            scale="multiplier",
-            method=method,
+            scale=scale,
+            method=f"OLS on {y_desc}, {se_desc}",
             outcome=self.outcome,
             n_obs=int(primary.nobs),
         )
-        effects["std_error_hc3"] = [float(np.exp(primary.params[n]) * hc3.bse[n]) for n in labels]
-        main = effects[effects["factor"].isin(self.factors)]
-        lines = []
-        for _, r in main.iterrows():
-            pct = (r.estimate - 1) * 100
-            word = "longer" if pct > 0 else "shorter"
-            lines.append(
-                f"{r.factor} = {r.level} takes {r.estimate:.2f}× as long as {r.reference_level} "
-                f"({abs(pct):.0f}% {word}; 95% CI {r.ci_low:.2f}–{r.ci_high:.2f})"
-            )
-        finding = (
-            f"Across {int(primary.nobs):,} resolved cases, "
-            + "; ".join(lines[:6])
-            + (". " if lines else "")
-            + f"The model explains {primary.rsquared:.0%} of the variation in log {self.outcome}."
-        )
-        res = AnalysisResults(
-            analysis="drivers",
-            title=f"Drivers of {self.outcome}",
-            finding=finding,
-            method=(
-                f"Ordinary least squares of log({self.outcome}) on treatment-coded "
-                f"{', '.join(self.factors)} (controls: {', '.join(self.controls) or 'none'}). "
-                "exp(coefficient) is the multiplicative effect relative to the reference level. "
-                + (
-                    f"Standard errors clustered by {self.cluster}; HC3 robust errors also reported."
-                    if self.cluster
-                    else "HC3 heteroskedasticity-robust standard errors."
-                )
-            ),
-            assumptions=[
-                "Effects are multiplicative (log-linear) and the same across the other factors.",
-                "Cases of one cluster may be correlated; different clusters are independent.",
-                "Factor levels are not chosen because of how long a case will take (no confounding beyond the controls).",
-            ],
-            limitations=[
-                f"Only resolved cases with a positive {self.outcome} are used "
-                f"({n_nonpos} non-positive values dropped); still-open cases are left to the survival analysis.",
-                "Associations, not causal effects, unless levels are as good as randomly assigned.",
-            ],
-            tables={"effects": effects},
-            extra={"ols": primary, "ols_hc3": hc3},
-        )
-        res.add_measure("r_squared", primary.rsquared, "intrinsic")
-        res.add_measure("n_obs", primary.nobs, "intrinsic", "cases")
-        res.add_measure("residual_sd_log", float(np.sqrt(primary.scale)), "intrinsic", "log hours")
-        res.plot_fns["effects"] = lambda: _forest_plot(effects, "multiplier (×)")
-        return res
+        expo = scale != "difference"
+        effects["std_error_hc3"] = [
+            float((np.exp(primary.params[n]) if expo else 1.0) * hc3.bse[n]) for n in labels
+        ]
+        return effects, primary, hc3
 
     def _fit_logit(self) -> AnalysisResults:
         df = self.data.dropna(subset=[self.outcome, *self.factors, *self.controls, *self.numeric])
@@ -198,6 +341,9 @@ class Drivers:
             outcome=self.outcome,
             n_obs=int(fit.nobs),
         )
+        effects["p_value_adjusted"] = multipletests(
+            effects["p_value"], method=self.params.correction
+        )[1]
         Xh = _align(hold, self.factors, self.controls, self.numeric, X.columns)
         p = np.asarray(fit.predict(Xh))
         yh = hold[self.outcome].astype(bool).to_numpy()
@@ -264,7 +410,24 @@ def _or_lines(effects: pd.DataFrame, factors) -> list[str]:
     return out
 
 
-def _forest_plot(effects: pd.DataFrame, xlabel: str):
+def _effect_words(r, outcome: str, scale: str) -> str:
+    ci = f"95% CI {r.ci_low:.2f}–{r.ci_high:.2f}"
+    period = f" [{r.period}]" if isinstance(getattr(r, "period", None), str) else ""
+    what = f"{r.factor} = {r.level}" if not r.level.startswith("+") else f"{r.factor} {r.level}"
+    if scale == "difference":
+        return f"{what}{period}: {outcome} {r.estimate:+.3f} vs {r.reference_level} ({ci})"
+    if scale == "odds_ratio":
+        return f"{what}{period}: {r.estimate:.2f}× the odds of {outcome} ({ci})"
+    if any(k in outcome for k in ("hours", "minutes", "duration", "days", "time")):
+        word = "longer" if r.estimate > 1 else "shorter"
+        return (
+            f"{what}{period} takes {r.estimate:.2f}× as long as {r.reference_level} "
+            f"({abs(r.estimate - 1):.0%} {word}; {ci})"
+        )
+    return f"{what}{period}: {outcome} {r.estimate:.2f}× that of {r.reference_level} ({ci})"
+
+
+def _forest_plot(effects: pd.DataFrame, xlabel: str, log: bool = True):
     import matplotlib.pyplot as plt
 
     e = effects.reset_index(drop=True)
@@ -278,17 +441,18 @@ def _forest_plot(effects: pd.DataFrame, xlabel: str):
         color="#1f4e79",
         capsize=3,
     )
-    ax.axvline(1.0, color="grey", lw=1, ls="--")
-    ax.set_xscale("log")  # ratios: 0.5× and 2× equally far from 1
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+    ax.axvline(1.0 if log else 0.0, color="grey", lw=1, ls="--")
+    if log:
+        ax.set_xscale("log")  # ratios: 0.5× and 2× equally far from 1
+        from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
-    lo, hi = float(e["ci_low"].min()), float(e["ci_high"].max())
-    ticks = [
-        t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10) if lo * 0.8 <= t <= hi * 1.25
-    ]
-    ax.set_xticks(ticks or [1])
-    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+        lo, hi = float(e["ci_low"].min()), float(e["ci_high"].max())
+        ticks = [
+            t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10) if lo * 0.8 <= t <= hi * 1.25
+        ]
+        ax.set_xticks(ticks or [1])
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(ypos)
     ax.set_yticklabels(
         [f"{f}={lv} vs {r}" for f, lv, r in zip(e.factor, e.level, e.reference_level, strict=True)]
@@ -320,36 +484,25 @@ def _calibration_plot(calib: pd.DataFrame):
 
 
 def run(inputs, spec) -> AnalysisResults:
-    """Pull the case-level model matrix from the governed mart (filters in the engine)."""
-    p = spec.parameters
+    """Pull the row-level model matrix from the governed mart (filters in the engine)."""
+    p: Params = spec.params()
     where = f"spec '{spec.name}'"
     t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
-    cols = [p["outcome"], *p["factors"], *p["controls"], *p["numeric"]]
-    if p["cluster"]:
-        cols.append(p["cluster"])
-    if p["date_column"]:
-        cols.append(p["date_column"])
+    cols = [p.outcome, *p.factors, *p.controls, *p.numeric]
+    if p.cluster:
+        cols.append(p.cluster)
+    if p.date_column:
+        cols.append(p.date_column)
     inputs.check_columns(t, cols, f"{where}: parameters")
-    if p.get("where"):
-        t = inputs.filter_sql(t, p["where"], f"{where}: parameters.where")
-    if p["exclude_last_days"] and p["date_column"]:
-        d = t[p["date_column"]].cast("date")
+    if p.where:
+        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
+    if p.exclude_last_days and p.date_column:
+        d = t[p.date_column].cast("date")
         last = t.aggregate(m=d.max()).to_pandas()["m"].iloc[0]
         if pd.notna(last):
-            cutoff = pd.Timestamp(last) - pd.Timedelta(days=int(p["exclude_last_days"]))
+            cutoff = pd.Timestamp(last) - pd.Timedelta(days=int(p.exclude_last_days))
             t = t.filter(d <= cutoff.date())
-    if p["model"] == "ols":
-        t = t.filter(t[p["outcome"]].notnull())
+    if p.model == "ols":
+        t = t.filter(t[p.outcome].notnull())
     df = t.select(*dict.fromkeys(cols)).to_pandas()
-    return Drivers(
-        df,
-        p["outcome"],
-        p["factors"],
-        model=p["model"],
-        controls=p["controls"],
-        numeric=p["numeric"],
-        cluster=p["cluster"],
-        date_column=p["date_column"],
-        holdout_share=p["holdout_share"],
-        where=f"{where}: parameters",
-    ).fit()
+    return Drivers(df, p, where=f"{where}: parameters").fit()

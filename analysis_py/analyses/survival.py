@@ -9,6 +9,9 @@ each factor as a hazard ratio (> 1 = resolved sooner), adjusting for the others.
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -16,38 +19,49 @@ from analysis_py.analyses._stats import Z95, design_matrix
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
-PARAMETERS = {
-    "duration": "business_hours_to_resolve_or_data_end",
-    "event": "is_resolved",
-    "segment": "priority",
-    "covariates": {"channel": "portal", "priority": "P3"},
-    "controls": ["product"],
-    "cox_max_rows": 30000,
-    "seed": 0,
-    "where": None,
-}
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of a ``survival`` spec."""
+
+    duration: str = "business_hours_to_resolve_or_data_end"
+    event: str = "is_resolved"
+    segment: str | None = "priority"
+    covariates: dict[str, str | None] = field(
+        default_factory=lambda: {"channel": "portal", "priority": "P3"}
+    )
+    controls: list[str] = field(default_factory=lambda: ["product"])
+    #: per-row target duration (e.g. the SLA); P(resolved within it) is reported per segment
+    target_column: str | None = "sla_target_business_hours"
+    #: accelerated-failure-time families compared by AIC (lognormal, weibull)
+    aft: list[str] = field(default_factory=lambda: ["lognormal", "weibull"])
+    #: p-value of the Schoenfeld-residual test below which proportional hazards is rejected
+    ph_alpha: float = 0.01
+    cox_max_rows: int = 30000
+    seed: int = 0
+    where: str | None = None
+
+
+AFT_FAMILIES = ("lognormal", "weibull")
 
 
 class Survival:
-    def __init__(
-        self,
-        data: pd.DataFrame,
-        *,
-        duration: str,
-        event: str,
-        segment: str | None = None,
-        covariates: dict[str, str | None] | None = None,
-        controls: list[str] | None = None,
-        cox_max_rows: int = 30000,
-        seed: int = 0,
-        where: str = "parameters",
-    ):
+    def __init__(self, data: pd.DataFrame, params: Params, *, where: str = "parameters"):
+        p = params
+        duration, event, segment = p.duration, p.event, p.segment
+        covariates, controls = p.covariates, p.controls
+        bad = [a for a in p.aft if a not in AFT_FAMILIES]
+        if bad:
+            raise InputError(
+                f"{where}.aft: unknown family {bad[0]!r} (use {', '.join(AFT_FAMILIES)})"
+            )
         for col in [
             duration,
             event,
             *([segment] if segment else []),
             *(covariates or {}),
             *(controls or []),
+            *([p.target_column] if p.target_column else []),
         ]:
             if col not in data:
                 raise InputError(f"{where}: unknown column '{col}'")
@@ -64,8 +78,9 @@ class Survival:
         self.segment = segment
         self.covariates = dict(covariates or {})
         self.controls = list(controls or [])
-        self.cox_max_rows = cox_max_rows
-        self.seed = seed
+        self.params = p
+        self.cox_max_rows = p.cox_max_rows
+        self.seed = p.seed
         self.where = where
 
     def fit(self) -> AnalysisResults:
@@ -108,8 +123,12 @@ class Survival:
                 )
             )
         km = pd.DataFrame(rows)
+        within = self._within_target(groups) if self.params.target_column else pd.DataFrame()
         effects = pd.DataFrame()
         cox = None
+        ph = pd.DataFrame()
+        aft_rows: list[dict] = []
+        aft_fits: dict[str, object] = {}
         factors = {**self.covariates, **{c: None for c in self.controls}}
         if factors:
             cd = d.dropna(subset=list(factors))
@@ -141,7 +160,9 @@ class Survival:
                         "n_obs": len(cd),
                     }
                 )
-            effects = pd.DataFrame(erows)
+            ph = self._ph_test(cox, X, labels)
+            aft_rows, aft_fits = self._aft(X, labels, refs, len(cd))
+            effects = pd.DataFrame(erows + aft_rows)
         overall = km.iloc[0]
         share_open = overall["censored"] / overall["n"]
         seg_txt = "; ".join(
@@ -155,7 +176,20 @@ class Survival:
             + (f". By {self.segment}: {seg_txt}" if seg_txt else "")
             + "."
         )
-        if len(effects):
+        ph_fails = bool(len(ph)) and bool((ph["p_value"] < self.params.ph_alpha).any())
+        if aft_rows:
+            tr = pd.DataFrame(aft_rows)
+            main = tr[tr.factor.isin(self.covariates)]
+            finding += (
+                f" Accelerated-failure-time model ({tr['method'].iloc[0].split(' AFT')[0]}): "
+                + "; ".join(
+                    f"{r.factor}={r.level} takes {r.estimate:.2f}× as long as {r.reference_level} "
+                    f"(95% CI {r.ci_low:.2f}–{r.ci_high:.2f})"
+                    for r in main.itertuples()
+                )
+                + "."
+            )
+        elif len(effects):
             main = effects[effects.factor.isin(self.covariates)]
             fast = main.sort_values("estimate", ascending=False).head(2)
             finding += (
@@ -166,6 +200,27 @@ class Survival:
                 )
                 + "."
             )
+        if len(within):
+            seg = within[within.segment != "all"]
+            if len(seg):
+                finding += (
+                    " Resolved within the SLA target: "
+                    + "; ".join(
+                        f"{r.segment.split('=', 1)[-1]} {r.p_within:.0%} "
+                        f"({r.p_within_ci_low:.0%}–{r.p_within_ci_high:.0%})"
+                        for r in seg.itertuples()
+                    )
+                    + "."
+                )
+        warnings_ = []
+        if ph_fails:
+            failing = ph.loc[ph["p_value"] < self.params.ph_alpha, "factor"].unique().tolist()
+            warnings_.append(
+                f"Proportional hazards fails for {', '.join(failing)} (Schoenfeld test p < "
+                f"{self.params.ph_alpha:g}): the Cox hazard ratios average effects that change "
+                "over time; read the AFT time ratios instead."
+            )
+            finding += " Warning: " + " ".join(warnings_)
         res = AnalysisResults(
             analysis="survival",
             title=f"Time to resolution ({self.duration})",
@@ -173,7 +228,13 @@ class Survival:
             method=(
                 "Kaplan–Meier estimator per segment (open cases right-censored at the data end), "
                 "median with its 95% confidence interval; Cox proportional-hazards model on "
-                "treatment-coded factors, hazard ratios with 95% CIs"
+                "treatment-coded factors, hazard ratios with 95% CIs, its proportional-hazards "
+                "assumption tested on Schoenfeld residuals (rank time transform); "
+                "accelerated-failure-time models ("
+                + ", ".join(self.params.aft)
+                + ") on the same factors, the one with the lowest AIC reported as time ratios; "
+                "P(resolved within the target) = 1 − KM survival at the target per segment, "
+                "Greenwood interval"
                 + (
                     f" (fitted on a random sample of {self.cox_max_rows:,} cases)"
                     if len(d) > self.cox_max_rows
@@ -183,25 +244,136 @@ class Survival:
             ),
             assumptions=[
                 "Censoring is unrelated to how long a case would take (open cases are open because the data ends).",
-                "Cox: each factor multiplies the resolution rate by a constant over time (proportional hazards).",
+                "Cox: each factor multiplies the resolution rate by a constant over time (proportional hazards; tested).",
+                "AFT: each factor stretches or shrinks time by a constant factor; the error distribution is the chosen family.",
             ],
             limitations=[
                 "Durations are business hours on the client's calendar; elapsed calendar time is longer.",
-                "Hazard ratios are not multipliers of time; see the drivers analysis for those.",
+                "Hazard ratios are not multipliers of time; the AFT time ratios are.",
             ],
             tables={
                 "effects": effects,
                 "survival": km,
                 "survival_curves": pd.concat(curves, ignore_index=True),
+                **({"ph_test": ph} if len(ph) else {}),
+                **({"within_target": within} if len(within) else {}),
             },
-            extra={"cox": cox},
+            extra={"cox": cox, **{f"aft_{k}": v for k, v in aft_fits.items()}},
+            warnings=warnings_,
         )
+        if len(ph):
+            res.add_measure("ph_test_min_p", float(ph["p_value"].min()), "intrinsic")
         res.add_measure("median_business_hours", overall["median"], "intrinsic", "business hours")
         res.add_measure("share_open", share_open, "intrinsic", "share")
         if cox is not None:
             res.add_measure("cox_concordance", float(cox.concordance_index_), "intrinsic")
         res.plot_fns["kaplan_meier"] = lambda: _km_plot(res.tables["survival_curves"])
         return res
+
+    def _within_target(self, groups) -> pd.DataFrame:
+        """P(resolved within the row's target) per segment and target, from Kaplan–Meier."""
+        from lifelines import KaplanMeierFitter
+
+        tcol = self.params.target_column
+        rows = []
+        for name, g in groups:
+            for target, gt in g.groupby(tcol, sort=True):
+                kmf = KaplanMeierFitter().fit(gt[self.duration], gt[self.event])
+                t = float(target)
+                surv = float(kmf.survival_function_at_times(t).iloc[0])
+                ci = kmf.confidence_interval_
+                idx = ci.index[ci.index <= t]
+                lo_s, hi_s = (
+                    (float(ci.loc[idx[-1]].iloc[0]), float(ci.loc[idx[-1]].iloc[1]))
+                    if len(idx)
+                    else (1.0, 1.0)
+                )
+                rows.append(
+                    {
+                        "segment": f"{self.segment}={name}" if name != "all" else "all",
+                        "target": t,
+                        "n": len(gt),
+                        "p_within": 1 - surv,
+                        "p_within_ci_low": 1 - hi_s,
+                        "p_within_ci_high": 1 - lo_s,
+                    }
+                )
+        out = pd.DataFrame(rows)
+        # 'all' mixes targets: keep it only when there is one target
+        if len(out) and self.segment and out[out.segment == "all"]["target"].nunique() > 1:
+            out = out[out.segment != "all"]
+        return out.reset_index(drop=True)
+
+    def _ph_test(self, cox, X, labels) -> pd.DataFrame:
+        from lifelines.statistics import proportional_hazard_test
+
+        with _lifelines_quiet():
+            r = proportional_hazard_test(cox, X, time_transform="rank")
+        s = r.summary
+        rows = []
+        for col, (factor, level) in labels.items():
+            if col in s.index:
+                rows.append(
+                    {
+                        "factor": factor,
+                        "level": level,
+                        "statistic": float(s.loc[col, "test_statistic"]),
+                        "p_value": float(s.loc[col, "p"]),
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def _aft(self, X, labels, refs, n) -> tuple[list[dict], dict]:
+        from lifelines import LogNormalAFTFitter, WeibullAFTFitter
+
+        if not self.params.aft:
+            return [], {}
+        data = X[X["_T"] > 0]
+        fits = {}
+        for fam in self.params.aft:
+            fitter = LogNormalAFTFitter() if fam == "lognormal" else WeibullAFTFitter()
+            with _lifelines_quiet():
+                fits[fam] = fitter.fit(data, duration_col="_T", event_col="_E")
+        best = min(fits, key=lambda k: fits[k].AIC_)
+        fit = fits[best]
+        s = fit.summary
+        param = "mu_" if best == "lognormal" else "lambda_"
+        rows = []
+        for col, (factor, level) in labels.items():
+            key = (param, col)
+            if key not in s.index:
+                continue
+            b, se = float(s.loc[key, "coef"]), float(s.loc[key, "se(coef)"])
+            rows.append(
+                {
+                    "factor": factor,
+                    "level": level,
+                    "reference_level": refs[factor],
+                    "estimate": float(np.exp(b)),
+                    "std_error": float(np.exp(b) * se),
+                    "ci_low": float(np.exp(b - Z95 * se)),
+                    "ci_high": float(np.exp(b + Z95 * se)),
+                    "p_value": float(s.loc[key, "p"]),
+                    "scale": "time_ratio",
+                    "method": f"{best} AFT (open cases censored; AIC "
+                    + ", ".join(f"{k} {v.AIC_:,.0f}" for k, v in fits.items())
+                    + ")",
+                    "outcome": self.duration,
+                    "n_obs": len(data),
+                }
+            )
+        return rows, fits
+
+
+@contextlib.contextmanager
+def _lifelines_quiet():
+    """lifelines warns about step sizes and its own approximations on large, well-posed fits;
+    convergence problems still surface as exceptions."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _km_plot(curves: pd.DataFrame):
@@ -219,28 +391,19 @@ def _km_plot(curves: pd.DataFrame):
 
 
 def run(inputs, spec) -> AnalysisResults:
-    p = spec.parameters
+    p: Params = spec.params()
     where = f"spec '{spec.name}'"
     t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
     cols = [
-        p["duration"],
-        p["event"],
-        *([p["segment"]] if p["segment"] else []),
-        *p["covariates"],
-        *p["controls"],
+        p.duration,
+        p.event,
+        *([p.segment] if p.segment else []),
+        *p.covariates,
+        *p.controls,
+        *([p.target_column] if p.target_column else []),
     ]
     inputs.check_columns(t, cols, f"{where}: parameters")
-    if p.get("where"):
-        t = inputs.filter_sql(t, p["where"], f"{where}: parameters.where")
+    if p.where:
+        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
     df = t.select(*dict.fromkeys(cols)).to_pandas()
-    return Survival(
-        df,
-        duration=p["duration"],
-        event=p["event"],
-        segment=p["segment"],
-        covariates=p["covariates"],
-        controls=p["controls"],
-        cox_max_rows=p["cox_max_rows"],
-        seed=p["seed"],
-        where=f"{where}: parameters",
-    ).fit()
+    return Survival(df, p, where=f"{where}: parameters").fit()

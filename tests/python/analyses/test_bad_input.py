@@ -129,3 +129,22 @@ def test_bad_inputs_fail_clearly_and_write_nothing(built_warehouse, tmp_path, ca
     runs = store.read_table("runs", out)
     assert runs.loc[0, "status"] == "failed" and expected in runs.loc[0, "error"]
     assert not (out / "analysis" / "_artifacts").exists()
+
+
+def test_every_typed_parameter_is_documented():
+    """docs/analyses.md's parameter table names every field of each analysis's Params."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "analyses.md").read_text()
+    for name in spec_mod.ANALYSES:
+        mod = spec_mod.module_for(name)
+        if not hasattr(mod, "Params"):
+            continue
+        row = re.search(rf"^\| {name} \|(.*)$", doc, re.M)
+        assert row, f"no parameter row for {name} in docs/analyses.md"
+        missing = [
+            f.name for f in dataclasses.fields(mod.Params) if f"`{f.name}`" not in row.group(1)
+        ]
+        assert not missing, (name, missing)

@@ -16,7 +16,9 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from analysis_py.analyses import _ets
 from analysis_py.analyses._stats import auc, design_matrix, robust_z, wilson_ci
 from analysis_py.analyses.compare import Compare, _newcombe
+from analysis_py.analyses.compare import Params as CompareParams
 from analysis_py.analyses.drivers import Drivers
+from analysis_py.analyses.drivers import Params as DriversParams
 from analysis_py.analyses.forecast import mase, smape
 from analysis_py.analyses.impact import Impact
 from analysis_py.analyses.impact import Params as ImpactParams
@@ -87,7 +89,10 @@ def test_ets_recursion_matches_statsmodels_smooth():
 
 def test_ols_multiplier_equals_ratio_of_geometric_means(cases):
     """Saturated one-factor model: exp(β) is the ratio of geometric means, to 1e-8."""
-    res = Drivers(cases, "hours", {"channel": "portal"}, cluster=None).fit()
+    res = Drivers(
+        cases,
+        DriversParams(outcome="hours", factors={"channel": "portal"}, controls=[], cluster=None),
+    ).fit()
     eff = res.tables["effects"].set_index("level")
     gm = np.exp(np.log(cases["hours"]).groupby(cases["channel"]).mean())
     for level in ("chat", "email"):
@@ -96,7 +101,13 @@ def test_ols_multiplier_equals_ratio_of_geometric_means(cases):
 
 def test_ols_hc3_and_cluster_se_match_direct_sandwich(cases):
     res = Drivers(
-        cases, "hours", {"channel": "portal", "priority": "P3"}, cluster="client_id"
+        cases,
+        DriversParams(
+            outcome="hours",
+            factors={"channel": "portal", "priority": "P3"},
+            controls=[],
+            cluster="client_id",
+        ),
     ).fit()
     X, _ = design_matrix(cases, {"channel": "portal", "priority": "P3"})
     Xn = X.to_numpy()
@@ -133,12 +144,16 @@ def test_logit_matches_published_spector_mazzeo():
     data["PSI"] = data["PSI"].astype(int).astype(str)
     res = Drivers(
         data,
-        "GRADE",
-        {"PSI": "0"},
-        model="logit",
-        numeric=["GPA", "TUCE"],
-        holdout_share=0.0,
-        cluster=None,
+        DriversParams(
+            model="logit",
+            outcome="GRADE",
+            factors={"PSI": "0"},
+            controls=[],
+            numeric=["GPA", "TUCE"],
+            holdout_share=0.0,
+            cluster=None,
+            date_column=None,
+        ),
     ).fit()
     p = res.extra["logit"].params
     assert p["const"] == pytest.approx(-13.0213, abs=1e-3)
@@ -178,7 +193,7 @@ def test_compare_adjusted_p_values_are_holm():
             "successes": [4500, 3560, 2730, 1760],
         }
     )
-    res = Compare(counts, group="g", reference="a").fit()
+    res = Compare(counts, CompareParams(group="g", reference="a", cost_column=None)).fit()
     eff = res.tables["effects"].sort_values("p_value")
     m = len(eff)
     holm = np.maximum.accumulate([min(1, (m - i) * p) for i, p in enumerate(eff["p_value"])])
@@ -246,3 +261,98 @@ def test_robust_z_ignores_outliers():
     z = robust_z(x)
     assert abs(z[-1]) > 40
     assert np.median(np.abs(z[:-1])) == pytest.approx(0.674, abs=0.08)
+
+
+def test_mantel_haenszel_difference_and_cmh_by_hand():
+    """Two strata with opposite mix: the pooled difference is confounded, the MH one is not."""
+    from scipy import stats as st
+
+    from analysis_py.analyses.compare import Compare
+    from analysis_py.analyses.compare import Params as CompareParams
+
+    # stratum A: rates 0.90 vs 0.85; stratum B: 0.60 vs 0.55 — a +0.05 difference in both,
+    # but level x is mostly in B and the reference mostly in A
+    sc = pd.DataFrame(
+        {
+            "level": ["x", "ref", "x", "ref"],
+            "stratum": ["A", "A", "B", "B"],
+            "n": [200, 2000, 2000, 200],
+            "successes": [180, 1700, 1200, 110],
+        }
+    )
+    counts = sc.groupby("level", as_index=False)[["n", "successes"]].sum()
+    res = Compare(
+        counts,
+        CompareParams(group="g", reference="ref", strata=["s"], cost_column=None),
+        strata_counts=sc,
+    ).fit()
+    eff = res.tables["effects"]
+    raw = eff[~eff.method.str.contains("Mantel")].iloc[0]
+    mh = eff[eff.method.str.contains("Mantel")].iloc[0]
+    assert raw["estimate"] < -0.1  # confounded by the mix
+    w = np.array([200 * 2000 / 2200, 2000 * 200 / 2200])
+    d = np.array([0.90 - 0.85, 0.60 - 0.55])
+    v = np.array([0.9 * 0.1 / 200 + 0.85 * 0.15 / 2000, 0.6 * 0.4 / 2000 + 0.55 * 0.45 / 200])
+    assert mh["estimate"] == pytest.approx((w * d).sum() / w.sum())
+    assert mh["std_error"] == pytest.approx(np.sqrt((w**2 * v).sum()) / w.sum())
+    # Cochran–Mantel–Haenszel: Σ(a − E a)² / Σ Var(a), hypergeometric moments per stratum
+    num, var = 0.0, 0.0
+    for a, n1, c, n0 in ((180, 200, 1700, 2000), (1200, 2000, 110, 200)):
+        n, m1 = n1 + n0, a + c
+        num += a - n1 * m1 / n
+        var += n1 * n0 * m1 * (n - m1) / (n**2 * (n - 1))
+    assert mh["p_value"] == pytest.approx(st.chi2.sf(num**2 / var, 1), rel=1e-6)
+    assert "differs" in res.finding or "does not differ" in res.finding
+
+
+def test_compare_says_no_difference_without_evidence():
+    from analysis_py.analyses.compare import Compare
+    from analysis_py.analyses.compare import Params as CompareParams
+
+    counts = pd.DataFrame({"level": ["a", "b"], "n": [1000, 1000], "successes": [500, 500]})
+    res = Compare(counts, CompareParams(group="g", reference="a", cost_column=None)).fit()
+    assert "does not differ detectably" in res.finding
+    assert "p = 0" not in res.finding
+
+
+def test_drivers_period_split_and_identity_outcome_match_group_means():
+    """One factor, no controls: each period's effect is the ratio of geometric means (log)
+    or the difference of means (identity), and p-values are Holm-adjusted across rows."""
+    from statsmodels.stats.multitest import multipletests
+
+    from analysis_py.analyses.drivers import Drivers
+    from analysis_py.analyses.drivers import Params as DriversParams
+
+    rng = np.random.default_rng(9)
+    n = 4000
+    df = pd.DataFrame(
+        {
+            "d": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 200, n), "D"),
+            "g": rng.choice(["a", "b"], n),
+        }
+    )
+    late = df["d"] >= "2025-04-01"
+    mult = np.where(df["g"] == "b", np.where(late, 0.6, 0.9), 1.0)
+    df["y"] = np.exp(rng.normal(1, 0.3, n)) * mult
+    params = DriversParams(
+        outcome="y",
+        factors={"g": "a"},
+        controls=[],
+        cluster=None,
+        date_column="d",
+        period_split="2025-04-01",
+    )
+    eff = Drivers(df, params).fit().tables["effects"].set_index("period")
+    for label, part in (("before 2025-04-01", df[~late]), ("from 2025-04-01", df[late])):
+        gm = np.exp(np.log(part["y"]).groupby(part["g"]).mean())
+        assert eff.loc[label, "estimate"] == pytest.approx(gm["b"] / gm["a"], rel=1e-9)
+    assert eff["p_value_adjusted"].tolist() == pytest.approx(
+        multipletests(eff["p_value"], method="holm")[1].tolist()
+    )
+    ident = DriversParams(
+        outcome="y", transform="identity", factors={"g": "a"}, controls=[], cluster=None
+    )
+    row = Drivers(df, ident).fit().tables["effects"].iloc[0]
+    means = df.groupby("g")["y"].mean()
+    assert row["scale"] == "difference"
+    assert row["estimate"] == pytest.approx(means["b"] - means["a"], rel=1e-9)

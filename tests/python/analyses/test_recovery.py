@@ -31,6 +31,8 @@ def results(any_warehouse, tmp_path_factory):
         "resolution_survival",
         "case_volume_forecast",
         "metric_anomalies",
+        "csat_drivers",
+        "stp_by_initiation_channel",
     }
     for s in spec_mod.load():
         if s.name not in needed:
@@ -71,6 +73,7 @@ def results(any_warehouse, tmp_path_factory):
             "event_study",
             "refutation",
             "break_search",
+            "within_target",
         )
     }
     return wh, tables
@@ -99,6 +102,39 @@ def test_drivers_multipliers_inside_95_ci(results):
             assert row["ci_low"] <= mult <= row["ci_high"], (factor, level, mult, row.to_dict())
             checked += 1
     assert checked == 6
+
+
+def test_csat_slope_on_log_hours_recovered(results):
+    """Drivers on CSAT (identity outcome): the slope per e-fold of resolution time is the
+    planted latent slope, and equals the generator's own OLS slope on the sample."""
+    wh, tables = results
+    planted = wh.ground_truth["effects"]["csat"]["resolution_slope"]
+    sample = wh.ground_truth["facts"]["cases"]["csat_ols_slope_on_log_hours"]
+    eff = _effects(tables, "csat_drivers")
+    row = eff.loc[("business_hours_to_resolve", "+1 log unit (×e)")]
+    assert row["scale"] == "difference"
+    assert row["ci_low"] <= planted <= row["ci_high"], row.to_dict()
+    assert abs(row["estimate"] - sample) < 2 * row["std_error"]
+    assert (eff["p_value_adjusted"] >= eff["p_value"]).all()
+    runs = tables["runs"]
+    finding = runs[runs.spec_name == "csat_drivers"]["finding"].iloc[0]
+    assert "as long" not in finding and "csat_score" in finding
+
+
+def test_stp_api_uplift_within_rails(results):
+    """Mix-adjusted (Mantel–Haenszel within rail) API vs manual STP difference covers the
+    planted uplift; so does every rail's own difference where the rate is not capped at 1."""
+    wh, tables = results
+    e = wh.ground_truth["effects"]
+    uplift = e["stp"]["api_uplift"]
+    eff = tables["effects"]
+    eff = eff[(eff.spec_name == "stp_by_initiation_channel") & eff.method.str.contains("Mantel")]
+    row = eff.set_index("level").loc["api"]
+    assert row["ci_low"] <= uplift <= row["ci_high"], row.to_dict()
+    runs = tables["runs"]
+    assert (
+        "Mantel–Haenszel" in runs[runs.spec_name == "stp_by_initiation_channel"]["finding"].iloc[0]
+    )
 
 
 def test_process_change_inside_its_and_did_ci(results):
@@ -175,6 +211,61 @@ def test_hours_saved_interval_recomputed_from_the_mart(results):
     assert m["business_hours_saved_high"] == pytest.approx(hours * (1 / eff["ci_low"] - 1))
     true_saved = hours * (1 / pc["multiplier"] - 1)
     assert m["business_hours_saved_low"] <= true_saved <= m["business_hours_saved_high"]
+
+
+def test_survival_time_ratios_recover_the_planted_multipliers(results):
+    """Durations are log-normal, so the AFT time ratio is the planted time multiplier."""
+    wh, tables = results
+    truth = wh.ground_truth["effects"]["resolution"]
+    e = tables["effects"]
+    e = e[(e.spec_name == "resolution_survival") & (e.scale == "time_ratio")]
+    e = e.set_index(["factor", "level"])
+    assert e["method"].str.startswith("lognormal AFT").all()
+    checked = 0
+    for factor, key in (("channel", "channel_multiplier"), ("priority", "priority_multiplier")):
+        ref = e.xs(factor)["reference_level"].iloc[0]
+        for level, mult in truth[key].items():
+            if level == ref:
+                continue
+            row = e.loc[(factor, level)]
+            ratio = mult / truth[key].get(ref, 1.0)
+            assert row["ci_low"] <= ratio <= row["ci_high"], (factor, level, ratio, row.to_dict())
+            checked += 1
+    assert checked == 6
+    runs = tables["runs"]
+    finding = runs[runs.spec_name == "resolution_survival"]["finding"].iloc[0]
+    assert (
+        "Proportional hazards fails" in finding
+    )  # true here: time ratios, not hazards, are constant
+
+
+def test_within_sla_probability_matches_a_hand_kaplan_meier(results):
+    """P(resolved within the SLA target) = 1 − S(target), the product-limit estimator written
+    out: S(t) = Π over event times t_i ≤ t of (1 − d_i / n_i)."""
+    import duckdb
+
+    wh, tables = results
+    con = duckdb.connect(str(wh.duckdb_path), read_only=True)
+    try:
+        cases = con.sql(
+            "select priority, sla_target_business_hours as target, is_resolved as event, "
+            "business_hours_to_resolve_or_data_end as t from main.fct_cases"
+        ).df()
+    finally:
+        con.close()
+    w = tables["within_target"]
+    w = w[w.spec_name == "resolution_survival"].set_index("segment")
+    assert len(w) == cases["priority"].nunique()
+    for priority, g in cases.groupby("priority"):
+        target = float(g["target"].iloc[0])
+        t, e = g["t"].to_numpy(), g["event"].to_numpy(bool)
+        s = 1.0
+        for ti in np.unique(t[e & (t <= target)]):
+            s *= 1 - ((t == ti) & e).sum() / (t >= ti).sum()
+        row = w.loc[f"priority={priority}"]
+        assert row["target"] == target
+        assert row["p_within"] == pytest.approx(1 - s, abs=1e-9)
+        assert row["p_within_ci_low"] <= 1 - s <= row["p_within_ci_high"]
 
 
 def test_kaplan_meier_median_close_to_simulated(results):
