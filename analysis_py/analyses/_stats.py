@@ -55,7 +55,7 @@ def effect_rows(
 ) -> pd.DataFrame:
     """One effects row per dummy; ``multiplier``/``odds_ratio`` scales exponentiate."""
     rows = []
-    expo = scale in ("multiplier", "odds_ratio")
+    expo = scale in ("multiplier", "odds_ratio", "hazard_ratio", "time_ratio")
     for name, (factor, level) in labels.items():
         b, se = float(params[name]), float(bse[name])
         lo, hi = b - Z95 * se, b + Z95 * se

@@ -338,11 +338,8 @@ def _plot(c: pd.DataFrame, label: str):
 def run(inputs, spec) -> AnalysisResults:
     p: Params = spec.params()
     where = f"spec '{spec.name}'"
-    t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
     cols = [p.success, p.period_column or p.group, *p.strata]
-    inputs.check_columns(t, cols, f"{where}: parameters")
-    if p.where:
-        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
+    t = inputs.spec_table(spec, cols, p.where)
     if p.period_column:
         if not p.change_date:
             raise InputError(f"{where}: parameters.change_date is required with period_column")

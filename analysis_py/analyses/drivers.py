@@ -21,6 +21,7 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
+from analysis_py.analyses._plots import reliability_plot
 from analysis_py.analyses._stats import auc, design_matrix, effect_rows, reliability_table
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
@@ -382,7 +383,9 @@ class Drivers:
         res.add_measure("brier_holdout", brier, "intrinsic")
         res.add_measure("mean_predicted_holdout", float(p.mean()), "intrinsic", "probability")
         res.add_measure("observed_rate_holdout", float(yh.mean()), "intrinsic", "probability")
-        res.plot_fns["calibration"] = lambda: _calibration_plot(calib)
+        res.plot_fns["calibration"] = lambda: reliability_plot(
+            calib, "predicted probability", "observed rate (holdout)"
+        )
         res.plot_fns["effects"] = lambda: _forest_plot(effects, "odds ratio")
         return res
 
@@ -462,40 +465,16 @@ def _forest_plot(effects: pd.DataFrame, xlabel: str, log: bool = True):
     return fig
 
 
-def _calibration_plot(calib: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
-    ax.errorbar(
-        calib["predicted"],
-        calib["observed"],
-        yerr=[calib["observed"] - calib["ci_low"], calib["ci_high"] - calib["observed"]],
-        fmt="o",
-        color="#1f4e79",
-    )
-    ax.set_xlabel("predicted breach probability")
-    ax.set_ylabel("observed breach rate")
-    hi = float(max(calib["predicted"].max(), calib["observed"].max()) * 1.1)
-    ax.set_xlim(0, hi)
-    ax.set_ylim(0, hi)
-    fig.tight_layout()
-    return fig
-
-
 def run(inputs, spec) -> AnalysisResults:
     """Pull the row-level model matrix from the governed mart (filters in the engine)."""
     p: Params = spec.params()
     where = f"spec '{spec.name}'"
-    t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
     cols = [p.outcome, *p.factors, *p.controls, *p.numeric]
     if p.cluster:
         cols.append(p.cluster)
     if p.date_column:
         cols.append(p.date_column)
-    inputs.check_columns(t, cols, f"{where}: parameters")
-    if p.where:
-        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
+    t = inputs.spec_table(spec, cols, p.where)
     if p.exclude_last_days and p.date_column:
         d = t[p.date_column].cast("date")
         last = t.aggregate(m=d.max()).to_pandas()["m"].iloc[0]

@@ -570,13 +570,10 @@ def _its_plot(w: pd.DataFrame, change):
 def run(inputs, spec) -> AnalysisResults:
     p: Params = spec.params()
     where = f"spec '{spec.name}'"
-    t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
     cols = [p.outcome, p.treated_column, p.date_column, *p.controls]
     if p.cluster:
         cols.append(p.cluster)
-    inputs.check_columns(t, cols, f"{where}: parameters")
-    if p.where:
-        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
+    t = inputs.spec_table(spec, cols, p.where)
     t = t.filter(t[p.outcome].notnull() & (t[p.outcome] > 0))
     if p.exclude_last_days:
         d = t[p.date_column].cast("date")

@@ -221,6 +221,16 @@ class Inputs:
                     hint="rebuild the warehouse with `opsmetrics build`",
                 ) from exc
 
+    def spec_table(self, spec, columns: list[str], predicate: str | None = None):
+        """The spec's governed mart, its needed ``columns`` checked, filtered by ``predicate``
+        (the spec's ``where`` parameter) — how every table analysis starts."""
+        where = f"spec '{spec.name}'"
+        t = self.table(spec.input["mart"], where=f"{where}: input.mart")
+        self.check_columns(t, columns, f"{where}: parameters")
+        if predicate:
+            t = self.filter_sql(t, predicate, f"{where}: parameters.where")
+        return t
+
     def check_columns(self, t, columns: list[str], where: str) -> None:
         have = list(t.columns)
         for c in columns:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis_py.analyses._plots import reliability_plot
 from analysis_py.analyses._stats import Z95, auc, reliability_table
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
@@ -467,7 +468,9 @@ class Predict:
         res.extra = {"artifact": artifact, "probabilities": probs, "y": y, "fitted": fitted}
         res.plot_fns = {
             "roc_pr": lambda: _roc_pr_plot(roc_pr, scores_df),
-            "calibration": lambda: _reliability_plot(calib),
+            "calibration": lambda: reliability_plot(
+                calib, "predicted probability", "observed rate (test period)"
+            ),
             "net_value": lambda: _net_value_plot(curves, thr, p.value_unit),
             "gains": lambda: _gains_plot(gains),
             "importance": lambda: _importance_plot(importance),
@@ -830,27 +833,6 @@ def _roc_pr_plot(roc_pr: pd.DataFrame, scores: pd.DataFrame):
     return fig
 
 
-def _reliability_plot(calib: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
-    ax.errorbar(
-        calib["predicted"],
-        calib["observed"],
-        yerr=[calib["observed"] - calib["ci_low"], calib["ci_high"] - calib["observed"]],
-        fmt="o",
-        color="#1f4e79",
-    )
-    ax.set_xlabel("predicted probability")
-    ax.set_ylabel("observed rate (test period)")
-    hi = float(max(calib["predicted"].max(), calib["observed"].max()) * 1.1)
-    ax.set_xlim(0, hi)
-    ax.set_ylim(0, hi)
-    fig.tight_layout()
-    return fig
-
-
 def _net_value_plot(curves: pd.DataFrame, thr: float, unit: str):
     import matplotlib.pyplot as plt
 
@@ -908,14 +890,11 @@ def run(inputs, spec) -> AnalysisResults:
     """Pull the labelled rows and the rows to score from the governed mart (filters in the engine)."""
     p: Params = spec.params()
     where = f"spec '{spec.name}'"
-    t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
     cols = [p.outcome, p.date_column, *p.features, *p.numeric]
     if p.id_column:
         cols.append(p.id_column)
     cols = list(dict.fromkeys(cols))
-    inputs.check_columns(t, cols, f"{where}: parameters")
-    if p.where:
-        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
+    t = inputs.spec_table(spec, cols, p.where)
     d = t[p.date_column].cast("date")
     last = t.aggregate(m=d.max()).to_pandas()["m"].iloc[0]
     if pd.isna(last):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis_py.analyses._stats import Z95, design_matrix
+from analysis_py.analyses._stats import design_matrix, effect_rows
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
@@ -141,28 +141,20 @@ class Survival:
             X["_E"] = cd[self.event].to_numpy(bool)
             cox = CoxPHFitter(penalizer=1e-6).fit(X, duration_col="_T", event_col="_E")
             s = cox.summary
-            erows = []
-            for col, (factor, level) in labels.items():
-                b, se = float(s.loc[col, "coef"]), float(s.loc[col, "se(coef)"])
-                erows.append(
-                    {
-                        "factor": factor,
-                        "level": level,
-                        "reference_level": refs[factor],
-                        "estimate": float(np.exp(b)),
-                        "std_error": float(np.exp(b) * se),
-                        "ci_low": float(np.exp(b - Z95 * se)),
-                        "ci_high": float(np.exp(b + Z95 * se)),
-                        "p_value": float(s.loc[col, "p"]),
-                        "scale": "hazard_ratio",
-                        "method": "Cox proportional hazards (open cases censored)",
-                        "outcome": self.duration,
-                        "n_obs": len(cd),
-                    }
-                )
+            cox_rows = effect_rows(
+                s["coef"],
+                s["se(coef)"],
+                s["p"],
+                labels,
+                refs,
+                scale="hazard_ratio",
+                method="Cox proportional hazards (open cases censored)",
+                outcome=self.duration,
+                n_obs=len(cd),
+            )
             ph = self._ph_test(cox, X, labels)
-            aft_rows, aft_fits = self._aft(X, labels, refs, len(cd))
-            effects = pd.DataFrame(erows + aft_rows)
+            aft_rows, aft_fits = self._aft(X, labels, refs)
+            effects = pd.concat([cox_rows, pd.DataFrame(aft_rows)], ignore_index=True)
         overall = km.iloc[0]
         share_open = overall["censored"] / overall["n"]
         seg_txt = "; ".join(
@@ -323,7 +315,7 @@ class Survival:
                 )
         return pd.DataFrame(rows)
 
-    def _aft(self, X, labels, refs, n) -> tuple[list[dict], dict]:
+    def _aft(self, X, labels, refs) -> tuple[list[dict], dict]:
         from lifelines import LogNormalAFTFitter, WeibullAFTFitter
 
         if not self.params.aft:
@@ -337,31 +329,24 @@ class Survival:
         best = min(fits, key=lambda k: fits[k].AIC_)
         fit = fits[best]
         s = fit.summary
-        param = "mu_" if best == "lognormal" else "lambda_"
-        rows = []
-        for col, (factor, level) in labels.items():
-            key = (param, col)
-            if key not in s.index:
-                continue
-            b, se = float(s.loc[key, "coef"]), float(s.loc[key, "se(coef)"])
-            rows.append(
-                {
-                    "factor": factor,
-                    "level": level,
-                    "reference_level": refs[factor],
-                    "estimate": float(np.exp(b)),
-                    "std_error": float(np.exp(b) * se),
-                    "ci_low": float(np.exp(b - Z95 * se)),
-                    "ci_high": float(np.exp(b + Z95 * se)),
-                    "p_value": float(s.loc[key, "p"]),
-                    "scale": "time_ratio",
-                    "method": f"{best} AFT (open cases censored; AIC "
-                    + ", ".join(f"{k} {v.AIC_:,.0f}" for k, v in fits.items())
-                    + ")",
-                    "outcome": self.duration,
-                    "n_obs": len(data),
-                }
-            )
+        coefs = s.xs("mu_" if best == "lognormal" else "lambda_", level=0)
+        present = {c: lab for c, lab in labels.items() if c in coefs.index}
+        method = (
+            f"{best} AFT (open cases censored; AIC "
+            + ", ".join(f"{k} {v.AIC_:,.0f}" for k, v in fits.items())
+            + ")"
+        )
+        rows = effect_rows(
+            coefs["coef"],
+            coefs["se(coef)"],
+            coefs["p"],
+            present,
+            refs,
+            scale="time_ratio",
+            method=method,
+            outcome=self.duration,
+            n_obs=len(data),
+        ).to_dict("records")
         return rows, fits
 
 
@@ -393,7 +378,6 @@ def _km_plot(curves: pd.DataFrame):
 def run(inputs, spec) -> AnalysisResults:
     p: Params = spec.params()
     where = f"spec '{spec.name}'"
-    t = inputs.table(spec.input["mart"], where=f"{where}: input.mart")
     cols = [
         p.duration,
         p.event,
@@ -402,8 +386,6 @@ def run(inputs, spec) -> AnalysisResults:
         *p.controls,
         *([p.target_column] if p.target_column else []),
     ]
-    inputs.check_columns(t, cols, f"{where}: parameters")
-    if p.where:
-        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
+    t = inputs.spec_table(spec, cols, p.where)
     df = t.select(*dict.fromkeys(cols)).to_pandas()
     return Survival(df, p, where=f"{where}: parameters").fit()
