@@ -74,6 +74,7 @@ def results(any_warehouse, tmp_path_factory):
             "refutation",
             "break_search",
             "within_target",
+            "volume_effects",
         )
     }
     return wh, tables
@@ -266,6 +267,45 @@ def test_within_sla_probability_matches_a_hand_kaplan_meier(results):
         assert row["target"] == target
         assert row["p_within"] == pytest.approx(1 - s, abs=1e-9)
         assert row["p_within_ci_low"] <= 1 - s <= row["p_within_ci_high"]
+
+
+def test_volume_effects_recover_weekend_holiday_and_growth(results):
+    """The forecast's count model: weekend factor and annual growth on the total series,
+    each country's public-holiday factor on that country's series (holidays are per country;
+    on the total they are diluted by the country's share)."""
+    wh, tables = results
+    planted = wh.ground_truth["effects"]["case_volume"]
+    v = tables["volume_effects"]
+    v = v[v.spec_name == "case_volume_forecast"].set_index(["slice", "effect"])
+    for effect, truth in (
+        ("weekend", planted["weekend_factor"]),
+        ("annual_growth", planted["annual_growth"]),
+    ):
+        row = v.loc[("all", effect)]
+        # the planted factors apply to base cases; the mart also holds payment-failure cases
+        # (6%), whose weekend pattern follows payments, so allow 10% beside the interval
+        slack = 0.1 * abs(truth)
+        assert row["ci_low"] - slack <= truth <= row["ci_high"] + slack, (
+            effect,
+            truth,
+            row.to_dict(),
+        )
+    countries = [
+        c for c in ("US", "GB", "HK", "SG", "IN") if (c, f"holiday_{c.lower()}") in v.index
+    ]
+    assert len(countries) == 5
+    rows = v.loc[[(c, f"holiday_{c.lower()}") for c in countries]]
+    # at scale 0.1 a country has 1-5 cases on a holiday, so single intervals are wide and
+    # noisy: pool the five log-factors by inverse variance and check that interval
+    logs = np.log(rows["estimate"].to_numpy())
+    se = (np.log(rows["ci_high"]) - np.log(rows["ci_low"])).to_numpy() / (2 * 1.959964)
+    w = 1 / se**2
+    pooled, pooled_se = (w * logs).sum() / w.sum(), 1 / np.sqrt(w.sum())
+    target = np.log(planted["holiday_factor"])
+    assert abs(pooled - target) <= 1.959964 * pooled_se, (np.exp(pooled), rows)
+    factor = planted["holiday_factor"]
+    covered = (rows["ci_low"] <= factor) & (rows["ci_high"] >= factor)
+    assert covered.sum() >= 3, rows
 
 
 def test_kaplan_meier_median_close_to_simulated(results):
