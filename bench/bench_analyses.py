@@ -56,10 +56,11 @@ OPSMETRICS = str(Path(sys.executable).with_name("opsmetrics"))
 def bench_forecast(n_series: int) -> tuple[str, dict]:
     from analysis_py.analyses._synthetic import series_panel
     from analysis_py.analyses.forecast import Forecast
+    from analysis_py.analyses.forecast import Params as ForecastParams
 
     data, _, cal = series_panel(n_series, n_anomalies=0, seed=1)
     t0, c0, load = time.perf_counter(), cpu_seconds(), load_avg()
-    res = Forecast(data, calendar=cal, n_jobs=os.cpu_count() or 1).fit()
+    res = Forecast(data, ForecastParams(n_jobs=os.cpu_count() or 1), calendar=cal).fit()
     secs, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     bt = res.tables["backtest_scores"]
     ch = bt[bt.is_chosen]
@@ -123,10 +124,11 @@ countries, month-end uplift, Poisson counts, levels 20–2,000/day; `analysis_py
 def bench_anomalies(n_series: int) -> tuple[str, dict]:
     from analysis_py.analyses._synthetic import f1, series_panel
     from analysis_py.analyses.anomalies import Anomalies, trailing_zscore
+    from analysis_py.analyses.anomalies import Params as AnomalyParams
 
     data, planted, cal = series_panel(n_series, n_anomalies=240 * n_series // 500, seed=2)
     t0, c0, load = time.perf_counter(), cpu_seconds(), load_avg()
-    res = Anomalies(data, calendar=cal, n_jobs=os.cpu_count() or 1).fit()
+    res = Anomalies(data, AnomalyParams(n_jobs=os.cpu_count() or 1), calendar=cal).fit()
     secs, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     cells = res.tables["anomalies"]
     ours = f1(cells[cells.kind != "level_shift"], planted)
@@ -153,7 +155,11 @@ def bench_anomalies(n_series: int) -> tuple[str, dict]:
     data2, planted2, cal2 = series_panel(
         n_series, n_anomalies=240 * n_series // 500, seed=3, calendar_effects=False
     )
-    res2 = Anomalies(data2, calendar=cal2, n_jobs=os.cpu_count() or 1).fit().tables["anomalies"]
+    res2 = (
+        Anomalies(data2, AnomalyParams(n_jobs=os.cpu_count() or 1), calendar=cal2)
+        .fit()
+        .tables["anomalies"]
+    )
     ours2 = f1(res2[res2.kind != "level_shift"], planted2)
     rows = []
     for (m, s), g in data2.groupby(["metric", "slice"]):

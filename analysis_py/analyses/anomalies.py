@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -36,18 +38,24 @@ from analysis_py.errors import InputError
 
 SEASONAL = 31
 
-PARAMETERS = {
-    "threshold": 5.0,
-    "period": 7,
-    "transform": "auto",  # auto | log | none
-    "calendar": True,
-    "level_shift_window": 14,
-    "level_shift_threshold": 6.0,
-    "min_length": 28,
-    "start": None,
-    "end": None,
-    "n_jobs": None,
-}
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of an ``anomalies`` spec."""
+
+    #: robust z-score beyond which a day is flagged
+    threshold: float = 5.0
+    period: int = 7
+    #: auto | log | none
+    transform: Literal["auto", "log", "none"] = "auto"
+    #: public holidays and month-end from the governed date dimension as known effects
+    calendar: bool = True
+    level_shift_window: int = 14
+    level_shift_threshold: float = 6.0
+    min_length: int = 28
+    start: str | None = None
+    end: str | None = None
+    n_jobs: int | None = None
 
 
 def detect_series(
@@ -284,28 +292,23 @@ class Anomalies:
     def __init__(
         self,
         data: pd.DataFrame,
+        params: Params = Params(),
         *,
         calendar: pd.DataFrame | None = None,
-        threshold: float = 5.0,
-        period: int = 7,
-        transform: str = "auto",
-        level_shift_window: int = 14,
-        level_shift_threshold: float = 6.0,
-        min_length: int = 28,
-        n_jobs: int | None = None,
         where: str = "input",
     ):
         self.data = data
+        self.params = params
         self.calendar = _with_interactions(calendar) if calendar is not None else None
         self.kw = {
-            "period": period,
-            "threshold": threshold,
-            "transform": transform,
-            "shift_window": level_shift_window,
-            "shift_threshold": level_shift_threshold,
+            "period": params.period,
+            "threshold": params.threshold,
+            "transform": params.transform,
+            "shift_window": params.level_shift_window,
+            "shift_threshold": params.level_shift_threshold,
         }
-        self.min_length = min_length
-        self.n_jobs = n_jobs
+        self.min_length = params.min_length
+        self.n_jobs = params.n_jobs
         self.where = where
 
     def _tasks(self):
@@ -437,19 +440,7 @@ def _plot_top(data: pd.DataFrame, cells: pd.DataFrame):
 
 
 def run(inputs, spec) -> AnalysisResults:
-    p = spec.parameters
-    where = f"spec '{spec.name}'"
+    p: Params = spec.params()
     data = inputs.spec_series(spec)
-    calendar = inputs.calendar() if p["calendar"] else None
-    return Anomalies(
-        data,
-        calendar=calendar,
-        threshold=p["threshold"],
-        period=p["period"],
-        transform=p["transform"],
-        level_shift_window=p["level_shift_window"],
-        level_shift_threshold=p["level_shift_threshold"],
-        min_length=p["min_length"],
-        n_jobs=p["n_jobs"],
-        where=f"{where}: input",
-    ).fit()
+    calendar = inputs.calendar() if p.calendar else None
+    return Anomalies(data, p, calendar=calendar, where=f"spec '{spec.name}': input").fit()

@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -33,19 +35,26 @@ from scipy import stats
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
-PARAMETERS = {
-    "horizon": 28,
-    "origins": 3,
-    "season": 7,
-    "models": ["ets", "theta", "snaive"],
-    "regressors": True,
-    "max_train": 364,
-    "transform": "auto",
-    "agent_hours_per_case": 1.5,
-    "start": None,
-    "end": None,
-    "n_jobs": None,
-}
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of a ``forecast`` spec."""
+
+    horizon: int = 28
+    #: rolling backtest origins
+    origins: int = 3
+    season: int = 7
+    models: list[str] = field(default_factory=lambda: ["ets", "theta", "snaive"])
+    #: public holidays and month-end from the governed date dimension as regressors
+    regressors: bool = True
+    max_train: int = 364
+    #: auto | log | none
+    transform: Literal["auto", "log", "none"] = "auto"
+    agent_hours_per_case: float | None = 1.5
+    start: str | None = None
+    end: str | None = None
+    n_jobs: int | None = None
+
 
 Z80 = float(stats.norm.ppf(0.9))
 Z95 = float(stats.norm.ppf(0.975))
@@ -366,19 +375,12 @@ class Forecast:
     def __init__(
         self,
         data: pd.DataFrame,
+        params: Params = Params(),
         *,
         calendar: pd.DataFrame | None = None,
-        horizon: int = 28,
-        origins: int = 3,
-        season: int = 7,
-        models=("ets", "theta", "snaive"),
-        regressors: bool = True,
-        max_train: int = 364,
-        transform: str = "auto",
-        agent_hours_per_case: float | None = None,
-        n_jobs: int | None = None,
         where: str = "input",
     ):
+        models = list(params.models)
         for mname in models:
             if mname not in KNOWN_MODELS:
                 raise InputError(
@@ -387,18 +389,19 @@ class Forecast:
         if "snaive" not in models:
             models = [*models, "snaive"]
         self.data = data
+        self.params = params
         self.calendar = calendar
         self.kw = {
-            "horizon": int(horizon),
-            "origins": int(origins),
-            "m": int(season),
+            "horizon": int(params.horizon),
+            "origins": int(params.origins),
+            "m": int(params.season),
             "models": tuple(models),
-            "regressors": bool(regressors),
-            "max_train": int(max_train),
-            "transform": transform,
+            "regressors": bool(params.regressors),
+            "max_train": int(params.max_train),
+            "transform": params.transform,
         }
-        self.agent_hours = agent_hours_per_case
-        self.n_jobs = n_jobs
+        self.agent_hours = params.agent_hours_per_case
+        self.n_jobs = params.n_jobs
         self.where = where
 
     def _tasks(self):
@@ -430,7 +433,9 @@ class Forecast:
         if not frames:
             return pd.DataFrame()
         out = pd.concat(frames, ignore_index=True)
-        return out[["metric", "slice", "effect", "estimate", "ci_low", "ci_high", "p_value", "scale"]]
+        return out[
+            ["metric", "slice", "effect", "estimate", "ci_low", "ci_high", "p_value", "scale"]
+        ]
 
     def fit(self) -> AnalysisResults:
         tasks = self._tasks()
@@ -521,7 +526,9 @@ class Forecast:
                     "factors per country are in the volume_effects table."
                 )
                 res.add_measure("weekend_factor", w.estimate, "intrinsic", "×", "total series")
-                res.add_measure("annual_growth", g.estimate, "intrinsic", "per year", "total series")
+                res.add_measure(
+                    "annual_growth", g.estimate, "intrinsic", "per year", "total series"
+                )
             res.plot_fns["volume_effects"] = lambda: _volume_plot(vol)
         res.add_measure("mase_chosen", mase_chosen, "intrinsic", "", f"m = {self.kw['m']}")
         res.add_measure("mase_seasonal_naive", mase_naive, "intrinsic", "", f"m = {self.kw['m']}")
@@ -573,24 +580,10 @@ def _plot(data: pd.DataFrame, fc: pd.DataFrame):
 
 
 def run(inputs, spec) -> AnalysisResults:
-    p = spec.parameters
-    where = f"spec '{spec.name}'"
+    p: Params = spec.params()
     data = inputs.spec_series(spec)
-    calendar = inputs.calendar() if p["regressors"] else None
-    return Forecast(
-        data,
-        calendar=calendar,
-        horizon=p["horizon"],
-        origins=p["origins"],
-        season=p["season"],
-        models=p["models"],
-        regressors=p["regressors"],
-        max_train=p["max_train"],
-        transform=p["transform"],
-        agent_hours_per_case=p["agent_hours_per_case"],
-        n_jobs=p["n_jobs"],
-        where=f"{where}: input",
-    ).fit()
+    calendar = inputs.calendar() if p.regressors else None
+    return Forecast(data, p, calendar=calendar, where=f"spec '{spec.name}': input").fit()
 
 
 def _volume_plot(vol: pd.DataFrame):

@@ -8,11 +8,23 @@ text columns their most frequent values. Only these aggregates leave the warehou
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from analysis_py.analyses.base import AnalysisResults
 
-PARAMETERS = {"columns": None, "top_values": 5, "max_distinct_for_top": 50, "where": None}
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of a ``profile`` spec."""
+
+    #: columns to profile (none = all)
+    columns: list[str] | None = None
+    top_values: int = 5
+    #: top values are listed only for columns with at most this many distinct values
+    max_distinct_for_top: int = 50
+    where: str | None = None
 
 
 def profile_table(t, *, columns=None, top_values=5, max_distinct_for_top=50) -> pd.DataFrame:
@@ -151,18 +163,18 @@ class Profile:
 
 
 def run(inputs, spec) -> AnalysisResults:
-    p = spec.parameters
+    p: Params = spec.params()
     where = f"spec '{spec.name}'"
     name = spec.input["mart"]
     t = inputs.table(name, where=f"{where}: input.mart")
-    if p["columns"]:
-        inputs.check_columns(t, p["columns"], f"{where}: parameters.columns")
-    if p.get("where"):
-        t = inputs.filter_sql(t, p["where"], f"{where}: parameters.where")
+    if p.columns:
+        inputs.check_columns(t, p.columns, f"{where}: parameters.columns")
+    if p.where:
+        t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
     return Profile(
         t,
         name,
-        columns=p["columns"],
-        top_values=p["top_values"],
-        max_distinct_for_top=p["max_distinct_for_top"],
+        columns=p.columns,
+        top_values=p.top_values,
+        max_distinct_for_top=p.max_distinct_for_top,
     ).fit()

@@ -26,7 +26,6 @@ before anything runs, so a typo never produces a silently-defaulted analysis.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import importlib
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from analysis_py.analyses.inputs import MetricDef
 from analysis_py.analyses.params import build as build_params
 from analysis_py.errors import SpecError, close_names
 
-#: analysis name -> module with PARAMETERS and run(inputs, spec)
+#: analysis name -> module with a ``Params`` dataclass and ``run(inputs, spec)``
 ANALYSES = {
     "profile": "analysis_py.analyses.profile",
     "forecast": "analysis_py.analyses.forecast",
@@ -182,20 +181,8 @@ def parse(raw: Any, source: str, default_name: str | None = None) -> Spec:
     given = raw.get("parameters") or {}
     if not isinstance(given, dict):
         raise SpecError(f"{where}: field 'parameters' must be a mapping")
-    if hasattr(mod, "Params"):
-        params = dataclasses.asdict(build_params(mod.Params, given, where, analysis))
-        given = dict(given)
-        return _spec(raw, name, analysis, inp, params, given, source)
-    defaults = mod.PARAMETERS
-    params = copy.deepcopy(defaults)
-    for key, value in given.items():
-        if key not in defaults:
-            raise SpecError(
-                f"{where}: field 'parameters.{key}' is not a parameter of {analysis}{_suggest(key, defaults)}"
-            )
-        _check_type(value, defaults[key], f"{where}: field 'parameters.{key}'")
-        params[key] = value
-    return _spec(raw, name, analysis, inp, params, given, source)
+    params = dataclasses.asdict(build_params(mod.Params, given, where, analysis))
+    return _spec(raw, name, analysis, inp, params, dict(given), source)
 
 
 def _spec(raw, name, analysis, inp, params, given, source) -> Spec:
@@ -217,25 +204,6 @@ def _check_keys(d: dict, allowed, where: str) -> None:
     for key in d:
         if key not in allowed:
             raise SpecError(f"{where}.{key}' is not known{_suggest(key, allowed)}")
-
-
-def _check_type(value, default, where: str) -> None:
-    if default is None or value is None:
-        return
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, (int, float)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif isinstance(default, str):
-        ok = isinstance(value, str)
-    elif isinstance(default, list):
-        ok = isinstance(value, list)
-    elif isinstance(default, dict):
-        ok = isinstance(value, dict)
-    else:
-        ok = True
-    if not ok:
-        raise SpecError(f"{where} must be a {type(default).__name__}, got {value!r}")
 
 
 def load_file(path: str | Path) -> list[Spec]:

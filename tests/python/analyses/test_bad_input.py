@@ -48,7 +48,7 @@ def write(tmp_path: Path, name: str, body: str) -> Path:
         ),
         (
             "name: s1\nanalysis: forecast\ninput: {metric: cases_opened}\nparameters: {horizon: soon}\n",
-            "field 'parameters.horizon' must be a int",
+            "field 'parameters.horizon' must be an integer, got 'soon'",
         ),
         ("name: s1\nanalysis: impact\n", "field 'input' is required"),
     ],

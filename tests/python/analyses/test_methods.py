@@ -8,7 +8,9 @@ import pytest
 
 from analysis_py.analyses._synthetic import f1, series_panel
 from analysis_py.analyses.anomalies import Anomalies, trailing_zscore
+from analysis_py.analyses.anomalies import Params as AnomalyParams
 from analysis_py.analyses.forecast import Forecast, forecast_series
+from analysis_py.analyses.forecast import Params as ForecastParams
 from analysis_py.errors import InputError
 
 
@@ -19,7 +21,7 @@ def panel():
 
 def test_anomalies_f1_beats_trailing_zscore(panel):
     data, planted, cal = panel
-    res = Anomalies(data, calendar=cal, n_jobs=1).fit()
+    res = Anomalies(data, AnomalyParams(n_jobs=1), calendar=cal).fit()
     cells = res.tables["anomalies"]
     ours = f1(cells[cells.kind != "level_shift"], planted)
     rows = []
@@ -42,7 +44,7 @@ def test_anomalies_find_a_level_shift():
     days = pd.date_range("2024-01-01", periods=400, freq="D")
     mu = np.where(days < "2024-09-01", 200, 320) * np.where(days.day_of_week >= 5, 0.3, 1.0)
     data = pd.DataFrame({"metric": "m", "slice": "a", "date": days, "value": rng.poisson(mu)})
-    cells = Anomalies(data, n_jobs=1).fit().tables["anomalies"]
+    cells = Anomalies(data, AnomalyParams(n_jobs=1)).fit().tables["anomalies"]
     shifts = cells[cells.kind == "level_shift"]
     assert len(shifts) >= 1
     assert abs((pd.Timestamp(shifts.iloc[0]["date"]) - pd.Timestamp("2024-09-01")).days) <= 7
@@ -50,7 +52,7 @@ def test_anomalies_find_a_level_shift():
 
 def test_forecast_beats_seasonal_naive_on_synthetic():
     data, _, cal = series_panel(6, n_anomalies=0, seed=5)
-    res = Forecast(data, calendar=cal, n_jobs=1).fit()
+    res = Forecast(data, ForecastParams(n_jobs=1), calendar=cal).fit()
     bt = res.tables["backtest_scores"]
     chosen, naive = bt[bt.is_chosen], bt[bt.model == "snaive"]
     assert chosen["smape"].mean() < 0.85 * naive["smape"].mean()
