@@ -140,7 +140,7 @@ def exposures_dict(specs) -> dict:
                 "maturity": "medium",
                 "description": f"{s.description or ''} Spec: analyses/{s.name}.yml ({s.analysis}); results in the analysis.* tables, run_id per execution.".strip(),
                 "owner": {"name": s.owner or "ops-analytics"},
-                "depends_on": [f"ref('{m}')" for m in s.marts()],
+                "depends_on": s.depends_on(),
                 "meta": {"analysis": s.analysis, "spec": f"analyses/{s.name}.yml"},
             }
         )

@@ -46,39 +46,74 @@ class MetricDef:
     dimensions: dict[str, str] = field(default_factory=dict)
 
 
-#: The team's standard metrics, mirroring the semantic layer's definitions (docs/warehouse.md).
-BUILTIN_METRICS: dict[str, MetricDef] = {
-    "cases_opened": MetricDef(
-        "fct_cases",
-        "opened_date",
-        "count",
-        {
-            "product": "product",
-            "channel": "channel",
-            "priority": "priority",
-            "category": "category",
-            "team": "team",
-        },
-    ),
-    "payments": MetricDef(
-        "fct_payments",
-        "created_date",
-        "count",
-        {"rail": "rail", "initiation_channel": "initiation_channel", "currency": "currency"},
-    ),
-    "stp_rate": MetricDef(
-        "fct_payments",
-        "created_date",
-        "mean:is_stp",
-        {"rail": "rail", "initiation_channel": "initiation_channel"},
-    ),
-    "platform_requests": MetricDef(
-        "fct_platform_requests",
-        "requested_date",
-        "count",
-        {"surface": "surface", "endpoint": "endpoint"},
-    ),
-}
+def semantic_metric_definitions(path: str | Path) -> dict[str, MetricDef]:
+    """Daily-series definitions of the project's metrics, read from dbt's
+    ``semantic_manifest.json``, for when the semantic engine cannot answer (e.g. on Spark).
+
+    A simple metric over a ``sum`` of ``1`` is a count, over a ``sum``/``sum_boolean`` of a
+    column a sum, over an ``average`` a mean; a ratio of a ``sum_boolean`` to a count of the
+    same semantic model is the mean of that boolean (a rate). Other metrics (filtered,
+    derived, cumulative, conversion) are left to the semantic engine. Dimensions are the
+    semantic model's own categorical dimensions.
+    """
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    measures = {}
+    for sm in raw.get("semantic_models") or []:
+        mart = (sm.get("node_relation") or {}).get("alias")
+        if not mart:
+            continue
+        dims = {d["name"]: d.get("expr") or d["name"] for d in sm.get("dimensions") or []}
+        cats = {
+            d["name"]: d.get("expr") or d["name"]
+            for d in sm.get("dimensions") or []
+            if d.get("type") == "categorical"
+        }
+        default_time = (sm.get("defaults") or {}).get("agg_time_dimension")
+        for m in sm.get("measures") or []:
+            time_dim = m.get("agg_time_dimension") or default_time
+            if time_dim is None:
+                continue
+            expr = str(m.get("expr") or m["name"]).strip()
+            measures[m["name"]] = (mart, dims.get(time_dim, time_dim), m.get("agg"), expr, cats)
+
+    def value_of(measure) -> str | None:
+        _, _, agg, expr, _ = measure
+        if agg == "sum" and expr == "1":
+            return "count"
+        if agg in ("sum", "sum_boolean") and expr.isidentifier():
+            return f"sum:{expr}"
+        if agg == "average" and expr.isidentifier():
+            return f"mean:{expr}"
+        return None
+
+    out: dict[str, MetricDef] = {}
+    for metric in raw.get("metrics") or []:
+        tp = metric.get("type_params") or {}
+        if metric.get("filter"):
+            continue
+        if metric.get("type") == "simple":
+            ref = tp.get("measure") or {}
+            m = measures.get(ref.get("name"))
+            if m is None or ref.get("filter"):
+                continue
+            value = value_of(m)
+        elif metric.get("type") == "ratio":
+            num, den = tp.get("numerator") or {}, tp.get("denominator") or {}
+            mn, md = measures.get(num.get("name")), measures.get(den.get("name"))
+            if mn is None or md is None or num.get("filter") or den.get("filter"):
+                continue
+            same_model = mn[0] == md[0] and mn[1] == md[1]
+            if not (same_model and mn[2] == "sum_boolean" and value_of(md) == "count"):
+                continue
+            m, value = mn, f"mean:{mn[3]}"
+        else:
+            continue
+        if value is not None:
+            out[metric["name"]] = MetricDef(m[0], m[1], value, dict(m[4]))
+    return out
 
 
 def published_warehouse(warehouse_dir: str | Path | None = None) -> Path:
@@ -119,6 +154,11 @@ class Manifest:
     def __init__(self, manifest: DbtManifest):
         self.models: dict[str, Relation] = manifest.models()
         self.path = manifest.path
+        #: the project's metrics as daily-series definitions (from the semantic manifest
+        #: beside the dbt manifest), used when the semantic engine cannot answer
+        self.metrics: dict[str, MetricDef] = semantic_metric_definitions(
+            Path(manifest.path).parent / "semantic_manifest.json"
+        )
 
     @classmethod
     def load(cls, project_dir: str | Path, warehouse_path: str | Path | None = None) -> Manifest:
@@ -276,6 +316,16 @@ class Inputs:
         out["date"] = pd.to_datetime(out["date"])
         return out.set_index("date").sort_index().fillna(0.0)
 
+    def spec_marts(self, spec) -> list[str]:
+        """The marts a spec reads: its own mart, or the marts its metrics are defined on."""
+        out = list(spec.marts())
+        if "metric" in spec.input or "series" in spec.input:
+            for metric, _ in spec.series():
+                d = self.manifest.metrics.get(metric)
+                if d and d.mart not in out:
+                    out.append(d.mart)
+        return out
+
     # -- metric series -------------------------------------------------------------------
     def spec_series(self, spec) -> pd.DataFrame:
         """Every (metric, slice) series a spec asks for, stacked with a ``metric`` column."""
@@ -319,9 +369,9 @@ class Inputs:
                     df = df[pd.to_datetime(df["date"]) <= pd.Timestamp(end)]
                 counts = bool(np.all(np.mod(df["value"].dropna(), 1) == 0))
                 return _fill(df, start, end, zero=counts)
-        mdef = definition or BUILTIN_METRICS.get(metric)
+        mdef = definition or self.manifest.metrics.get(metric)
         if mdef is None:
-            known = sorted(BUILTIN_METRICS)
+            known = sorted(self.manifest.metrics)
             raise InputError(
                 f"{where}: unknown metric '{metric}'{_closest(metric, known)}",
                 hint="name a metric of the semantic layer, or give input.mart/date/value",

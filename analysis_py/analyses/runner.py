@@ -101,6 +101,7 @@ def run_one(
         if not shared:
             inputs = Inputs.open(duckdb_path, project_dir)
         version = inputs.version
+        base["inputs"] = {"marts": inputs.spec_marts(spec), "input": spec.input}
         try:
             res = module_for(spec.analysis).run(inputs, spec)
         finally:

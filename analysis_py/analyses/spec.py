@@ -112,17 +112,21 @@ class Spec:
         return None
 
     def marts(self) -> list[str]:
-        """Marts this spec reads (for exposures and lineage)."""
-        from analysis_py.analyses.inputs import BUILTIN_METRICS
+        """Marts the spec names itself: its table input, or an inline metric's mart (the marts
+        behind semantic-layer metrics are resolved by ``Inputs.spec_marts``)."""
+        return [self.input["mart"]] if self.input.get("mart") else []
 
-        if self.input.get("mart"):
-            return [self.input["mart"]]
-        out = []
-        for metric, _ in self.series():
-            d = BUILTIN_METRICS.get(metric)
-            if d and d.mart not in out:
-                out.append(d.mart)
-        return out
+    def depends_on(self) -> list[str]:
+        """dbt lineage of the spec, as an exposure's ``depends_on``: ``ref('<mart>')`` for the
+        marts it names, ``metric('<name>')`` for the semantic-layer metrics it reads."""
+        refs = [f"ref('{m}')" for m in self.marts()]
+        if self.analysis in SERIES_ANALYSES:
+            for metric, _ in self.series():
+                if self.metric_definition(metric) is None:
+                    ref = f"metric('{metric}')"
+                    if ref not in refs:
+                        refs.append(ref)
+        return refs
 
     def to_dict(self) -> dict[str, Any]:
         return {
