@@ -3,8 +3,9 @@
 The analyses themselves are engine-agnostic Ibis code; this module only opens their inputs on
 Spark: a local session with the published Spark build's tables registered, the dbt manifest of
 that build for governance, and SQL filters as Spark temporary views. Metric series come from
-the built-in definitions aggregated by Spark (the semantic layer's DuckDB connection is not
-used here), so a spec whose metrics have built-in definitions runs the same on both engines.
+the definitions derived from that build's semantic manifest, aggregated by Spark (the semantic
+layer's DuckDB connection is not used here), so a spec on simple and rate metrics runs the
+same on both engines.
 """
 
 from __future__ import annotations
