@@ -76,13 +76,13 @@ def main_job(
         names = ", ".join(o.spec_name for o in failed)
         raise AnalysisError(
             f"{len(failed)} analysis spec(s) failed: {names}",
-            hint=f"the report with the others is at {report}; rerun one with `opsmetrics analyze analyses/<spec>.yml`",
+            hint=f"the report with the others is at {report}; rerun one with `opsmetrics analyze specs/<spec>.yml`",
         )
     return summary
 
 
 def run_analyses(paths: Paths, *, quiet: bool, echo: Callable[[str], None]) -> list:
-    """Run every shipped spec in analyses/ against the published warehouse."""
+    """Run every shipped spec in specs/ against the published warehouse."""
     from analysis_py.analyses import runner
     from analysis_py.analyses import spec as spec_mod
     from analysis_py.analyses.inputs import published_warehouse

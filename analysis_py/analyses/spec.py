@@ -227,11 +227,11 @@ def load_file(path: str | Path) -> list[Spec]:
 def shipped_dir() -> Path:
     from analysis_py.config import find_project_dir
 
-    return find_project_dir() / "analyses"
+    return find_project_dir() / "specs"
 
 
 def load(paths: list[str | Path] | None = None) -> list[Spec]:
-    """Specs from files or folders (default: every ``*.yml`` in the project's ``analyses/``)."""
+    """Specs from files or folders (default: every ``*.yml`` in the project's ``specs/``)."""
     targets = [Path(p) for p in paths] if paths else [shipped_dir()]
     files: list[Path] = []
     for t in targets:

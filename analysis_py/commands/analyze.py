@@ -28,7 +28,7 @@ import click
     help="dbt target whose published build to read; a spark target runs on Spark (docs/spark.md).",
 )
 def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
-    """Run analysis SPECS (YAML files or folders; default: every spec in analyses/).
+    """Run analysis SPECS (YAML files or folders; default: every spec in specs/).
 
     Results are written to <warehouse>/analysis/<table>/run_id=<id>.parquet and show up as
     the analysis.* views in `opsmetrics sql` and the server. A failing spec is reported and
@@ -45,7 +45,7 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
 
     loaded = spec_mod.load(list(specs) or None)
     if not loaded:
-        raise spec_mod.SpecError("no specs found", hint="pass spec files or add *.yml to analyses/")
+        raise spec_mod.SpecError("no specs found", hint="pass spec files or add *.yml to specs/")
     paths = resolve_paths(project_dir=project_dir, warehouse_dir=warehouse_dir)
     from analysis_py.warehouse.spark_target import check_target, is_spark_target
 

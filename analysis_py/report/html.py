@@ -237,7 +237,7 @@ def build_report(warehouse_dir: str | Path | None = None, specs: list[str] | Non
             raise DataNotFoundError(
                 f"no analysis results for spec(s) {', '.join(unknown)}",
                 hint=f"specs with results: {', '.join(known) or 'none'}; "
-                "run `opsmetrics analyze analyses/<spec>.yml` for the others",
+                "run `opsmetrics analyze specs/<spec>.yml` for the others",
             )
     if latest.empty:
         raise DataNotFoundError(

@@ -24,8 +24,8 @@ def test_analyze_keeps_going_after_a_failure_and_report_embeds_plots(built_wareh
     proc = run_cli(
         "analyze",
         "-q",
-        "analyses/resolution_drivers.yml",
-        "analyses/stp_by_rail.yml",
+        "specs/resolution_drivers.yml",
+        "specs/stp_by_rail.yml",
         str(bad),
         env=env,
         check=False,

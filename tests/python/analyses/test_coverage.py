@@ -18,9 +18,9 @@ import pytest
 
 from analysis_py.analyses import runner, store
 from analysis_py.analyses import spec as spec_mod
-from tests.python.conftest import make_warehouse, shared_dir
+from tests.python.conftest import TEST_SCALE, TEST_SEED, make_warehouse, shared_dir
 
-from .conftest import ALT_EFFECTS
+from .conftest import ALT_EFFECTS, ALT_SEED
 
 pytestmark = pytest.mark.slow
 
@@ -83,16 +83,21 @@ def _intervals(wh, out) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def intervals(tmp_path_factory) -> pd.DataFrame:
+def intervals(request, tmp_path_factory) -> pd.DataFrame:
     frames = []
     for effects, seed in RUNS:
         tag = "alt" if effects else "default"
-        wh = make_warehouse(
-            shared_dir(tmp_path_factory, f"warehouse-coverage-{tag}-{seed}"),
-            scale=0.1,
-            seed=seed,
-            effects=effects,
-        )
+        if effects is None and seed == TEST_SEED and TEST_SCALE == 0.1:
+            wh = request.getfixturevalue("built_warehouse")  # the session's, built once
+        elif effects is not None and seed == ALT_SEED:
+            wh = request.getfixturevalue("alt_warehouse")
+        else:
+            wh = make_warehouse(
+                shared_dir(tmp_path_factory, f"warehouse-coverage-{tag}-{seed}"),
+                scale=0.1,
+                seed=seed,
+                effects=effects,
+            )
         pc = wh.ground_truth["effects"]["resolution"]["process_change"]
         specs = []
         for s in spec_mod.load():

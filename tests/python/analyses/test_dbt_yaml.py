@@ -14,15 +14,15 @@ def test_sources_and_exposures_are_current():
     assert (folder / "_analysis__sources.yml").read_text() == dbt_yaml.render(
         dbt_yaml.sources_dict()
     )
-    specs = spec_mod.load([REPO_DIR / "analyses"])
+    specs = spec_mod.load([REPO_DIR / "specs"])
     assert (folder / "_analysis__exposures.yml").read_text() == dbt_yaml.render(
         dbt_yaml.exposures_dict(specs)
     )
 
 
 def test_every_shipped_spec_has_an_exposure_on_public_marts_or_metrics():
-    exps = dbt_yaml.exposures_dict(spec_mod.load([REPO_DIR / "analyses"]))["exposures"]
-    assert {e["name"] for e in exps} == {s.name for s in spec_mod.load([REPO_DIR / "analyses"])}
+    exps = dbt_yaml.exposures_dict(spec_mod.load([REPO_DIR / "specs"]))["exposures"]
+    assert {e["name"] for e in exps} == {s.name for s in spec_mod.load([REPO_DIR / "specs"])}
     for e in exps:
         assert e["depends_on"] and all(
             d.startswith(("ref('fct_", "ref('dim_", "metric('")) for d in e["depends_on"]

@@ -314,7 +314,7 @@ def test_sql_published_symlink_outside_folder(tmp_path, wh):
 def _spec(tmp_path, old: str, new: str):
     from tests.python.conftest import REPO
 
-    text = (REPO / "analyses" / "cases_profile.yml").read_text()
+    text = (REPO / "specs" / "cases_profile.yml").read_text()
     assert old in text
     f = tmp_path / "spec.yml"
     f.write_text(text.replace(old, new))
@@ -353,9 +353,7 @@ def test_analyze_unknown_spec_file(private_wh, tmp_path):
 
 def test_analyze_unknown_target(private_wh):
     _, env = private_wh
-    p = cli(
-        "analyze", "-q", "--no-write", "--target", "nosuch", "analyses/cases_profile.yml", env=env
-    )
+    p = cli("analyze", "-q", "--no-write", "--target", "nosuch", "specs/cases_profile.yml", env=env)
     assert_clean_error(p, "nosuch")
 
 
@@ -422,7 +420,7 @@ def test_run_bad_scale(tmp_path, wh):
 
 def test_report_unknown_spec_is_named(private_wh, tmp_path):
     _, env = private_wh
-    assert_ok(cli("analyze", "-q", "analyses/cases_profile.yml", env=env))
+    assert_ok(cli("analyze", "-q", "specs/cases_profile.yml", env=env))
     p = cli("report", "--out", str(tmp_path / "rep"), "--spec", "nosuch", env=env)
     assert_clean_error(p, "nosuch", "cases_profile")
 

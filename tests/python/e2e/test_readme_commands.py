@@ -252,7 +252,7 @@ def test_sql_from_file(wh, tmp_path):
 
 def test_analyze_one_spec_then_self_contained_report(private_wh, tmp_path):
     d, env = private_wh
-    p = cli("analyze", "-q", "analyses/cases_profile.yml", env=env)
+    p = cli("analyze", "-q", "specs/cases_profile.yml", env=env)
     assert_ok(p)
     assert "cases_profile" in p.stdout
     assert list((d / "analysis" / "profile").glob("*.parquet"))

@@ -293,7 +293,7 @@ def test_an_analysis_estimates_the_same_on_both_engines(builds, session):
     from analysis_py.analyses.runner import module_for
     from analysis_py.analyses.spec import load
 
-    spec = load([str(REPO / "analyses" / "resolution_drivers.yml")])[0]
+    spec = load([str(REPO / "specs" / "resolution_drivers.yml")])[0]
     duck_inputs = Inputs.open(builds["duckdb"][1].published.duckdb_path, REPO, use_semantic=False)
     try:
         left = module_for(spec.analysis).run(duck_inputs, spec)
@@ -326,7 +326,7 @@ def test_cli_query_and_analyze_run_on_the_spark_target(builds, session, monkeypa
     assert "cases_opened" in q.out and len(q.out.strip().splitlines()) >= 4, q.out
     code = main(
         ["analyze", "--target", "spark", "--no-write", "--quiet",
-         str(REPO / "analyses" / "cases_profile.yml")]
+         str(REPO / "specs" / "cases_profile.yml")]
     )  # fmt: skip
     a = capsys.readouterr()
     assert code == 0 and "success" in a.out, a.out + a.err
