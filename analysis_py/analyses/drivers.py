@@ -1,8 +1,10 @@
-"""Driver analysis: what makes cases slow (OLS on log hours) or breach SLA (logit).
+"""Driver analysis: what moves an outcome (OLS on its log, level or logit) or a binary one (logit).
 
-Why log hours: resolution times are right-skewed and the business thinks in ratios ("chat
-is 30% faster"), so a linear model on ``log(hours)`` turns each coefficient into a
-multiplier, ``exp(β)`` — the effects table reports it on that scale. Standard errors are
+The spec chooses how the outcome is read (``transform``). Durations and amounts are
+right-skewed and the business thinks in ratios ("chat is 30% faster"), so the default, a
+linear model on ``log(hours)``, turns each coefficient into a multiplier, ``exp(β)``; a score
+(CSAT) is modelled on its own scale (differences in points), a proportion on the logit
+scale (odds ratios). Standard errors are
 heteroskedasticity-robust (HC3) and, because one client's cases are not independent,
 clustered by client when a cluster column is given; the clustered ones are the primary.
 
