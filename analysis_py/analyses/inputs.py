@@ -27,6 +27,7 @@ import pandas as pd
 
 from analysis_py.errors import DataNotFoundError, InputError, close_names
 from analysis_py.warehouse.manifest import DbtManifest, Relation
+from analysis_py.warehouse.project import GOVERNED_INPUTS_VAR, governed_patterns, matches
 
 
 def _closest(name: str, options: list[str]) -> str:
@@ -151,9 +152,24 @@ class Manifest:
     """Which relations analyses may read: public models with an enforced contract, as the
     project's dbt manifest declares them (read by :mod:`analysis_py.warehouse.manifest`)."""
 
-    def __init__(self, manifest: DbtManifest):
+    def __init__(self, manifest: DbtManifest, governed_inputs: tuple[str, ...] = ()):
         self.models: dict[str, Relation] = manifest.models()
         self.path = manifest.path
+        #: the project's own list of trusted models (``opsmetrics_governed_inputs``), for
+        #: projects that do not use contracts
+        self.governed_inputs = tuple(governed_inputs)
+        nodes = manifest.data.get("nodes", {})
+        self._listed = {
+            name
+            for name, rel in self.models.items()
+            if governed_inputs
+            and matches(
+                self.governed_inputs,
+                name,
+                list((nodes.get(rel.unique_id) or {}).get("tags") or []),
+                str((nodes.get(rel.unique_id) or {}).get("original_file_path") or ""),
+            )
+        }
         #: the project's metrics as daily-series definitions (from the semantic manifest
         #: beside the dbt manifest), used when the semantic engine cannot answer
         self.metrics: dict[str, MetricDef] = semantic_metric_definitions(
@@ -175,7 +191,11 @@ class Manifest:
                 f"no dbt manifest at {path}: cannot check that inputs are public, contracted marts",
                 hint="run `dbt parse` (or `opsmetrics build`) in the project first",
             )
-        return cls(manifest)
+        return cls(manifest, governed_patterns(project_dir))
+
+    def is_governed(self, name: str) -> bool:
+        rel = self.models.get(name)
+        return rel is not None and (rel.governed or name in self._listed)
 
     def governed(self, name: str, where: str = "input") -> Relation:
         """A public, contract-enforced model, or a clear error."""
@@ -185,16 +205,24 @@ class Manifest:
                 f"{where}: unknown model '{name}'{_closest(name, list(self.models))}",
                 hint="inputs must be public, contracted marts of the dbt project",
             )
-        if not rel.governed:
+        if not self.is_governed(name):
+            listed = (
+                f"; the project's {GOVERNED_INPUTS_VAR} ({', '.join(self.governed_inputs)}) "
+                "does not list it"
+                if self.governed_inputs
+                else ""
+            )
             raise InputError(
                 f"{where}: model '{name}' is not a governed input "
-                f"(access={rel.access}, contract enforced={rel.contract_enforced})",
-                hint="analyses read only public marts with an enforced contract",
+                f"(access={rel.access}, contract enforced={rel.contract_enforced}{listed})",
+                hint="analyses read public models with an enforced contract, or the models a "
+                f"project lists under vars: {GOVERNED_INPUTS_VAR} in dbt_project.yml",
             )
         return rel
 
     def public_models(self) -> list[str]:
-        return sorted(name for name, rel in self.models.items() if rel.governed)
+        """The models analyses may read (named so for the date dimension lookup)."""
+        return sorted(name for name in self.models if self.is_governed(name))
 
 
 class Inputs:

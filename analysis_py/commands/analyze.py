@@ -20,6 +20,13 @@ import click
 @click.option(
     "--project-dir", type=click.Path(), default=None, help="dbt project (for the manifest)."
 )
+@click.option(
+    "--database",
+    type=click.Path(),
+    default=None,
+    help="DuckDB file to read (default: the published build, else the file the project's "
+    "dbt profile writes). Results go beside it unless --warehouse-dir is given.",
+)
 @click.option("--no-write", is_flag=True, help="Run and print, but write no results.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; print the summary only.")
 @click.option(
@@ -27,7 +34,7 @@ import click
     default=None,
     help="dbt target whose published build to read; a spark target runs on Spark (docs/spark.md).",
 )
-def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
+def analyze(specs, jobs, warehouse_dir, project_dir, database, no_write, quiet, target):
     """Run analysis SPECS (YAML files or folders; default: every spec in specs/).
 
     Results are written to <warehouse>/analysis/<table>/run_id=<id>.parquet and show up as
@@ -40,7 +47,6 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
 
     from analysis_py.analyses import runner
     from analysis_py.analyses import spec as spec_mod
-    from analysis_py.analyses.inputs import published_warehouse
     from analysis_py.config import resolve_paths
 
     loaded = spec_mod.load(list(specs) or None)
@@ -51,7 +57,10 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
 
     check_target(paths, target)
     on_spark = is_spark_target(paths, target)
-    db = None if on_spark else published_warehouse(paths.warehouse_dir)
+    db = None if on_spark else _database(paths, database, target)
+    results_dir = paths.warehouse_dir
+    if db is not None and warehouse_dir is None and db != published_path(paths):
+        results_dir = db.parent  # another project's warehouse: its results live beside it
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]analyze"),
@@ -80,7 +89,7 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
                 loaded,
                 duckdb_path=db,
                 project_dir=paths.project_dir,
-                warehouse_dir=paths.warehouse_dir,
+                warehouse_dir=results_dir,
                 jobs=jobs,
                 write=not no_write,
                 on_done=done,
@@ -98,9 +107,40 @@ def analyze(specs, jobs, warehouse_dir, project_dir, no_write, quiet, target):
         )
     out.print(table)
     if not no_write:
-        out.print(f"results: {paths.warehouse_dir / 'analysis'}")
+        out.print(f"results: {results_dir / 'analysis'}")
     failed = [o for o in outcomes if o.status != "success"]
     return 1 if failed else 0
+
+
+def published_path(paths):
+    from analysis_py.config import PUBLISHED_NAME
+
+    return paths.warehouse_dir / PUBLISHED_NAME
+
+
+def _database(paths, database, target):
+    """``--database``, else the published build, else the DuckDB file of the project's profile."""
+    from pathlib import Path
+
+    from analysis_py.analyses.inputs import published_warehouse
+    from analysis_py.errors import DataNotFoundError
+    from analysis_py.warehouse.project import profile_duckdb_path
+
+    if database:
+        db = Path(database).expanduser().resolve()
+        if not db.is_file():
+            raise DataNotFoundError(
+                f"--database {database}: no such DuckDB file",
+                hint="pass the file your dbt profile writes (its `path:`), after `dbt build`",
+            )
+        return db
+    try:
+        return published_warehouse(paths.warehouse_dir)
+    except DataNotFoundError:
+        prof = profile_duckdb_path(paths.project_dir, target)
+        if prof is not None and prof.is_file():
+            return prof.resolve()
+        raise
 
 
 @click.command()
