@@ -39,6 +39,10 @@ from analysis_py.errors import InputError
 SEASONAL = 31
 
 
+#: reads metric series (metric × day × slice), not a mart
+INPUT = "series"
+
+
 @dataclass(frozen=True)
 class Params:
     """Parameters of an ``anomalies`` spec."""

@@ -35,6 +35,9 @@ from scipy import stats
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
+#: reads metric series (metric × day × slice), not a mart
+INPUT = "series"
+
 
 @dataclass(frozen=True)
 class Params:

@@ -27,6 +27,7 @@ before anything runs, so a typo never produces a silently-defaulted analysis.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +39,14 @@ from analysis_py.analyses.inputs import MetricDef
 from analysis_py.analyses.params import build as build_params
 from analysis_py.errors import SpecError, close_names
 
-#: analysis name -> module with a ``Params`` dataclass and ``run(inputs, spec)``
-ANALYSES = {
+#: Entry-point group through which a package adds analysis types: each entry names a module
+#: with a ``Params`` dataclass, ``run(inputs, spec) -> AnalysisResults`` and, for analyses of
+#: metric series, ``INPUT = "series"`` (docs/analyses.md, "Adding an analysis type").
+ENTRY_POINT_GROUP = "opsmetrics.analyses"
+
+#: The analyses this package ships. pyproject.toml registers them in the same entry-point
+#: group; this map also serves a checkout that is used without being installed.
+SHIPPED = {
     "profile": "analysis_py.analyses.profile",
     "forecast": "analysis_py.analyses.forecast",
     "anomalies": "analysis_py.analyses.anomalies",
@@ -49,7 +56,6 @@ ANALYSES = {
     "compare": "analysis_py.analyses.compare",
     "predict": "analysis_py.analyses.predict",
 }
-SERIES_ANALYSES = {"forecast", "anomalies"}
 TOP_KEYS = (
     "name",
     "analysis",
@@ -71,8 +77,39 @@ def _suggest(name: str, options) -> str:
     return f"; did you mean '{best[0]}'?" if best else f" (valid: {', '.join(options)})"
 
 
+@functools.lru_cache(maxsize=1)
+def registry() -> dict[str, str]:
+    """Analysis name -> module: the installed entry points, then the shipped map (a plug-in
+    cannot take a shipped name)."""
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return {**found, **SHIPPED}
+
+
 def module_for(analysis: str):
-    return importlib.import_module(ANALYSES[analysis])
+    """The module of an analysis type, checked to keep the contract."""
+    target = registry()[analysis]
+    try:
+        mod = importlib.import_module(target)
+    except ImportError as exc:
+        raise SpecError(
+            f"analysis '{analysis}': cannot import its module {target} ({exc})",
+            hint=f"install the package that provides it (entry-point group {ENTRY_POINT_GROUP})",
+        ) from exc
+    params = getattr(mod, "Params", None)
+    if not (dataclasses.is_dataclass(params) and callable(getattr(mod, "run", None))):
+        raise SpecError(
+            f"analysis '{analysis}' ({target}) does not keep the analysis contract: it needs a "
+            "Params dataclass and a run(inputs, spec) function",
+            hint="see docs/analyses.md, 'Adding an analysis type'",
+        )
+    return mod
+
+
+def is_series(analysis: str) -> bool:
+    """Whether an analysis reads metric series (``INPUT = "series"``) rather than a mart."""
+    return getattr(module_for(analysis), "INPUT", "table") == "series"
 
 
 @dataclass(frozen=True)
@@ -120,7 +157,7 @@ class Spec:
         """dbt lineage of the spec, as an exposure's ``depends_on``: ``ref('<mart>')`` for the
         marts it names, ``metric('<name>')`` for the semantic-layer metrics it reads."""
         refs = [f"ref('{m}')" for m in self.marts()]
-        if self.analysis in SERIES_ANALYSES:
+        if is_series(self.analysis):
             for metric, _ in self.series():
                 if self.metric_definition(metric) is None:
                     ref = f"metric('{metric}')"
@@ -150,15 +187,17 @@ def parse(raw: Any, source: str, default_name: str | None = None) -> Spec:
             raise SpecError(f"{where}: unknown field '{key}'{_suggest(key, TOP_KEYS)}")
     analysis = raw.get("analysis")
     if analysis is None:
-        raise SpecError(f"{where}: field 'analysis' is required (one of {', '.join(ANALYSES)})")
-    if analysis not in ANALYSES:
+        known = registry()
+        raise SpecError(f"{where}: field 'analysis' is required (one of {', '.join(known)})")
+    if analysis not in registry():
         raise SpecError(
-            f"{where}: field 'analysis': unknown analysis '{analysis}'{_suggest(analysis, ANALYSES)}"
+            f"{where}: field 'analysis': unknown analysis '{analysis}'"
+            f"{_suggest(analysis, list(registry()))}"
         )
     inp = raw.get("input")
     if not isinstance(inp, dict) or not inp:
         raise SpecError(f"{where}: field 'input' is required (a mapping: mart, or metric/slices)")
-    if analysis in SERIES_ANALYSES:
+    if is_series(analysis):
         _check_keys(inp, INPUT_KEYS_SERIES, f"{where}: field 'input")
         if "series" in inp:
             if not isinstance(inp["series"], list) or not inp["series"]:

@@ -40,9 +40,7 @@ def governed_patterns(project_dir: str | Path) -> tuple[str, ...]:
     >>> governed_patterns("/nonexistent")
     ()
     """
-    raw = (_yaml(Path(project_dir) / "dbt_project.yml").get("vars") or {}).get(
-        GOVERNED_INPUTS_VAR
-    )
+    raw = (_yaml(Path(project_dir) / "dbt_project.yml").get("vars") or {}).get(GOVERNED_INPUTS_VAR)
     if raw is None:
         return ()
     if isinstance(raw, str):
