@@ -25,3 +25,39 @@ def reliability_plot(calib: pd.DataFrame, xlabel: str, ylabel: str):
     ax.set_ylim(0, hi)
     fig.tight_layout()
     return fig
+
+
+def forest_plot(effects: pd.DataFrame, labels, xlabel: str, log: bool = True):
+    """Estimates with their 95% intervals, one row each, top to bottom; ratios on a log axis
+    (0.5× and 2× equally far from 1), differences on a linear one around 0."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    e = effects.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(e) + 1.2))
+    ypos = np.arange(len(e))[::-1]
+    ax.errorbar(
+        e["estimate"],
+        ypos,
+        xerr=[e["estimate"] - e["ci_low"], e["ci_high"] - e["estimate"]],
+        fmt="o",
+        color="#1f4e79",
+        capsize=3,
+    )
+    ax.axvline(1.0 if log else 0.0, color="grey", lw=1, ls="--")
+    if log:
+        from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+        ax.set_xscale("log")
+        lo, hi = float(e["ci_low"].min()), float(e["ci_high"].max())
+        ticks = [
+            t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10) if lo * 0.8 <= t <= hi * 1.25
+        ]
+        ax.set_xticks(sorted({*ticks, 1}))  # the reference line is always labelled
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks(ypos)
+    ax.set_yticklabels(list(labels))
+    ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    return fig

@@ -23,7 +23,7 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
-from analysis_py.analyses._plots import reliability_plot
+from analysis_py.analyses._plots import forest_plot, reliability_plot
 from analysis_py.analyses._stats import auc, design_matrix, effect_rows, reliability_table
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
@@ -433,38 +433,11 @@ def _effect_words(r, outcome: str, scale: str) -> str:
 
 
 def _forest_plot(effects: pd.DataFrame, xlabel: str, log: bool = True):
-    import matplotlib.pyplot as plt
-
     e = effects.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(e) + 1.2))
-    ypos = np.arange(len(e))[::-1]
-    ax.errorbar(
-        e["estimate"],
-        ypos,
-        xerr=[e["estimate"] - e["ci_low"], e["ci_high"] - e["estimate"]],
-        fmt="o",
-        color="#1f4e79",
-        capsize=3,
-    )
-    ax.axvline(1.0 if log else 0.0, color="grey", lw=1, ls="--")
-    if log:
-        ax.set_xscale("log")  # ratios: 0.5× and 2× equally far from 1
-        from matplotlib.ticker import FormatStrFormatter, NullFormatter
-
-        lo, hi = float(e["ci_low"].min()), float(e["ci_high"].max())
-        ticks = [
-            t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10) if lo * 0.8 <= t <= hi * 1.25
-        ]
-        ax.set_xticks(ticks or [1])
-        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_yticks(ypos)
-    ax.set_yticklabels(
-        [f"{f}={lv} vs {r}" for f, lv, r in zip(e.factor, e.level, e.reference_level, strict=True)]
-    )
-    ax.set_xlabel(xlabel + " with 95% CI")
-    fig.tight_layout()
-    return fig
+    labels = [
+        f"{f}={lv} vs {r}" for f, lv, r in zip(e.factor, e.level, e.reference_level, strict=True)
+    ]
+    return forest_plot(e, labels, xlabel + " with 95% CI", log=log)
 
 
 def run(inputs, spec) -> AnalysisResults:

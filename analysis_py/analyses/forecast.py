@@ -590,27 +590,12 @@ def run(inputs, spec) -> AnalysisResults:
 
 
 def _volume_plot(vol: pd.DataFrame):
-    import matplotlib.pyplot as plt
+    from analysis_py.analyses._plots import forest_plot
 
     v = vol[(vol["slice"] == "all") & (vol["scale"] == "multiplier")]
     if v.empty:
         v = vol[vol["scale"] == "multiplier"].drop_duplicates("effect")
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(v) + 1.2))
-    ypos = np.arange(len(v))[::-1]
-    ax.errorbar(
-        v["estimate"],
-        ypos,
-        xerr=[v["estimate"] - v["ci_low"], v["ci_high"] - v["estimate"]],
-        fmt="o",
-        color="#1f4e79",
-        capsize=3,
-    )
-    ax.axvline(1.0, color="grey", lw=1, ls="--")
-    ax.set_yticks(ypos)
-    ax.set_yticklabels(v["effect"])
-    ax.set_xlabel("volume multiplier with 95% CI (total series)")
-    fig.tight_layout()
-    return fig
+    return forest_plot(v, v["effect"], "volume multiplier with 95% CI (total series)")
 
 
 def _result_columns(table: str) -> list[str]:
