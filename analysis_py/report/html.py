@@ -164,6 +164,7 @@ def _section(run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path) -> str:
     if len(ms):
         test = ms[ms["split"] == "test"]
         wide = test.pivot_table(index="model", columns="metric", values="value").reset_index()
+        wide.columns.name = None
         for m in ("auc", "pr_auc"):
             ci = test[test.metric == m].set_index("model")
             wide[f"{m}_95ci"] = wide["model"].map(
