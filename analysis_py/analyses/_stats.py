@@ -118,3 +118,25 @@ def reliability_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> pd.DataFr
     out["ci_low"] = (out["observed"] - Z95 * se).clip(0, 1)
     out["ci_high"] = (out["observed"] + Z95 * se).clip(0, 1)
     return out.reset_index()
+
+
+def psi(expected: pd.Series, actual: pd.Series, *, numeric: bool = False, bins: int = 10) -> float:
+    """Population-stability index Σ (a − e)·ln(a / e) over levels (or train deciles)."""
+    if numeric:
+        e = pd.to_numeric(expected, errors="coerce").dropna()
+        a = pd.to_numeric(actual, errors="coerce").dropna()
+        edges = np.unique(np.quantile(e, np.linspace(0, 1, bins + 1)))
+        if len(edges) < 2:
+            return 0.0
+        edges[0], edges[-1] = -np.inf, np.inf
+        ep = np.histogram(e, edges)[0] / max(len(e), 1)
+        ap = np.histogram(a, edges)[0] / max(len(a), 1)
+    else:
+        e = expected.astype("string").fillna("<null>")
+        a = actual.astype("string").fillna("<null>")
+        levels = sorted(set(e) | set(a))
+        ep = e.value_counts(normalize=True).reindex(levels, fill_value=0).to_numpy(float)
+        ap = a.value_counts(normalize=True).reindex(levels, fill_value=0).to_numpy(float)
+    ep = np.clip(ep, 1e-4, None)
+    ap = np.clip(ap, 1e-4, None)
+    return float(np.sum((ap - ep) * np.log(ap / ep)))

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from analysis_py.analyses._plots import reliability_plot
-from analysis_py.analyses._stats import Z95, auc, reliability_table
+from analysis_py.analyses._stats import Z95, auc, psi, reliability_table
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
@@ -186,28 +186,6 @@ def calibration_line(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
         "slope": float(slope_fit.params[1]),
         "slope_se": float(slope_fit.bse[1]),
     }
-
-
-def psi(expected: pd.Series, actual: pd.Series, *, numeric: bool = False, bins: int = 10) -> float:
-    """Population-stability index Σ (a − e)·ln(a / e) over levels (or train deciles)."""
-    if numeric:
-        e = pd.to_numeric(expected, errors="coerce").dropna()
-        a = pd.to_numeric(actual, errors="coerce").dropna()
-        edges = np.unique(np.quantile(e, np.linspace(0, 1, bins + 1)))
-        if len(edges) < 2:
-            return 0.0
-        edges[0], edges[-1] = -np.inf, np.inf
-        ep = np.histogram(e, edges)[0] / max(len(e), 1)
-        ap = np.histogram(a, edges)[0] / max(len(a), 1)
-    else:
-        e = expected.astype("string").fillna("<null>")
-        a = actual.astype("string").fillna("<null>")
-        levels = sorted(set(e) | set(a))
-        ep = e.value_counts(normalize=True).reindex(levels, fill_value=0).to_numpy(float)
-        ap = a.value_counts(normalize=True).reindex(levels, fill_value=0).to_numpy(float)
-    ep = np.clip(ep, 1e-4, None)
-    ap = np.clip(ap, 1e-4, None)
-    return float(np.sum((ap - ep) * np.log(ap / ep)))
 
 
 # --------------------------------------------------------------------------------------

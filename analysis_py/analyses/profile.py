@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from analysis_py.analyses.base import AnalysisResults
@@ -24,6 +25,13 @@ class Params:
     top_values: int = 5
     #: top values are listed only for columns with at most this many distinct values
     max_distinct_for_top: int = 50
+    #: key columns checked for duplicates (default: the model's primary key in the manifest)
+    key_columns: list[str] | None = None
+    #: a date column: missingness by month and drift of the last period vs the one before
+    date_column: str | None = None
+    period_days: int = 90
+    #: rows sampled per period for distributions and the KS test
+    sample_rows: int = 50000
     where: str | None = None
 
 
@@ -94,7 +102,12 @@ def profile_table(t, *, columns=None, top_values=5, max_distinct_for_top=50) -> 
                 .limit(top_values)
                 .to_pandas()
             )
-            tops.append(", ".join(f"{v} ({k:,})" for v, k in zip(vc["v"], vc["k"], strict=True)))
+            tops.append(
+                ", ".join(
+                    f"{'null' if pd.isna(v) else v} ({k:,})"
+                    for v, k in zip(vc["v"], vc["k"], strict=True)
+                )
+            )
         else:
             tops.append(None)
     prof["top_values"] = tops
@@ -102,16 +115,70 @@ def profile_table(t, *, columns=None, top_values=5, max_distinct_for_top=50) -> 
 
 
 class Profile:
-    def __init__(self, table, name: str, **kw):
+    def __init__(
+        self,
+        table,
+        name: str,
+        params: Params = Params(),
+        *,
+        key: list[str] | None = None,
+    ):
         self.table = table
         self.name = name
-        self.kw = kw
+        self.params = params
+        self.key = list(params.key_columns or key or [])
 
     def fit(self) -> AnalysisResults:
-        prof = profile_table(self.table, **self.kw)
+        p = self.params
+        prof = profile_table(
+            self.table,
+            columns=p.columns,
+            top_values=p.top_values,
+            max_distinct_for_top=p.max_distinct_for_top,
+        )
         n = int(prof["rows"].iloc[0]) if len(prof) else 0
+        tables = {"profile": prof.assign(model=self.name)}
+        look: list[str] = []  # things to look at, in plain words
         nully = prof[prof.null_share > 0].sort_values("null_share", ascending=False)
         empty = prof[prof.nulls == n]["column"].tolist() if n else []
+        if empty:
+            look.append(f"entirely null: {', '.join(empty)}")
+        mostly = nully[(nully.null_share >= 0.5) & ~nully.column.isin(empty)]
+        if len(mostly):
+            look.append(
+                "mostly null: "
+                + ", ".join(f"{r.column} ({r.null_share:.0%})" for r in mostly.itertuples())
+            )
+        dup = self._duplicate_keys() if self.key else None
+        if dup:
+            look.append(f"{dup:,} rows share a key ({', '.join(self.key)}) with another row")
+        samples = {}
+        if p.date_column:
+            miss, jumps = self._missingness()
+            tables["missingness"] = miss
+            if jumps:
+                look.append(
+                    "missingness changes over time: "
+                    + ", ".join(f"{c} ({lo:.0%} → {hi:.0%} by month)" for c, lo, hi in jumps)
+                )
+            drift, samples = self._drift(prof)
+            tables["drift"] = drift
+            moved = drift[drift["verdict"] != "stable"]
+            if len(moved):
+                look.append(
+                    f"changed in the last {p.period_days} days vs the {p.period_days} before: "
+                    + ", ".join(f"{r.column} ({r.verdict})" for r in moved.itertuples())
+                )
+        out_cols = (
+            prof[prof["outliers_3iqr"].fillna(0) > 0] if "outliers_3iqr" in prof else prof.iloc[0:0]
+        )
+        if len(out_cols):
+            look.append(
+                "outliers beyond 3 IQR in "
+                + ", ".join(
+                    f"{r.column} ({int(r.outliers_3iqr):,})" for r in out_cols.head(3).itertuples()
+                )
+            )
         cov = prof.dropna(subset=["time_min"]) if "time_min" in prof else prof.iloc[0:0]
         cov_txt = (
             "; time coverage "
@@ -122,11 +189,6 @@ class Profile:
             if len(cov)
             else ""
         )
-        out_cols = (
-            prof[prof.get("outliers_3iqr", pd.Series(dtype=float)).fillna(0) > 0]
-            if "outliers_3iqr" in prof
-            else prof.iloc[0:0]
-        )
         finding = (
             f"{self.name}: {n:,} rows, {len(prof)} columns; "
             + (
@@ -134,32 +196,191 @@ class Profile:
                 if len(nully)
                 else "no nulls"
             )
-            + (f"; entirely null: {', '.join(empty)}" if empty else "")
             + cov_txt
+            + ". "
             + (
-                "; outliers beyond 3 IQR in "
-                + ", ".join(
-                    f"{r.column} ({int(r.outliers_3iqr):,})" for r in out_cols.head(3).itertuples()
-                )
-                if len(out_cols)
-                else ""
+                "Things to look at: " + "; ".join(look) + "."
+                if look
+                else "Nothing stands out: no duplicate keys, no drift, no empty columns."
             )
-            + "."
         )
         res = AnalysisResults(
             analysis="profile",
             title=f"Profile of {self.name}",
             finding=finding,
-            method="Aggregates computed in the warehouse: counts, nulls, distinct values, moments, quantiles, 3-IQR outliers, time range, top values.",
+            method=(
+                "Aggregates computed in the warehouse: counts, nulls, distinct values, moments, "
+                "quantiles, 3-IQR outliers, time range, top values; duplicate keys"
+                + (
+                    f"; null share by month of {p.date_column}; the last {p.period_days} days "
+                    f"against the {p.period_days} before: population-stability index for "
+                    "categories (shifted above 0.2), two-sample Kolmogorov–Smirnov on up to "
+                    f"{p.sample_rows:,} sampled rows per period for numbers (shifted when "
+                    "p < 0.01 and D > 0.1), and the change in distinct values"
+                    if p.date_column
+                    else ""
+                )
+                + "."
+            ),
             assumptions=["The governed table is complete for the period it covers."],
             limitations=[
-                "Quantiles may be approximate on some engines; distributions are summarised, not tested."
+                "Quantiles may be approximate on some engines.",
+                "Drift compares two periods; a seasonal difference reads as drift.",
             ],
-            tables={"profile": prof.assign(model=self.name)},
+            tables=tables,
         )
         res.add_measure("rows", n, "intrinsic")
         res.add_measure("columns_with_nulls", len(nully), "intrinsic")
+        if self.key:
+            res.add_measure(
+                "duplicate_key_rows", dup or 0, "intrinsic", "rows", ", ".join(self.key)
+            )
+        if "drift" in tables:
+            res.add_measure(
+                "columns_drifted", int((tables["drift"]["verdict"] != "stable").sum()), "intrinsic"
+            )
+        res.warnings = look
+        numeric = [c for c, v in samples.items() if len(v)]
+        if numeric:
+            res.plot_fns["distributions"] = lambda: _distributions_plot(samples, p.period_days)
         return res
+
+    def _duplicate_keys(self) -> int:
+        t = self.table
+        g = t.group_by(self.key).aggregate(k=t.count())
+        dup = g.filter(g.k > 1).aggregate(rows=g.k.sum()).to_pandas()["rows"].iloc[0]
+        return int(dup) if pd.notna(dup) else 0
+
+    def _periods(self):
+        t = self.table
+        d = t[self.params.date_column].cast("date")
+        last = pd.Timestamp(t.aggregate(m=d.max()).to_pandas()["m"].iloc[0])
+        cut = (last - pd.Timedelta(days=self.params.period_days)).date()
+        start = (last - pd.Timedelta(days=2 * self.params.period_days)).date()
+        return t.filter((d > start) & (d <= cut)), t.filter(d > cut)
+
+    def _missingness(self):
+        t = self.table
+        month = t[self.params.date_column].cast("date").truncate("M").name("month")
+        cols = [c for c in t.columns if c != self.params.date_column]
+        aggs = {"__n": t.count(), **{c: t[c].isnull().cast("int64").sum() for c in cols}}
+        m = t.group_by(month).aggregate(**aggs).to_pandas().sort_values("month")
+        long = m.melt(id_vars=["month", "__n"], var_name="column", value_name="nulls")
+        long["null_share"] = long["nulls"] / long["__n"]
+        long = long.rename(columns={"__n": "rows"})
+        jumps = []
+        for c, g in long[long["rows"] >= 30].groupby("column", sort=False):
+            lo, hi = float(g["null_share"].min()), float(g["null_share"].max())
+            if hi - lo > 0.1:
+                jumps.append((c, lo, hi))
+        return long[["month", "column", "rows", "nulls", "null_share"]], jumps
+
+    def _drift(self, prof: pd.DataFrame):
+        from scipy import stats
+
+        from analysis_py.analyses._stats import psi
+
+        p = self.params
+        before, after = self._periods()
+        schema = self.table.schema()
+        rows, samples = [], {}
+        for r in prof.itertuples():
+            c = r.column
+            if c == p.date_column or c in self.key:
+                continue
+            dt = schema[c]
+            if dt.is_numeric() and not dt.is_boolean():
+                a = _sample(before, c, p.sample_rows)
+                b = _sample(after, c, p.sample_rows)
+                if len(a) < 20 or len(b) < 20:
+                    continue
+                ks = stats.ks_2samp(a, b)
+                shifted = ks.pvalue < 0.01 and ks.statistic > 0.1
+                rows.append(
+                    {
+                        "column": c,
+                        "kind": "numeric",
+                        "psi": psi(pd.Series(a), pd.Series(b), numeric=True),
+                        "ks_statistic": float(ks.statistic),
+                        "ks_p_value": float(ks.pvalue),
+                        "distinct_before": None,
+                        "distinct_after": None,
+                        "verdict": "shifted" if shifted else "stable",
+                    }
+                )
+                samples[c] = (a, b)
+            elif (dt.is_string() or dt.is_boolean()) and r.distinct <= 10 * p.max_distinct_for_top:
+                vb = _counts(before, c)
+                va = _counts(after, c)
+                if vb.sum() < 20 or va.sum() < 20:
+                    continue
+                e = vb.index.repeat(vb.to_numpy()).to_series(index=None)
+                x = va.index.repeat(va.to_numpy()).to_series(index=None)
+                value = psi(e, x)
+                nb, na = len(vb), len(va)
+                verdict = "shifted" if value > 0.2 else "stable"
+                if max(nb, na) >= 5 and abs(na - nb) / max(nb, 1) > 0.5:
+                    verdict = "cardinality changed" if verdict == "stable" else verdict
+                rows.append(
+                    {
+                        "column": c,
+                        "kind": "categorical",
+                        "psi": value,
+                        "ks_statistic": None,
+                        "ks_p_value": None,
+                        "distinct_before": nb,
+                        "distinct_after": na,
+                        "verdict": verdict,
+                    }
+                )
+        cols = [
+            "column",
+            "kind",
+            "psi",
+            "ks_statistic",
+            "ks_p_value",
+            "distinct_before",
+            "distinct_after",
+            "verdict",
+        ]
+        return pd.DataFrame(rows, columns=cols), samples
+
+
+def _sample(t, column: str, n: int) -> np.ndarray:
+    x = t.select(v=t[column].cast("float64")).filter(lambda s: s.v.notnull())
+    total = int(x.count().to_pandas())
+    if total > n:
+        x = x.sample(n / total, seed=0)
+    return x.to_pandas()["v"].to_numpy(float)
+
+
+def _counts(t, column: str) -> pd.Series:
+    g = t.group_by(t[column].cast("string").fill_null("null").name("v")).aggregate(k=t.count())
+    df = g.to_pandas()
+    return pd.Series(df["k"].to_numpy(), index=df["v"].astype(str))
+
+
+def _distributions_plot(samples: dict, period_days: int):
+    import matplotlib.pyplot as plt
+
+    cols = list(samples)[:12]
+    ncol = min(3, len(cols))
+    nrow = (len(cols) + ncol - 1) // ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
+    for ax, c in zip(axes.ravel(), cols, strict=False):
+        a, b = samples[c]
+        both = np.concatenate([a, b])
+        lo, hi = np.nanquantile(both, [0.005, 0.995])
+        bins = np.linspace(lo, hi, 40) if hi > lo else 10
+        ax.hist(a, bins=bins, density=True, alpha=0.5, label="before")
+        ax.hist(b, bins=bins, density=True, alpha=0.5, label=f"last {period_days} d")
+        ax.set_title(c, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(cols) :]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def run(inputs, spec) -> AnalysisResults:
@@ -167,14 +388,12 @@ def run(inputs, spec) -> AnalysisResults:
     where = f"spec '{spec.name}'"
     name = spec.input["mart"]
     t = inputs.table(name, where=f"{where}: input.mart")
-    if p.columns:
-        inputs.check_columns(t, p.columns, f"{where}: parameters.columns")
+    needed = [*(p.columns or []), *(p.key_columns or [])]
+    needed += [p.date_column] if p.date_column else []
+    if needed:
+        inputs.check_columns(t, needed, f"{where}: parameters")
     if p.where:
         t = inputs.filter_sql(t, p.where, f"{where}: parameters.where")
-    return Profile(
-        t,
-        name,
-        columns=p.columns,
-        top_values=p.top_values,
-        max_distinct_for_top=p.max_distinct_for_top,
-    ).fit()
+    rel = inputs.manifest.models.get(name)
+    key = [c for c in (rel.primary_key if rel else ()) if c in t.columns]
+    return Profile(t, name, p, key=key).fit()
