@@ -169,6 +169,18 @@ class Profile:
                     f"changed in the last {p.period_days} days vs the {p.period_days} before: "
                     + ", ".join(f"{r.column} ({r.verdict})" for r in moved.itertuples())
                 )
+        assoc = self._associations(prof)
+        if len(assoc):
+            tables["associations"] = assoc
+            strong = assoc[assoc["strong"]]
+            if len(strong):
+                look.append(
+                    "strongly associated: "
+                    + ", ".join(
+                        f"{r.column_a} ~ {r.column_b} ({r.measure} {r.value:.2f})"
+                        for r in strong.head(5).itertuples()
+                    )
+                )
         out_cols = (
             prof[prof["outliers_3iqr"].fillna(0) > 0] if "outliers_3iqr" in prof else prof.iloc[0:0]
         )
@@ -220,7 +232,9 @@ class Profile:
                     if p.date_column
                     else ""
                 )
-                + "."
+                + f"; associations on up to {p.sample_rows:,} sampled rows: Spearman correlation "
+                "between numbers (strong at |ρ| ≥ 0.8), Cramér's V between categories (strong "
+                "at V ≥ 0.5)."
             ),
             assumptions=["The governed table is complete for the period it covers."],
             limitations=[
@@ -244,6 +258,50 @@ class Profile:
         if numeric:
             res.plot_fns["distributions"] = lambda: _distributions_plot(samples, p.period_days)
         return res
+
+    def _associations(self, prof: pd.DataFrame) -> pd.DataFrame:
+        """Spearman ρ between numeric columns, Cramér's V between low-cardinality categories,
+        on one sample of rows."""
+        from scipy.stats.contingency import association
+
+        p = self.params
+        schema = self.table.schema()
+        skip = {*self.key, p.date_column}
+        nums, cats = [], []
+        for r in prof.itertuples():
+            dt = schema[r.column]
+            if r.column in skip or r.nulls == r.rows or r.distinct < 2:
+                continue
+            if dt.is_numeric() and not dt.is_boolean():
+                nums.append(r.column)
+            elif (dt.is_string() or dt.is_boolean()) and r.distinct <= p.max_distinct_for_top:
+                cats.append(r.column)
+        if len(nums) + len(cats) < 2:
+            return pd.DataFrame()
+        t = self.table.select(*nums, *cats)
+        total = int(t.count().to_pandas())
+        if total > p.sample_rows:
+            t = t.sample(p.sample_rows / total, seed=0)
+        df = t.to_pandas()
+        rows = []
+        if len(nums) >= 2:
+            rho = df[nums].astype(float).corr(method="spearman")
+            for i, a in enumerate(nums):
+                for b in nums[i + 1 :]:
+                    v = rho.loc[a, b]
+                    if pd.notna(v):
+                        rows.append((a, b, "spearman", float(v), abs(v) >= 0.8))
+        for i, a in enumerate(cats):
+            for b in cats[i + 1 :]:
+                tab = pd.crosstab(df[a].astype("string"), df[b].astype("string"))
+                if min(tab.shape) < 2:
+                    continue
+                v = float(association(tab.to_numpy(), method="cramer"))
+                rows.append((a, b, "cramers_v", v, v >= 0.5))
+        out = pd.DataFrame(rows, columns=["column_a", "column_b", "measure", "value", "strong"])
+        return out.reindex(out["value"].abs().sort_values(ascending=False).index).reset_index(
+            drop=True
+        )
 
     def _duplicate_keys(self) -> int:
         t = self.table

@@ -32,6 +32,8 @@ def table(tmp_path_factory):
             "note": np.where(day > pd.Timestamp("2025-07-01"), None, "ok"),  # nulls start mid-way
         }
     )
+    df["amount_eur"] = df["amount"] * 0.9 + rng.normal(0, 0.5, n)  # the same thing, in EUR
+    df["tier"] = np.where(df["stable"] == "x", "gold", rng.choice(["silver", "bronze"], n))
     df.loc[:29, "id"] = df.loc[30:59, "id"].to_numpy()  # 60 rows share 30 keys
     path = tmp_path_factory.mktemp("profile") / "t.duckdb"
     raw = duckdb.connect(str(path))
@@ -73,6 +75,16 @@ def test_planted_problems_are_found_and_named(table):
         "null (" in prof.loc["note", "top_values"] and "nan" not in prof.loc["note", "top_values"]
     )
     assert "distributions" in res.plot_fns
+    assoc = res.tables["associations"].set_index(["column_a", "column_b"])
+    rho = assoc.loc[("amount", "amount_eur")]
+    assert rho["measure"] == "spearman" and rho["strong"]
+    assert rho["value"] == pytest.approx(stats.spearmanr(df["amount"], df["amount_eur"])[0])
+    v = assoc.loc[("stable", "tier")]
+    tab = pd.crosstab(df["stable"], df["tier"]).to_numpy()
+    chi2 = stats.chi2_contingency(tab, correction=False)[0]
+    assert v["value"] == pytest.approx(np.sqrt(chi2 / (tab.sum() * (min(tab.shape) - 1))))
+    assert v["strong"]
+    assert "strongly associated: amount ~ amount_eur" in res.finding
 
 
 def test_a_clean_table_has_nothing_to_look_at(table):
