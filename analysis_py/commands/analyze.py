@@ -123,8 +123,8 @@ def _database(paths, database, target):
     from pathlib import Path
 
     from analysis_py.analyses.inputs import published_warehouse
-    from analysis_py.errors import DataNotFoundError
-    from analysis_py.warehouse.project import profile_duckdb_path
+    from analysis_py.errors import ConfigError, DataNotFoundError
+    from analysis_py.semantic.project import profile_duckdb_path
 
     if database:
         db = Path(database).expanduser().resolve()
@@ -136,9 +136,12 @@ def _database(paths, database, target):
         return db
     try:
         return published_warehouse(paths.warehouse_dir)
-    except DataNotFoundError:
-        prof = profile_duckdb_path(paths.project_dir, target)
-        if prof is not None and prof.is_file():
+    except DataNotFoundError as missing:
+        try:
+            prof = profile_duckdb_path(paths.project_dir, target)
+        except ConfigError:
+            raise missing from None  # no DuckDB profile either: say what was looked for first
+        if prof.is_file():
             return prof.resolve()
         raise
 

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 
-def _yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """A YAML file as a mapping; an empty one when it is missing or not valid YAML."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -46,7 +47,7 @@ def metric_cycle(project: Path) -> tuple[list[str], str] | None:
     """A cycle among the project's metrics ``(names, file)`` read from its YAML, or None."""
     import yaml
 
-    proj = _yaml(project / "dbt_project.yml")
+    proj = read_yaml(project / "dbt_project.yml")
     deps: dict[str, set[str]] = {}
     where: dict[str, str] = {}
     for folder in proj.get("model-paths") or ["models"]:
