@@ -12,6 +12,7 @@ HAC (Newey–West) because weekly means are autocorrelated; DiD errors are clust
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -329,16 +330,33 @@ class Impact:
         plausible = bool(near["plausible"].any())
         return tbl, pd.Timestamp(best["week"]), plausible
 
+    def _fe_design(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The DiD regressors shared by the estimate, the event study and the placebo groups:
+        month fixed effects, the controls and the treated indicator."""
+        X, _ = design_matrix(
+            frame.assign(month=frame[self.date_column].dt.strftime("%Y-%m")),
+            {"month": None, **{c: None for c in self.controls}},
+        )
+        X["treated"] = frame["treated"].to_numpy()
+        return X
+
+    @functools.cached_property
+    def _fe_full(self) -> pd.DataFrame:
+        return self._fe_design(self.data)
+
+    def _cov(self, frame: pd.DataFrame) -> dict:
+        """Cluster-robust by the cluster column when there is one, else HC1."""
+        if self.cluster and self.cluster in frame:
+            groups = pd.factorize(frame[self.cluster])[0]
+            return {"cov_type": "cluster", "cov_kwds": {"groups": groups}}
+        return {"cov_type": "HC1"}
+
     def _event_study(self) -> tuple[pd.DataFrame, float]:
         d = self.data
         win = self.params.event_window_months
         month = d[self.date_column].dt.to_period("M")
         rel = (month - self.change.to_period("M")).apply(lambda x: x.n).clip(-win, win)
-        X, _ = design_matrix(
-            d.assign(month=d[self.date_column].dt.strftime("%Y-%m")),
-            {"month": None, **{c: None for c in self.controls}},
-        )
-        X["treated"] = d["treated"].to_numpy()
+        X = self._fe_full.copy()
         names = []
         for k in range(-win, win + 1):
             if k == -1:
@@ -349,10 +367,7 @@ class Impact:
                 names.append((k, name))
             else:
                 X = X.drop(columns=name)
-        kw = {"cov_type": "HC1"}
-        if self.cluster and self.cluster in d:
-            kw = {"cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(d[self.cluster])[0]}}
-        fit = sm.OLS(d["log_y"].to_numpy(), X).fit(**kw)
+        fit = sm.OLS(d["log_y"].to_numpy(), X).fit(**self._cov(d))
         rows = [
             {
                 "relative_month": -1,
@@ -393,19 +408,9 @@ class Impact:
             if len(g) < 200 or g["post"].nunique() < 2 or len(untreated) - len(g) < 200:
                 continue
             fake = untreated.assign(treated=(untreated[col].astype(str) == level).astype(float))
-            X, _ = design_matrix(
-                fake.assign(month=fake[self.date_column].dt.strftime("%Y-%m")),
-                {"month": None, **{c: None for c in self.controls}},
-            )
-            X["treated"] = fake["treated"].to_numpy()
+            X = self._fe_design(fake)
             X["treated_post"] = (fake["treated"] * fake["post"]).to_numpy()
-            kw = {"cov_type": "HC1"}
-            if self.cluster and self.cluster in fake:
-                kw = {
-                    "cov_type": "cluster",
-                    "cov_kwds": {"groups": pd.factorize(fake[self.cluster])[0]},
-                }
-            fit = sm.OLS(fake["log_y"].to_numpy(), X).fit(**kw)
+            fit = sm.OLS(fake["log_y"].to_numpy(), X).fit(**self._cov(fake))
             rows.append(
                 {
                     "check": "placebo_group",
@@ -474,18 +479,10 @@ class Impact:
 
     def _did(self):
         d = self.data
-        X, _ = design_matrix(
-            d.assign(month=d[self.date_column].dt.strftime("%Y-%m")),
-            {"month": None, **{c: None for c in self.controls}},
-        )
-        X["treated"] = d["treated"].to_numpy()
+        X = self._fe_full.copy()
         X["treated_post"] = (d["treated"] * d["post"]).to_numpy()
         y = d["log_y"].to_numpy()
-        kw = {}
-        if self.cluster and self.cluster in d:
-            kw = {"cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(d[self.cluster])[0]}}
-        else:
-            kw = {"cov_type": "HC1"}
+        kw = self._cov(d)
         fit = sm.OLS(y, X).fit(**kw)
         b, se = float(fit.params["treated_post"]), float(fit.bse["treated_post"])
         placebo_p = self._placebo(X, y, d, kw)

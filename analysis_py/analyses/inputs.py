@@ -16,6 +16,7 @@ backend); only aggregated series or model matrices are pulled into pandas.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -170,11 +171,6 @@ class Manifest:
                 str((nodes.get(rel.unique_id) or {}).get("original_file_path") or ""),
             )
         }
-        #: the project's metrics as daily-series definitions (from the semantic manifest
-        #: beside the dbt manifest), used when the semantic engine cannot answer
-        self.metrics: dict[str, MetricDef] = semantic_metric_definitions(
-            Path(manifest.path).parent / "semantic_manifest.json"
-        )
 
     @classmethod
     def load(cls, project_dir: str | Path, warehouse_path: str | Path | None = None) -> Manifest:
@@ -192,6 +188,13 @@ class Manifest:
                 hint="run `dbt parse` (or `opsmetrics build`) in the project first",
             )
         return cls(manifest, governed_patterns(project_dir))
+
+    @functools.cached_property
+    def metrics(self) -> dict[str, MetricDef]:
+        """The project's metrics as daily-series definitions (from the semantic manifest beside
+        the dbt manifest), used when the semantic engine cannot answer; read on first use, so
+        a run on a mart never reads the semantic manifest."""
+        return semantic_metric_definitions(Path(self.path).parent / "semantic_manifest.json")
 
     def is_governed(self, name: str) -> bool:
         rel = self.models.get(name)
