@@ -278,11 +278,7 @@ class Profile:
                 cats.append(r.column)
         if len(nums) + len(cats) < 2:
             return pd.DataFrame()
-        t = self.table.select(*nums, *cats)
-        total = int(t.count().to_pandas())
-        if total > p.sample_rows:
-            t = t.sample(p.sample_rows / total, seed=0)
-        df = t.to_pandas()
+        df = _sample_rows(self.table, [*nums, *cats], p.sample_rows)
         rows = []
         if len(nums) >= 2:
             rho = df[nums].astype(float).corr(method="spearman")
@@ -341,6 +337,16 @@ class Profile:
         p = self.params
         before, after = self._periods()
         schema = self.table.schema()
+        numeric = [
+            c
+            for c in prof["column"]
+            if c != p.date_column
+            and c not in self.key
+            and schema[c].is_numeric()
+            and not schema[c].is_boolean()
+        ]
+        before_rows = _sample_rows(before, numeric, p.sample_rows) if numeric else None
+        after_rows = _sample_rows(after, numeric, p.sample_rows) if numeric else None
         rows, samples = [], {}
         for r in prof.itertuples():
             c = r.column
@@ -348,8 +354,8 @@ class Profile:
                 continue
             dt = schema[c]
             if dt.is_numeric() and not dt.is_boolean():
-                a = _sample(before, c, p.sample_rows)
-                b = _sample(after, c, p.sample_rows)
+                a = before_rows[c].dropna().to_numpy(float)
+                b = after_rows[c].dropna().to_numpy(float)
                 if len(a) < 20 or len(b) < 20:
                     continue
                 ks = stats.ks_2samp(a, b)
@@ -404,12 +410,13 @@ class Profile:
         return pd.DataFrame(rows, columns=cols), samples
 
 
-def _sample(t, column: str, n: int) -> np.ndarray:
-    x = t.select(v=t[column].cast("float64")).filter(lambda s: s.v.notnull())
+def _sample_rows(t, columns: list[str], n: int) -> pd.DataFrame:
+    """About ``n`` rows of ``columns``, sampled in the engine (all rows when there are fewer)."""
+    x = t.select(*columns)
     total = int(x.count().to_pandas())
     if total > n:
         x = x.sample(n / total, seed=0)
-    return x.to_pandas()["v"].to_numpy(float)
+    return x.to_pandas()
 
 
 def _counts(t, column: str) -> pd.Series:
