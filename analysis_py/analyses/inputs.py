@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis_py.errors import DataNotFoundError, InputError, close_names
+from analysis_py.errors import DataNotFoundError, FilterError, InputError, close_names
 from analysis_py.warehouse.manifest import DbtManifest, Relation
 from analysis_py.warehouse.project import GOVERNED_INPUTS_VAR, governed_patterns, matches
 
@@ -308,18 +308,31 @@ class Inputs:
             if c not in have:
                 raise InputError(f"{where}: unknown column '{c}'{_closest(c, have)}")
 
+    #: sqlglot dialect of the engine, for rendering checked predicates
+    sql_dialect = "duckdb"
+    _VIEW = "CREATE OR REPLACE TEMP VIEW"
+
     def filter_sql(self, t, predicate: str, where: str):
-        """Rows of ``t`` matching a SQL boolean predicate, evaluated by the engine."""
+        """Rows of ``t`` matching a SQL boolean predicate over its columns, evaluated by the
+        engine. The predicate goes through the semantic layer's filter allow-list and is
+        re-rendered from its parse tree: one condition over ``t``'s columns, no subquery,
+        table, statement or file-reading function."""
         import ibis
 
+        from analysis_py.semantic.where import check_predicate
+
+        try:
+            checked = check_predicate(predicate, list(t.columns), dialect=self.sql_dialect)
+        except FilterError as exc:
+            raise InputError(f"{where}: {exc.message}", hint=exc.hint) from None
         # A temporary view (allowed on a read-only warehouse) keeps the filter in the engine;
         # ibis's ``con.sql`` schema probe is not used because it breaks on DuckDB 2.
         self._views = getattr(self, "_views", 0) + 1
         name = f"_opsm_filtered_{self._views}"
+        inner = ibis.to_sql(t, dialect=self.con.name)
         try:
             self.con.raw_sql(
-                f"CREATE OR REPLACE TEMP VIEW {name} AS "
-                f"SELECT * FROM ({ibis.to_sql(t, dialect=self.con.name)}) AS _in WHERE {predicate}"
+                f"{self._VIEW} {name} AS SELECT * FROM ({inner}) AS _in WHERE {checked}"
             )
             out = self.con.table(name)
         except Exception as exc:

@@ -19,20 +19,8 @@ from analysis_py.errors import InputError
 class SparkInputs(Inputs):
     """Inputs over an Ibis pyspark backend."""
 
-    def filter_sql(self, t, predicate: str, where: str):
-        import ibis
-
-        self._views = getattr(self, "_views", 0) + 1
-        name = f"_opsm_filtered_{self._views}"
-        try:
-            inner = ibis.to_sql(t, dialect="pyspark")
-            self.con.raw_sql(
-                f"CREATE OR REPLACE TEMPORARY VIEW {name} AS "
-                f"SELECT * FROM ({inner}) AS _in WHERE {predicate}"
-            )
-            return self.con.table(name)
-        except Exception as exc:
-            raise InputError(f"{where}: cannot apply filter {predicate!r}: {exc}") from exc
+    sql_dialect = "spark"
+    _VIEW = "CREATE OR REPLACE TEMPORARY VIEW"
 
 
 def open_inputs(paths) -> SparkInputs:

@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from analysis_py.errors import FilterError, QueryError
+from analysis_py.errors import FilterError, QueryError, close_names
 from analysis_py.semantic.names import SEP, Ref, parse_name, parse_object_call
 
 _TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.S)
@@ -216,3 +216,67 @@ def parse_filter(text: str, dialect: str = "duckdb") -> ParsedFilter:
     if not bare and not isinstance(root, _BOOLEAN_ROOTS):
         raise _refuse(text, "it is not a boolean condition")
     return ParsedFilter(text=text, tree=tree, refs=tuple(refs))
+
+
+def check_predicate(text: str, columns: list[str], dialect: str = "duckdb") -> str:
+    """A plain-SQL row predicate over the named ``columns`` (an analysis spec's ``where``),
+    checked like a semantic filter and re-rendered from its tree — never pasted.
+
+    The same allow-list applies: one boolean expression of those columns, literals, operators
+    and the allowed scalar functions; no subquery, table, statement or other function.
+
+    >>> check_predicate("priority in ('P1', 'P2') and not is_resolved", ["priority", "is_resolved"])
+    '"priority" IN (\\'P1\\', \\'P2\\') AND NOT "is_resolved"'
+    >>> check_predicate("1=1; copy fct_cases to '/tmp/x'", ["priority"])
+    Traceback (most recent call last):
+    ...
+    analysis_py.errors.FilterError: where filter refused: more than one statement: "1=1; copy fct_cases to '/tmp/x'"
+    Hint: a spec's where is one condition over the input's columns, with comparisons (= != < <= > >= BETWEEN IN LIKE ILIKE IS [NOT] NULL), AND/OR/NOT, arithmetic, CAST, COALESCE, LOWER, UPPER, TRIM, LENGTH, SUBSTRING, CONCAT, ABS, ROUND, FLOOR, CEIL, CASE/IF, DATE_TRUNC, EXTRACT, YEAR/MONTH/DAY, CURRENT_DATE, CURRENT_TIMESTAMP and date arithmetic with INTERVAL
+    """
+    hint = (
+        "a spec's where is one condition over the input's columns, with "
+        + ALLOWED_FUNCTIONS_TEXT.split(" — ")[0].replace(
+            ", date arithmetic", " and date arithmetic"
+        )
+    )
+
+    def refuse(why: str) -> FilterError:
+        return FilterError(f"where filter refused: {why}: {text!r}", hint=hint)
+
+    if not isinstance(text, str) or not text.strip():
+        raise FilterError("where filter is empty", hint=hint)
+    if "{{" in text or "{%" in text:
+        raise refuse("templates are not used here (name the input's columns directly)")
+    try:
+        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
+    except (ParseError, TokenError) as exc:
+        raise refuse(f"not valid SQL ({str(exc).splitlines()[0][:200]})") from None
+    if len(statements) != 1:
+        raise refuse("more than one statement")
+    tree = statements[0]
+    if tree.find(exp.Query, exp.Subquery, exp.Table):
+        raise refuse("subqueries are not allowed")
+    known = {c.lower(): c for c in columns}
+    for node in tree.walk():
+        node.comments = None
+        if isinstance(node, exp.Column):
+            if node.table:
+                raise refuse(f"qualified column '{node.sql()}' (name the input's columns only)")
+            if node.name.lower() not in known:
+                close = close_names(node.name, columns, n=1)
+                extra = f" (did you mean '{close[0]}'?)" if close else ""
+                raise refuse(f"unknown column '{node.name}'{extra}")
+            node.set("this", exp.to_identifier(known[node.name.lower()], quoted=True))
+            continue
+        if isinstance(node, exp.Identifier) and isinstance(node.parent, exp.Column):
+            continue
+        if isinstance(node, exp.Subquery | exp.Select | exp.Query):
+            raise refuse("subqueries are not allowed")
+        if isinstance(node, exp.Anonymous):
+            raise refuse(f"function {node.name}() is not allowed")
+        if not isinstance(node, ALLOWED):
+            raise refuse(f"{node.key.upper()} is not allowed")
+    root = tree.unnest() if isinstance(tree, exp.Paren) else tree
+    if not isinstance(root, (*_BOOLEAN_ROOTS, exp.Column)):
+        raise refuse("it is not a boolean condition")
+    return tree.sql(dialect=dialect)

@@ -287,13 +287,15 @@ def frames_agree(name, left, right) -> list[str]:
     return out
 
 
-def test_an_analysis_estimates_the_same_on_both_engines(builds, session):
+@pytest.mark.parametrize("spec_file", ["resolution_drivers.yml", "csat_drivers.yml"])
+def test_an_analysis_estimates_the_same_on_both_engines(builds, session, spec_file):
+    """csat_drivers carries a ``where``: the checked predicate renders for Spark too."""
     from analysis_py.analyses import spark_inputs as spark_analyses
     from analysis_py.analyses.inputs import Inputs
     from analysis_py.analyses.runner import module_for
     from analysis_py.analyses.spec import load
 
-    spec = load([str(REPO / "specs" / "resolution_drivers.yml")])[0]
+    spec = load([str(REPO / "specs" / spec_file)])[0]
     duck_inputs = Inputs.open(builds["duckdb"][1].published.duckdb_path, REPO, use_semantic=False)
     try:
         left = module_for(spec.analysis).run(duck_inputs, spec)
