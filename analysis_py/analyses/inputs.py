@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from analysis_py.errors import DataNotFoundError, FilterError, InputError, close_names
@@ -372,7 +371,8 @@ class Inputs:
 
     # -- metric series -------------------------------------------------------------------
     def spec_series(self, spec) -> pd.DataFrame:
-        """Every (metric, slice) series a spec asks for, stacked with a ``metric`` column."""
+        """Every (metric, slice) series a spec asks for, stacked with a ``metric`` column, at
+        the spec's ``input.grain`` and filtered by its ``input.where``."""
         p = spec.parameters
         where = f"spec '{spec.name}': input"
         frames = [
@@ -381,41 +381,65 @@ class Inputs:
                 slice_by,
                 where=where,
                 definition=spec.metric_definition(metric),
-                start=p["start"],
-                end=p["end"],
-            ).assign(metric=metric)
+                start=p.get("start"),
+                end=p.get("end"),
+                grain=spec.grain,
+                filters=spec.filters,
+            ).assign(
+                metric=metric,
+                slicing=" × ".join(slice_by or ()),
+                additive=self.is_additive(metric, spec.metric_definition(metric)),
+            )
             for metric, slice_by in spec.series()
         ]
-        return pd.concat(frames, ignore_index=True)
+        out = pd.concat(frames, ignore_index=True)
+        out.attrs["grain"] = spec.grain
+        return out
 
     def metric_series(
         self,
         metric: str,
-        slice_by: str | None = None,
+        slice_by: str | tuple[str, ...] | list[str] | None = None,
         *,
         where: str = "input.metric",
         definition: MetricDef | None = None,
         start: str | None = None,
         end: str | None = None,
+        grain: str = "day",
+        filters: tuple[str, ...] | list[str] = (),
     ) -> pd.DataFrame:
-        """Daily values of ``metric`` per slice: columns ``date``, ``slice``, ``value``.
+        """Values of ``metric`` per period and slice: columns ``date`` (the period start),
+        ``slice`` (the slice dimensions' values joined by `` / ``, or ``all``), ``value``, and
+        when they exist ``numerator``/``denominator`` (a rate's parts) and ``volume`` (rows
+        behind a percentile or average).
 
-        The semantic layer answers when it knows the metric; otherwise the built-in (or given)
-        definition is aggregated in the engine. Days with no rows are filled with 0 for counts
-        (a day without cases is a zero, not a gap), left missing for rates.
+        The semantic layer answers when it knows the metric — any type, any of its dimensions,
+        ``filters`` in its filter syntax, grain ``hour``/``day``/``week``/``month``; otherwise
+        the given (inline) or manifest-derived definition is aggregated in the engine, where
+        ``filters`` are plain predicates over the mart's columns. Periods with no rows are 0
+        for additive metrics (a day without cases is a zero, not a gap), missing otherwise.
         """
-        if definition is None and self._semantic is not None:
-            df = self._semantic_series(metric, slice_by)
-            if df is not None:
-                if start:
-                    df = df[pd.to_datetime(df["date"]) >= pd.Timestamp(start)]
-                if end:
-                    df = df[pd.to_datetime(df["date"]) <= pd.Timestamp(end)]
-                counts = bool(np.all(np.mod(df["value"].dropna(), 1) == 0))
-                return _fill(df, start, end, zero=counts)
+        if grain not in SERIES_GRAINS:
+            raise InputError(
+                f"{where}.grain: '{grain}' is not a series grain (one of {', '.join(SERIES_GRAINS)})"
+            )
+        dims = _slice_dims(slice_by)
+        sl = self._semantic
+        if (
+            definition is None
+            and sl is not None
+            and metric in sl.manifest.metrics
+            and all("__" in d for d in dims)
+        ):
+            return self._semantic_series(metric, dims, grain, filters, start, end, where)
         mdef = definition or self.manifest.metrics.get(metric)
         if mdef is None:
-            known = sorted(self.manifest.metrics)
+            known = sorted(set(self.manifest.metrics) | set(sl.manifest.metrics if sl else ()))
+            if sl is not None and metric in sl.manifest.metrics:
+                raise InputError(
+                    f"{where}.slices: {', '.join(dims)}: name slice dimensions with their "
+                    "entity (e.g. case__product) for a semantic-layer metric"
+                )
             raise InputError(
                 f"{where}: unknown metric '{metric}'{_closest(metric, known)}",
                 hint="name a metric of the semantic layer, or give input.mart/date/value",
@@ -423,69 +447,184 @@ class Inputs:
         t = self.table(mdef.mart, where=f"{where} ({metric} → {mdef.mart})")
         date_col = mdef.date_column
         self.check_columns(t, [date_col], where)
+        for f in filters:
+            t = self.filter_sql(t, f, f"{where}.where")
         if start:
             t = t.filter(t[date_col] >= start)
         if end:
             t = t.filter(t[date_col] <= end)
-        group = [t[date_col].cast("date").name("date")]
-        if slice_by:
-            dim = slice_by.split("__")[-1]
-            col = mdef.dimensions.get(dim, dim)
+        period = t[date_col].cast("timestamp").truncate(_IBIS_UNIT[grain])
+        group = [period.name("date")]
+        for i, d in enumerate(dims):
+            col = mdef.dimensions.get(d.split("__")[-1], d.split("__")[-1])
             self.check_columns(t, [col], f"{where}.slices")
-            group.append(t[col].cast("string").name("slice"))
-        agg = _aggregate(t, mdef.value, where)
-        df = t.group_by(group).aggregate(value=agg).to_pandas()
-        if "slice" not in df:
-            df["slice"] = "all"
-        zero = not mdef.value.startswith("mean:")
-        return _fill(df[["date", "slice", "value"]], start, end, zero=zero)
+            group.append(t[col].cast("string").name(f"_s{i}"))
+        aggs = _aggregate(t, mdef.value, where)
+        df = t.group_by(group).aggregate(**aggs).to_pandas()
+        df["slice"] = _slice_label(df, [f"_s{i}" for i in range(len(dims))])
+        additive = mdef.value == "count" or mdef.value.startswith("sum:")
+        return _fill(df, start, end, zero=additive, grain=grain)
 
-    def _semantic_series(self, metric: str, slice_by: str | None) -> pd.DataFrame | None:
+    def is_additive(self, metric: str, definition: MetricDef | None = None) -> bool:
+        """Whether the metric's slices add up to its total (a plain count or sum)."""
         sl = self._semantic
+        if definition is None and sl is not None and metric in sl.manifest.metrics:
+            return _additive(sl.manifest, metric)
+        mdef = definition or self.manifest.metrics.get(metric)
+        return bool(mdef and (mdef.value == "count" or mdef.value.startswith("sum:")))
+
+    def _semantic_series(self, metric, dims, grain, filters, start, end, where) -> pd.DataFrame:
+        """The series from the semantic layer, with a rate's numerator and denominator and a
+        percentile's or average's volume (its semantic model's count metric) when known."""
+        from analysis_py.errors import OpsMetricsError
+
+        sl = self._semantic
+        parts = _series_parts(sl.manifest, metric)
+        metrics = [metric, *[m for m in parts.values() if m != metric]]
+        tcol = f"metric_time__{grain}"
         try:
-            group_by = ["metric_time__day"] + ([slice_by] if slice_by and "__" in slice_by else [])
-            if slice_by and "__" not in slice_by:
-                return None
-            if metric not in sl.manifest.metrics:
-                return None
-            res = sl.query(metrics=[metric], group_by=group_by)
-            df = res.to_pandas()  # already aggregated in the engine: days × slices
-        except Exception:
-            return None
-        df = df.rename(columns={"metric_time__day": "date", metric: "value"})
-        df["slice"] = df[slice_by].astype(str) if slice_by else "all"
-        return df[["date", "slice", "value"]]
+            q = sl.query(
+                metrics=metrics,
+                group_by=[tcol, *dims],
+                where=list(filters) or None,
+                start_time=start,
+                end_time=end,
+            )
+            df = q.to_pandas()
+        except OpsMetricsError as exc:
+            raise InputError(f"{where}: metric '{metric}': {exc.message}", hint=exc.hint) from None
+        df = df.rename(columns={tcol: "date", metric: "value"})
+        for role, m in parts.items():
+            df[role] = df["value"] if m == metric else df[m]
+        df["slice"] = _slice_label(df, list(dims))
+        zero = _additive(sl.manifest, metric)
+        return _fill(df, start, end, zero=zero, grain=grain)
 
 
-def _aggregate(t, value: str, where: str):
+#: series grains and their pandas period frequencies (MetricFlow's weeks start on Monday)
+SERIES_GRAINS = ("hour", "day", "week", "month")
+GRAIN_FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
+_IBIS_UNIT = {"hour": "h", "day": "D", "week": "W", "month": "M"}
+_EXTRA = ("numerator", "denominator", "volume")
+
+
+def _slice_dims(slice_by) -> tuple[str, ...]:
+    if slice_by is None:
+        return ()
+    if isinstance(slice_by, str):
+        return (slice_by,)
+    return tuple(slice_by)
+
+
+def _slice_label(df: pd.DataFrame, cols: list[str]) -> pd.Series:
+    if not cols:
+        return pd.Series("all", index=df.index)
+    vals = [df[c].astype(object).where(df[c].notna(), "null").astype(str) for c in cols]
+    out = vals[0]
+    for v in vals[1:]:
+        out = out + " / " + v
+    return out
+
+
+def _measure_of(manifest, metric_name: str):
+    m = manifest.metrics.get(metric_name)
+    if m is None or m.type != "simple" or m.measure is None or m.filters or m.measure.filters:
+        return None
+    return manifest.measures.get(m.measure.name)
+
+
+def _additive(manifest, metric_name: str) -> bool:
+    """A simple, unfiltered-by-window sum or count: its slices add up to its total and an
+    empty period is a zero."""
+    m = manifest.metrics.get(metric_name)
+    if m is None or m.type != "simple" or m.measure is None:
+        return False
+    meas = manifest.measures.get(m.measure.name)
+    return bool(
+        meas is not None
+        and meas.agg in ("sum", "count", "sum_boolean")
+        and meas.non_additive is None
+        and m.measure.fill_nulls_with in (None, 0)
+    )
+
+
+def _series_parts(manifest, metric_name: str) -> dict[str, str]:
+    """Metrics that give a series its statistical weight: a ratio's unfiltered numerator and
+    denominator metrics; for a percentile, median or average, a plain count metric of the
+    same semantic model (its volume)."""
+    m = manifest.metrics.get(metric_name)
+    if m is None:
+        return {}
+    if m.type == "ratio" and m.numerator and m.denominator:
+        num, den = m.numerator, m.denominator
+        plain = not (num.filters or den.filters or num.alias or den.alias or m.filters)
+        if plain and num.name in manifest.metrics and den.name in manifest.metrics:
+            return {"numerator": num.name, "denominator": den.name}
+        return {}
+    meas = _measure_of(manifest, metric_name)
+    if meas is None or meas.agg not in ("percentile", "median", "average"):
+        return {}
+    for name in sorted(manifest.metrics):
+        om = _measure_of(manifest, name)
+        if (
+            om is not None
+            and om.model == meas.model
+            and om.agg_time_dimension == meas.agg_time_dimension
+            and (om.agg == "count" or (om.agg == "sum" and om.expr.strip() == "1"))
+        ):
+            return {"volume": name}
+    return {}
+
+
+def _aggregate(t, value: str, where: str) -> dict:
+    """The engine aggregates of an inline or manifest-derived metric: its ``value`` and, for a
+    mean (a rate when the column is boolean), the numerator/denominator behind it."""
     if value == "count":
-        return t.count()
+        return {"value": t.count()}
     kind, _, col = value.partition(":")
+    if kind not in ("sum", "mean"):
+        raise InputError(f"{where}.value: '{value}' must be count, sum:<column> or mean:<column>")
     if col not in t.columns:
         raise InputError(f"{where}.value: unknown column '{col}'{_closest(col, list(t.columns))}")
     c = t[col]
     if kind == "sum":
-        return c.sum()
-    if kind == "mean":
-        return c.cast("float64").mean()
-    raise InputError(f"{where}.value: '{value}' must be count, sum:<column> or mean:<column>")
+        return {"value": c.sum()}
+    x = c.cast("float64")
+    return {"value": x.mean(), "numerator": x.sum(), "denominator": x.count()}
 
 
-def _fill(df: pd.DataFrame, start, end, *, zero: bool) -> pd.DataFrame:
-    """Complete every slice to a full daily index (missing count days are zeros)."""
+def _fill(df: pd.DataFrame, start, end, *, zero: bool, grain: str = "day") -> pd.DataFrame:
+    """Complete every slice to a full index of periods (missing additive periods are zeros;
+    missing counts behind a rate are zeros too, its value stays missing)."""
+    extra = [c for c in _EXTRA if c in df.columns]
+    cols = ["date", "slice", "value", *extra]
     if df.empty:
-        return df.assign(date=pd.to_datetime(df["date"]))
+        return df.reindex(columns=cols).assign(date=pd.to_datetime(df.get("date", [])))
     df = df.copy()
     df["date"] = pd.to_datetime(df["date"])
-    lo = pd.Timestamp(start) if start else df["date"].min()
-    hi = pd.Timestamp(end) if end else df["date"].max()
-    days = pd.date_range(lo, hi, freq="D")
+    freq = GRAIN_FREQ[grain]
+    if grain == "week":
+        df["date"] = df["date"] - pd.to_timedelta(df["date"].dt.day_of_week, unit="D")
+    lo = _period_start(pd.Timestamp(start), grain) if start else df["date"].min()
+    hi = _period_start(pd.Timestamp(end), grain) if end else df["date"].max()
+    periods = pd.date_range(lo, hi, freq=freq)
     slices = sorted(df["slice"].astype(str).unique())
-    idx = pd.MultiIndex.from_product([slices, days], names=["slice", "date"])
-    out = df.groupby(["slice", "date"])["value"].sum(min_count=1).reindex(idx)
+    idx = pd.MultiIndex.from_product([slices, periods], names=["slice", "date"])
+    out = df.groupby(["slice", "date"])[["value", *extra]].sum(min_count=1).reindex(idx)
     if zero:
-        out = out.fillna(0.0)
-    return out.reset_index()[["date", "slice", "value"]]
+        out["value"] = out["value"].fillna(0.0)
+    out[extra] = out[extra].fillna(0.0)
+    return out.reset_index()[cols]
+
+
+def _period_start(ts: pd.Timestamp, grain: str) -> pd.Timestamp:
+    if grain == "hour":
+        return ts.floor("h")
+    if grain == "day":
+        return ts.normalize()
+    if grain == "week":
+        return (ts - pd.Timedelta(days=ts.day_of_week)).normalize()
+    return ts.normalize().replace(day=1)
 
 
 def _try_semantic(project_dir: Path, duckdb_path: Path, con):

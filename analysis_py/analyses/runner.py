@@ -135,8 +135,10 @@ def run_one(
             rows={k: len(v) for k, v in tables.items() if v is not None},
         )
     except Exception as exc:
-        msg = exc.message if isinstance(exc, OpsMetricsError) else f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, OpsMetricsError):
+        if isinstance(exc, OpsMetricsError):
+            msg = exc.message + (f"\nHint: {exc.hint}" if exc.hint else "")
+        else:
+            msg = f"{type(exc).__name__}: {exc}"
             msg += "\n" + "".join(traceback.format_exception(exc)[-3:])
         row = store.run_row(
             **base,

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from analysis_py.analyses.inputs import MetricDef
+from analysis_py.analyses.inputs import SERIES_GRAINS, MetricDef
 from analysis_py.analyses.params import build as build_params
 from analysis_py.errors import SpecError, close_names
 
@@ -68,7 +68,17 @@ TOP_KEYS = (
     "enabled",
 )
 INPUT_KEYS_TABLE = ("mart",)
-INPUT_KEYS_SERIES = ("metric", "slices", "include_total", "series", "mart", "date", "value")
+INPUT_KEYS_SERIES = (
+    "metric",
+    "slices",
+    "include_total",
+    "series",
+    "mart",
+    "date",
+    "value",
+    "grain",
+    "where",
+)
 SERIES_ITEM_KEYS = ("metric", "slice")
 
 
@@ -129,23 +139,40 @@ class Spec:
         """The analysis's typed parameters object (for analyses that declare ``Params``)."""
         return module_for(self.analysis).Params(**self.parameters)
 
-    def series(self) -> list[tuple[str, str | None]]:
-        """(metric, slice) pairs to analyse; slice None = the total."""
+    def series(self) -> list[tuple[str, tuple[str, ...] | None]]:
+        """(metric, slice dimensions) pairs to analyse; None = the total. A slice is one
+        dimension or a list of them (one series per combination of their values)."""
         inp = self.input
         if "series" in inp:
-            return [(s["metric"], s.get("slice")) for s in inp["series"]]
+            return [(s["metric"], _dims(s.get("slice"))) for s in inp["series"]]
         slices = inp.get("slices") or []
-        out = [(inp["metric"], s) for s in slices]
+        out = [(inp["metric"], _dims(s)) for s in slices]
         if not slices or inp.get("include_total"):
             out.insert(0, (inp["metric"], None))
         return out
+
+    @property
+    def grain(self) -> str:
+        """The series' time grain: ``hour``, ``day`` (default), ``week`` or ``month``."""
+        return str(self.input.get("grain") or "day")
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        """``input.where``: semantic-layer filters (``{{ Dimension('case__channel') }} =
+        'email'``) for a metric of the semantic layer; column predicates for an inline one."""
+        w = self.input.get("where")
+        if not w:
+            return ()
+        return (w,) if isinstance(w, str) else tuple(w)
 
     def metric_definition(self, metric: str) -> MetricDef | None:
         """An inline metric definition (``input.mart/date/value``), if the spec gives one."""
         inp = self.input
         if inp.get("mart") and inp.get("date") and inp.get("metric") == metric:
-            slices = {s.split("__")[-1]: s.split("__")[-1] for s in inp.get("slices") or []}
-            return MetricDef(inp["mart"], inp["date"], inp.get("value", "count"), slices)
+            names = [d.split("__")[-1] for _, dims in self.series() for d in dims or ()]
+            return MetricDef(
+                inp["mart"], inp["date"], inp.get("value", "count"), {n: n for n in names}
+            )
         return None
 
     def marts(self) -> list[str]:
@@ -174,6 +201,12 @@ class Spec:
             "input": self.input,
             "parameters": self.given_parameters,
         }
+
+
+def _dims(item) -> tuple[str, ...] | None:
+    if item is None:
+        return None
+    return (item,) if isinstance(item, str) else tuple(item)
 
 
 def parse(raw: Any, source: str, default_name: str | None = None) -> Spec:
@@ -212,6 +245,31 @@ def parse(raw: Any, source: str, default_name: str | None = None) -> Spec:
             )
         if "slices" in inp and not isinstance(inp["slices"], list):
             raise SpecError(f"{where}: field 'input.slices' must be a list")
+        items = [("input.slices", x) for x in inp.get("slices") or []]
+        items += [
+            (f"input.series[{i}].slice", x.get("slice"))
+            for i, x in enumerate(inp.get("series") or [])
+        ]
+        for fld, item in items:
+            ok = isinstance(item, str) or (
+                isinstance(item, list) and item and all(isinstance(d, str) for d in item)
+            )
+            if item is not None and not ok:
+                raise SpecError(
+                    f"{where}: field '{fld}': a slice is a dimension name or a list of them, "
+                    f"got {item!r}"
+                )
+        if "grain" in inp and inp["grain"] not in SERIES_GRAINS:
+            raise SpecError(
+                f"{where}: field 'input.grain': '{inp['grain']}' is not a series grain"
+                f"{_suggest(str(inp['grain']), SERIES_GRAINS)}"
+            )
+        w = inp.get("where")
+        if w is not None and not (
+            (isinstance(w, str) and w.strip())
+            or (isinstance(w, list) and w and all(isinstance(x, str) and x.strip() for x in w))
+        ):
+            raise SpecError(f"{where}: field 'input.where' must be a filter or a list of filters")
         if inp.get("mart") and not inp.get("date"):
             raise SpecError(
                 f"{where}: field 'input.date' is required with input.mart for a metric series"
