@@ -1,20 +1,21 @@
-"""Forecasts per metric × slice with a rolling-origin backtest against seasonal naive.
+"""Forecasts per metric × slice: model chosen on a backtest, scored on a hold-out, reconciled.
 
-For each daily series the candidates are ETS (additive error and season on log(1+y), with or
-without a damped trend, chosen by AIC — i.e. multiplicative effects on the original scale),
-the Theta method, optionally SARIMAX, and the seasonal-naive baseline (m = 7). Each is
-refitted at ``origins`` forecast origins spaced one horizon apart at the end of the history
-and scored on the following ``horizon`` days:
+For each series (hour, day, week or month) the candidates are ETS (additive error and season
+on log(1+y), with or without a damped trend, chosen by AIC — i.e. multiplicative effects on
+the original scale), the Theta method, optionally SARIMAX, and seasonal naive. Each is refitted
+at ``origins`` rolling origins that end one horizon before the data does; the lowest mean MASE
+chooses the model (the selection backtest). The chosen model and seasonal naive are then
+scored once on the last ``horizon`` periods, which the choice never saw (the reported
+accuracy), and the chosen model is refitted on all data for the forecast. Scores: MASE with
+the stated m, sMAPE (0–200%), the scaled pinball loss over five quantiles, and the coverage of
+the 80% and 95% intervals.
 
-* MASE with the stated m = 7 (scale: in-sample mean absolute seasonal difference),
-* sMAPE (0–200%), and the share of actuals inside the 80% and 95% intervals.
-
-The model with the lowest mean MASE is chosen per series and refitted on all data for the
-forecast. Public holidays and month-end business days enter as regressors where they help:
-their log-scale effects are estimated on the training window (with weekday and trend terms)
-and kept only when clearly non-zero (|t| > 3); the series is adjusted before fitting and the
-effects are added back on the forecast days. Two years are too short for a yearly season, so
-calendar regressors carry that information instead.
+The published forecast is the mean (exp(μ + σ²/2) − 1 on log models) so that days and slices
+add up; the median is kept. Slices of an additive metric are reconciled to its total
+(:mod:`._reconcile`), and with ``staffing`` the forecast becomes an Erlang-C staffing table
+(:mod:`._staffing`). Public holidays and month-end business days enter as regressors where they
+help (|t| > 3 on the training window). Two years are too short for a yearly season, so calendar
+regressors carry that information instead.
 
 statsforecast (the fast AutoETS) pins pandas<3, so this uses statsmodels with few candidate
 models, a bounded training window and processes across series.
@@ -41,22 +42,51 @@ INPUT = "series"
 
 @dataclass(frozen=True)
 class Params:
-    """Parameters of a ``forecast`` spec."""
+    """Parameters of a ``forecast`` spec. Lengths are in periods of the input's grain; left
+    empty they follow the grain (see :data:`GRAIN_DEFAULTS`)."""
 
-    horizon: int = 28
-    #: rolling backtest origins
+    horizon: int | None = None
+    #: rolling origins of the model-selection backtest (a final hold-out window follows)
     origins: int = 3
-    season: int = 7
+    #: seasonal period; non-seasonal (1) when the history is shorter than 3 seasons + backtest
+    season: int | None = None
     models: list[str] = field(default_factory=lambda: ["ets", "theta", "snaive"])
     #: public holidays and month-end from the governed date dimension as regressors
     regressors: bool = True
-    max_train: int = 364
+    max_train: int | None = None
     #: auto | log | none
     transform: Literal["auto", "log", "none"] = "auto"
-    agent_hours_per_case: float | None = 1.5
+    #: score the chosen model once on a last window that played no part in choosing it
+    holdout: bool = True
+    #: make slice forecasts add up to the total (additive metrics with a total series)
+    reconcile: Literal["mint", "ols", "bottom_up", "none"] = "mint"
+    #: Erlang-C staffing table from the reconciled forecast (day grain)
+    staffing: bool = False
+    #: agent touches per case are measured on this events mart (rows with an agent)
+    touches_mart: str = "fct_case_events"
+    #: agent minutes per touch (the data has touches, not handling times)
+    minutes_per_touch: float = 12.0
+    #: the arrival timestamp that gives the intraday (hour of day) profile
+    arrival_column: str = "opened_at"
+    service_level: float = 0.8
+    answer_within_minutes: float = 30.0
+    #: share of paid time not available for cases (breaks, training, absence)
+    shrinkage: float = 0.3
+    shift_hours: float = 8.0
+    #: which events of the touches mart are agent work (a predicate over its columns)
+    touch_where: str = "agent_id is not null"
     start: str | None = None
     end: str | None = None
     n_jobs: int | None = None
+
+
+#: per grain: (horizon, season, max_train, pandas frequency)
+GRAIN_DEFAULTS = {
+    "hour": (168, 24, 24 * 7 * 8, "h"),
+    "day": (28, 7, 364, "D"),
+    "week": (13, 52, 156, "W-MON"),
+    "month": (6, 12, 60, "MS"),
+}
 
 
 Z80 = float(stats.norm.ppf(0.9))
@@ -247,6 +277,24 @@ def _calendar_effects(x, C, m, names):
     return np.array(coefs), used
 
 
+QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
+
+
+def pinball(actual, lower95, lower80, median, upper80, upper95, scale: float) -> float:
+    """Mean pinball (quantile) loss over the 2.5/10/50/90/97.5% quantiles, scaled like MASE
+    (the M5 competition's scaled pinball loss): 0 is perfect, it rewards sharp intervals that
+    still cover."""
+    a = np.asarray(actual, float)
+    qs = (lower95, lower80, median, upper80, upper95)
+    loss = 0.0
+    for tau, q in zip(QUANTILES, qs, strict=True):
+        d = a - np.asarray(q, float)
+        loss += float(np.mean(np.maximum(tau * d, (tau - 1) * d)))
+    if scale == 0 or not np.isfinite(scale):
+        return float("nan")
+    return loss / len(QUANTILES) / scale
+
+
 def forecast_series(
     y,
     C=None,
@@ -260,14 +308,26 @@ def forecast_series(
     max_train=364,
     transform="auto",
     cal_names=(),
+    holdout=True,
+    unit="days",
 ):
-    """Backtest and forecast one series; returns (scores rows, forecast frame columns)."""
+    """Select, hold out and forecast one series.
+
+    The model is chosen on ``origins`` rolling origins that end before the last ``horizon``
+    periods (the selection backtest); the chosen model and seasonal naive are then scored
+    once on that final hold-out window, which played no part in the choice (the reported
+    accuracy); finally the chosen model is refitted on everything for the forecast.
+
+    Returns (scores frame, forecast columns, the chosen model's selection-backtest errors on
+    the original scale, ordered by origin then step).
+    """
     y = np.asarray(y, float)
     n = len(y)
-    need = origins * horizon + 3 * m
+    need = (origins + int(holdout)) * horizon + 3 * m
     if n < need:
         raise InputError(
-            f"series too short: {n} days, need ≥ {need} for {origins} origins × {horizon} days"
+            f"series too short: {n} {unit}, need ≥ {need} for {origins} origins"
+            f"{' + a hold-out' if holdout else ''} × {horizon} {unit}"
         )
     if np.isnan(y).all():
         raise InputError("series is entirely null")
@@ -302,66 +362,102 @@ def forecast_series(
             label += "+cal"
         return mean, sd, label
 
-    rows = []
-    per_model: dict[str, list[float]] = {}
-    for k in range(origins, 0, -1):
-        o = n - k * horizon
+    def columns(mu, sd, label):
+        """Mean (what totals add up), median (the typical period) and interval bounds on the
+        original scale; a log model's mean is exp(μ + σ²/2) − 1."""
+        mean = np.expm1(mu + sd**2 / 2) if use_log else mu
+        out = {
+            "forecast": mean,
+            "median": inv(mu),
+            "lower_80": inv(mu - Z80 * sd),
+            "upper_80": inv(mu + Z80 * sd),
+            "lower_95": inv(mu - Z95 * sd),
+            "upper_95": inv(mu + Z95 * sd),
+        }
+        if use_log:
+            out = {k: np.maximum(v, 0.0) for k, v in out.items()}
+        out["model"] = label
+        return out
+
+    def score(o, name, window):
         actual = y[o : o + horizon]
         Cfut = C[o : o + horizon] if C is not None else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mu, sd, label = predict(o, horizon, name, Cfut)
+        f = columns(mu, sd, label)
+        train = y[:o]
+        scale = np.mean(np.abs(train[m:] - train[:-m])) if len(train) > m else float("nan")
+        row = {
+            "candidate": name,
+            "model": label,
+            "origin": o,
+            "window": window,
+            "mase": mase(actual, f["forecast"], train, m),
+            "smape": smape(actual, f["forecast"]),
+            "pinball": pinball(
+                actual,
+                f["lower_95"],
+                f["lower_80"],
+                f["median"],
+                f["upper_80"],
+                f["upper_95"],
+                scale,
+            ),
+            "coverage_80": float(np.mean((actual >= f["lower_80"]) & (actual <= f["upper_80"]))),
+            "coverage_95": float(np.mean((actual >= f["lower_95"]) & (actual <= f["upper_95"]))),
+        }
+        return row, actual - f["forecast"]
+
+    n_sel = n - horizon if holdout else n
+    rows, errors = [], {}
+    for k in range(origins, 0, -1):
         for name in models:
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    mean, sd, label = predict(o, horizon, name, Cfut)
+                row, err = score(n_sel - k * horizon, name, "selection")
             except InputError:
                 raise
             except Exception:
                 continue
-            f = inv(mean)
-            l80, u80 = inv(mean - Z80 * sd), inv(mean + Z80 * sd)
-            l95, u95 = inv(mean - Z95 * sd), inv(mean + Z95 * sd)
-            rows.append(
-                {
-                    "candidate": name,
-                    "model": label,
-                    "origin": o,
-                    "mase": mase(actual, f, y[:o], m),
-                    "smape": smape(actual, f),
-                    "coverage_80": float(np.mean((actual >= l80) & (actual <= u80))),
-                    "coverage_95": float(np.mean((actual >= l95) & (actual <= u95))),
-                }
-            )
-            per_model.setdefault(name, []).append(rows[-1]["mase"])
+            rows.append(row)
+            errors.setdefault(name, []).append(err)
     scores = pd.DataFrame(rows)
     if scores.empty:
         raise InputError("no model could be fitted")
-    agg = scores.groupby("candidate").agg(
+    agg = _aggregate_scores(scores)
+    complete = agg[agg["n_origins"] == origins]
+    chosen = (complete if len(complete) else agg)["mase"].idxmin()
+    agg["is_chosen"] = agg.index == chosen
+    agg = agg.reset_index()
+    if holdout:
+        held = []
+        for name in dict.fromkeys([chosen, "snaive"]):
+            try:
+                held.append(score(n_sel, name, "holdout")[0])
+            except Exception:
+                continue
+        if held:
+            h = _aggregate_scores(pd.DataFrame(held)).reset_index()
+            h["is_chosen"] = h["candidate"] == chosen
+            agg = pd.concat([agg, h], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mu, sd, label = predict(n, horizon, chosen, C_future)
+    fc = columns(mu, sd, label)
+    return agg, fc, np.concatenate(errors[chosen])
+
+
+def _aggregate_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    return scores.groupby("candidate").agg(
         model=("model", "last"),
+        window=("window", "first"),
         mase=("mase", "mean"),
         smape=("smape", "mean"),
+        pinball=("pinball", "mean"),
         coverage_80=("coverage_80", "mean"),
         coverage_95=("coverage_95", "mean"),
         n_origins=("origin", "size"),
     )
-    complete = agg[agg["n_origins"] == origins]
-    chosen = (complete if len(complete) else agg)["mase"].idxmin()
-    agg["is_chosen"] = agg.index == chosen
-    # final forecast from all data
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mean, sd, label = predict(n, horizon, chosen, C_future)
-    fc = {
-        "forecast": inv(mean),
-        "lower_80": inv(mean - Z80 * sd),
-        "upper_80": inv(mean + Z80 * sd),
-        "lower_95": inv(mean - Z95 * sd),
-        "upper_95": inv(mean + Z95 * sd),
-        "model": label,
-    }
-    if use_log:
-        for key in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95"):
-            fc[key] = np.maximum(fc[key], 0.0)
-    return agg.reset_index(), fc
 
 
 def _task(args):
@@ -374,6 +470,20 @@ def _task(args):
         return key, None, f"{type(exc).__name__}: {exc}"
 
 
+def grain_calendar(calendar: pd.DataFrame, periods: pd.DatetimeIndex, grain: str) -> np.ndarray:
+    """Daily calendar flags on the series' periods: the day's flags for an hour, the number
+    of flagged days in a week or month."""
+    if grain == "day":
+        return calendar.reindex(periods).fillna(0).to_numpy(float)
+    if grain == "hour":
+        return calendar.reindex(periods.normalize()).fillna(0).to_numpy(float)
+    days = calendar.index
+    start = days - pd.to_timedelta(days.day_of_week, unit="D") if grain == "week" else days
+    if grain == "month":
+        start = days.to_period("M").start_time
+    return calendar.groupby(start).sum().reindex(periods).fillna(0).to_numpy(float)
+
+
 class Forecast:
     def __init__(
         self,
@@ -382,6 +492,8 @@ class Forecast:
         *,
         calendar: pd.DataFrame | None = None,
         where: str = "input",
+        grain: str = "day",
+        workload: dict | None = None,
     ):
         models = list(params.models)
         for mname in models:
@@ -391,19 +503,25 @@ class Forecast:
                 )
         if "snaive" not in models:
             models = [*models, "snaive"]
+        h, m, max_train, self.freq = GRAIN_DEFAULTS[grain]
         self.data = data
         self.params = params
         self.calendar = calendar
+        self.grain = grain
+        self.unit = {"hour": "hours", "day": "days", "week": "weeks", "month": "months"}[grain]
         self.kw = {
-            "horizon": int(params.horizon),
+            "horizon": int(params.horizon or h),
             "origins": int(params.origins),
-            "m": int(params.season),
+            "m": int(params.season or m),
             "models": tuple(models),
             "regressors": bool(params.regressors),
-            "max_train": int(params.max_train),
+            "max_train": int(params.max_train or max_train),
             "transform": params.transform,
+            "holdout": bool(params.holdout),
+            "unit": self.unit,
         }
-        self.agent_hours = params.agent_hours_per_case
+        self.season_given = params.season is not None
+        self.workload = workload
         self.n_jobs = params.n_jobs
         self.where = where
 
@@ -413,18 +531,23 @@ class Forecast:
         for (metric, slc), g in self.data.groupby(["metric", "slice"], sort=True):
             g = g.sort_values("date")
             dates = pd.DatetimeIndex(g["date"])
-            future = pd.date_range(dates[-1] + pd.Timedelta(days=1), periods=h, freq="D")
+            future = pd.date_range(dates[-1], periods=h + 1, freq=self.freq)[1:]
             C = Cf = None
             names = ()
             if self.calendar is not None and self.kw["regressors"]:
-                C = self.calendar.reindex(dates).fillna(0).to_numpy(float)
-                Cf = self.calendar.reindex(future).fillna(0).to_numpy(float)
+                C = grain_calendar(self.calendar, dates, self.grain)
+                Cf = grain_calendar(self.calendar, future, self.grain)
                 names = tuple(self.calendar.columns)
             kw = dict(self.kw, cal_names=names)
-            tasks.append(((metric, slc, future), g["value"].to_numpy(float), C, Cf, kw))
+            need = (kw["origins"] + kw["holdout"]) * h + 3 * kw["m"]
+            if len(g) < need and not self.season_given:
+                kw["m"] = 1  # too short for this season: non-seasonal models, MASE on lag 1
+            tasks.append(((metric, slc, future, kw["m"]), g["value"].to_numpy(float), C, Cf, kw))
         return tasks
 
     def _volume_effects(self) -> pd.DataFrame:
+        if self.grain != "day":
+            return pd.DataFrame()
         frames = []
         for (metric, slc), g in self.data.groupby(["metric", "slice"], sort=True):
             g = g.sort_values("date")
@@ -440,6 +563,53 @@ class Forecast:
             ["metric", "slice", "effect", "estimate", "ci_low", "ci_high", "p_value", "scale"]
         ]
 
+    def _reconcile(self, forecasts: pd.DataFrame, errors: dict) -> tuple[pd.DataFrame, list[str]]:
+        """Reconcile each additive metric's slices to its total (in place on a copy); returns
+        the frame and a sentence per metric."""
+        from analysis_py.analyses import _reconcile
+
+        method = self.params.reconcile
+        notes = []
+        if method == "none" or "slicing" not in self.data:
+            return forecasts, notes
+        out = forecasts.copy()
+        shape = self.data.drop_duplicates(["metric", "slice"])
+        for metric, g in shape.groupby("metric"):
+            if not bool(g["additive"].all()) or not (g["slice"] == "all").any():
+                continue
+            slicings = [list(s["slice"]) for k, s in g.groupby("slicing") if k]
+            if not slicings:
+                continue
+            names = ["all", *[x for s in slicings for x in s]]
+            if any((metric, x) not in errors for x in names):
+                notes.append(f"{metric}: not reconciled (a slice could not be forecast)")
+                continue
+            idx = {x: i for i, x in enumerate(names)}
+            fm = out[out.metric == metric].pivot(index="date", columns="slice", values="forecast")
+            base = fm[names].to_numpy(float)
+            k = min(len(errors[(metric, x)]) for x in names)
+            E = np.column_stack([errors[(metric, x)][-k:] for x in names])
+            groups = [[idx[x] for x in s] for s in slicings]
+            try:
+                rec = _reconcile.reconcile(base, groups, method=method, errors=E)
+            except ValueError as exc:
+                raise InputError(f"{self.where}: parameters.reconcile: {exc}") from None
+            shift = pd.DataFrame(rec - base, index=fm.index, columns=pd.Index(names, name="slice"))
+            shift = shift.stack().rename("adj").reset_index()
+            rows = out.metric == metric
+            adj = out.loc[rows, ["date", "slice"]].merge(shift, on=["date", "slice"], how="left")
+            adj = adj["adj"].fillna(0.0).to_numpy()
+            for col in ("forecast", "median", "lower_80", "upper_80", "lower_95", "upper_95"):
+                out.loc[rows, col] = out.loc[rows, col] + adj
+            for col in ("median", "lower_80", "lower_95"):
+                out.loc[rows, col] = out.loc[rows, col].clip(lower=0.0)
+            moved = float(np.abs(rec - base).sum() / max(np.abs(base).sum(), 1e-9))
+            notes.append(
+                f"{metric}: {method} reconciliation over {len(slicings)} slicing(s) moved the "
+                f"forecasts by {moved:.1%} in total; each slicing now sums to the total"
+            )
+        return out, notes
+
     def fit(self) -> AnalysisResults:
         tasks = self._tasks()
         if not tasks:
@@ -452,65 +622,93 @@ class Forecast:
             results = [_task(t) for t in tasks]
         errors = [(k, e) for k, r, e in results if r is None]
         if len(errors) == len(results):
-            (metric, slc, _), msg = errors[0]
+            (metric, slc, _, _), msg = errors[0]
             raise InputError(f"{self.where}: series {metric}/{slc}: {msg}")
-        score_frames, fc_frames = [], []
-        for (metric, slc, future), r, _ in results:
+        score_frames, fc_frames, residuals = [], [], {}
+        for (metric, slc, future, m), r, _ in results:
             if r is None:
                 continue
-            agg, fc = r
-            score_frames.append(agg.assign(metric=metric, slice=slc))
-            fc_frames.append(pd.DataFrame({"metric": metric, "slice": slc, "date": future, **fc}))
+            agg, fc, err = r
+            score_frames.append(agg.assign(metric=metric, slice=slc, mase_m=m))
+            fc_frames.append(
+                pd.DataFrame(
+                    {"metric": metric, "slice": slc, "date": future, "period_start": future, **fc}
+                )
+            )
+            residuals[(metric, slc)] = err
         scores = pd.concat(score_frames, ignore_index=True)
-        scores["mase_m"] = self.kw["m"]
         scores["horizon"] = self.kw["horizon"]
-        forecasts = pd.concat(fc_frames, ignore_index=True)
-        # the backtest_scores table's columns (its schema, less the run keys) and the candidate
+        forecasts, rec_notes = self._reconcile(pd.concat(fc_frames, ignore_index=True), residuals)
         backtest = scores[[*_result_columns("backtest_scores"), "candidate"]]
-        chosen = backtest[backtest.is_chosen]
-        naive = backtest[backtest.candidate == "snaive"].set_index(["metric", "slice"])
-        ch = chosen.set_index(["metric", "slice"])
+        window = "holdout" if self.kw["holdout"] else "selection"
+        rep = backtest[backtest.window == window]
+        ch = rep[rep.is_chosen].set_index(["metric", "slice"])
+        naive = rep[rep.candidate == "snaive"].set_index(["metric", "slice"])
         smape_ratio = (
             float(ch["smape"].mean() / naive["smape"].mean()) if len(naive) else float("nan")
         )
         mase_chosen = float(ch["mase"].mean())
         mase_naive = float(naive["mase"].mean()) if len(naive) else float("nan")
-        mix = chosen["model"].str.replace(r"\+cal$", "", regex=True).value_counts()
+        sel = backtest[(backtest.window == "selection") & backtest.is_chosen]
+        mix = sel["model"].str.replace(r"\+cal$", "", regex=True).value_counts()
         mix_txt = ", ".join(f"{k} for {v}" for k, v in mix.items())
-        # the total of a metric is its 'all' series when there is one, else the sum of slices
-        # (never both, or every case would be counted twice)
-        has_all = forecasts.groupby("metric")["slice"].transform(lambda s: (s == "all").any())
-        for_total = forecasts[~has_all | (forecasts["slice"] == "all")]
-        total = for_total.groupby("metric")["forecast"].sum()
-        h = self.kw["horizon"]
-        finding = (
-            f"Over {len(chosen)} series and {self.kw['origins']} backtest origins of {h} days, "
-            f"the chosen models have mean MASE {mase_chosen:.2f} (m = {self.kw['m']}) against "
-            f"{mase_naive:.2f} for seasonal naive, and {(1 - smape_ratio):.0%} lower sMAPE; "
-            f"80%/95% intervals covered {ch['coverage_80'].mean():.0%}/{ch['coverage_95'].mean():.0%} "
-            f"of actual days. Chosen: {mix_txt}."
+        h, unit = self.kw["horizon"], self.unit
+        ms = sorted(set(scores["mase_m"]))
+        m_txt = "/".join(map(str, ms))
+        scored = (
+            f"on a final hold-out of the last {h} {unit}, after choosing each model on "
+            f"{self.kw['origins']} earlier backtest origins"
+            if self.kw["holdout"]
+            else f"over {self.kw['origins']} backtest origins of {h} {unit} (also used to choose)"
         )
+        finding = (
+            f"Over {len(ch)} series, {scored}, the chosen models have mean MASE "
+            f"{mase_chosen:.2f} (m = {m_txt}) against {mase_naive:.2f} for seasonal naive, "
+            f"{(1 - smape_ratio):.0%} lower sMAPE and scaled pinball loss "
+            f"{ch['pinball'].mean():.2f} (seasonal naive {naive['pinball'].mean():.2f}); "
+            f"80%/95% intervals covered {ch['coverage_80'].mean():.0%}/"
+            f"{ch['coverage_95'].mean():.0%} of actual {unit}. Chosen: {mix_txt}."
+        )
+        if rec_notes:
+            finding += " " + "; ".join(rec_notes) + "."
         res = AnalysisResults(
             analysis="forecast",
-            title="Forecasts with rolling-origin backtest",
+            title=f"Forecasts by {self.grain} with a final hold-out",
             finding=finding,
             method=(
-                f"Per series: {', '.join(self.kw['models'])} refitted at {self.kw['origins']} "
-                f"origins, {h}-day horizon, trained on at most {self.kw['max_train']} days of "
-                "log(1+y); ETS chooses (A,N,A) or (A,Ad,A) by AIC; holiday and month-end regressors "
-                "kept where |t| > 3; the model with the lowest mean MASE is refitted on all data."
+                f"Per series at {self.grain} grain: {', '.join(self.kw['models'])} refitted at "
+                f"{self.kw['origins']} origins {h} {unit} apart to choose the model (lowest mean "
+                f"MASE), trained on at most {self.kw['max_train']} {unit} of log(1+y); ETS "
+                "chooses (A,N,A) or (A,Ad,A) by AIC; holiday and month-end regressors kept where "
+                "|t| > 3. "
+                + (
+                    f"The chosen model and seasonal naive are then scored once on the last {h} "
+                    f"{unit}, which the choice never saw, and the chosen model is refitted on all "
+                    "data. "
+                    if self.kw["holdout"]
+                    else ""
+                )
+                + "The published forecast is the mean (exp(μ + σ²/2) − 1 for log models), so "
+                "slices and days add up to totals; the median is kept for the typical period. "
+                + (
+                    f"Slices are reconciled to the total ({self.params.reconcile}; MinT uses the "
+                    "shrinkage covariance of the selection-backtest errors)."
+                    if rec_notes
+                    else ""
+                )
             ),
             assumptions=[
-                "The recent weekly pattern, trend and calendar effects continue over the horizon.",
+                "The recent seasonal pattern, trend and calendar effects continue over the horizon.",
                 "Errors are roughly normal on the log scale (intervals are back-transformed).",
             ],
             limitations=[
                 "Two years of history cannot identify a yearly season; only calendar flags carry it.",
-                "Intervals of summed forecasts (e.g. agent-hours) assume independent days.",
+                "Reconciliation moves the mean; interval bounds are shifted by the same amount, "
+                "not re-derived.",
                 f"Series that could not be fitted are skipped ({len(errors)} here).",
             ],
             tables={
-                "forecasts": forecasts,
+                "forecasts": forecasts[_result_columns("forecasts")],
                 "backtest_scores": backtest.drop(columns=["candidate"]),
             },
             extra={"errors": errors, "scores": scores},
@@ -533,41 +731,58 @@ class Forecast:
                     "annual_growth", g.estimate, "intrinsic", "per year", "total series"
                 )
             res.plot_fns["volume_effects"] = lambda: _volume_plot(vol)
-        res.add_measure("mase_chosen", mase_chosen, "intrinsic", "", f"m = {self.kw['m']}")
-        res.add_measure("mase_seasonal_naive", mase_naive, "intrinsic", "", f"m = {self.kw['m']}")
-        res.add_measure("smape_chosen", float(ch["smape"].mean()), "intrinsic", "%")
+        note = f"{window} window, m = {m_txt}"
+        res.add_measure("mase_chosen", mase_chosen, "intrinsic", "", note)
+        res.add_measure("mase_seasonal_naive", mase_naive, "intrinsic", "", note)
+        res.add_measure("smape_chosen", float(ch["smape"].mean()), "intrinsic", "%", note)
         res.add_measure("smape_seasonal_naive", float(naive["smape"].mean()), "intrinsic", "%")
+        res.add_measure("pinball_chosen", float(ch["pinball"].mean()), "intrinsic", "", note)
+        res.add_measure("pinball_seasonal_naive", float(naive["pinball"].mean()), "intrinsic", "")
         res.add_measure("coverage_80", float(ch["coverage_80"].mean()), "intrinsic", "share")
         res.add_measure("coverage_95", float(ch["coverage_95"].mean()), "intrinsic", "share")
-        if self.agent_hours:
-            for metric, tot in total.items():
-                fm = for_total[for_total.metric == metric]
-                sd80 = np.sqrt((((fm["upper_80"] - fm["lower_80"]) / (2 * Z80)) ** 2).sum())
-                hours = tot * self.agent_hours
+        if self.workload is not None:
+            from analysis_py.analyses._staffing import staffing_table
+
+            table, text = staffing_table(forecasts, self.workload, self.params)
+            res.tables["staffing"] = table
+            res.finding += " " + text
+            if len(table):
+                tot = table[table.slice == "all"] if (table.slice == "all").any() else table
+                h = self.kw["horizon"]
                 res.add_measure(
-                    f"agent_hours_next_{h}d[{metric}]",
-                    hours,
-                    "extrinsic",
-                    "agent-hours",
-                    f"{tot:,.0f} forecast units × {self.agent_hours} h; 80% ±{Z80 * sd80 * self.agent_hours:,.0f} h",
+                    f"workload_hours_next_{h}d", float(tot["workload_hours"].sum()),
+                    "extrinsic", "agent-hours", "forecast cases × measured handling minutes",
+                )  # fmt: skip
+                res.add_measure(
+                    "peak_fte", float(tot["fte"].max()), "extrinsic", "FTE",
+                    f"busiest forecast day, {self.params.service_level:.0%} within "
+                    f"{self.params.answer_within_minutes:g} min",
+                )  # fmt: skip
+                res.add_measure(
+                    "peak_agents", float(tot["peak_agents"].max()), "extrinsic", "agents"
                 )
-            res.finding += (
-                f" Staffing: about {total.sum() * self.agent_hours:,.0f} agent-hours needed over "
-                f"the next {h} days at {self.agent_hours} h per case."
-            )
+            res.method += " " + self.workload["method"]
+            res.limitations.append(self.workload["limitation"])
         res.plot_fns["forecast"] = lambda: _plot(self.data, forecasts)
         return res
 
 
 def _plot(data: pd.DataFrame, fc: pd.DataFrame):
+    """Every series: history (last stretch) and forecast with its intervals, small multiples."""
     import matplotlib.pyplot as plt
 
-    keys = fc[["metric", "slice"]].drop_duplicates().head(4).itertuples(index=False)
-    keys = list(keys)
-    fig, axes = plt.subplots(len(keys), 1, figsize=(7.5, 2.1 * len(keys)), squeeze=False)
-    for ax, (metric, slc) in zip(axes[:, 0], keys, strict=False):
-        g = data[(data.metric == metric) & (data.slice == slc)].sort_values("date").tail(120)
+    keys = list(fc[["metric", "slice"]].drop_duplicates().itertuples(index=False))
+    cols = 1 if len(keys) <= 4 else 3
+    rows = int(np.ceil(len(keys) / cols))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(7.5 if cols == 1 else 11, 2.0 * rows), squeeze=False
+    )
+    for ax in axes.ravel()[len(keys) :]:
+        ax.set_visible(False)
+    for ax, (metric, slc) in zip(axes.ravel(), keys, strict=False):
         f = fc[(fc.metric == metric) & (fc.slice == slc)]
+        g = data[(data.metric == metric) & (data.slice == slc)].sort_values("date")
+        g = g.tail(max(4 * len(f), 30))
         ax.plot(g["date"], g["value"], lw=0.8, color="#444", label="actual")
         ax.fill_between(
             f["date"], f["lower_95"], f["upper_95"], color="#1f4e79", alpha=0.15, label="95%"
@@ -577,16 +792,30 @@ def _plot(data: pd.DataFrame, fc: pd.DataFrame):
         )
         ax.plot(f["date"], f["forecast"], color="#1f4e79", lw=1.2, label=str(f["model"].iloc[0]))
         ax.set_title(f"{metric} / {slc}", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="upper left")
     fig.tight_layout()
     return fig
 
 
 def run(inputs, spec) -> AnalysisResults:
     p: Params = spec.params()
+    where = f"spec '{spec.name}'"
     data = inputs.spec_series(spec)
     calendar = inputs.calendar() if p.regressors else None
-    return Forecast(data, p, calendar=calendar, where=f"spec '{spec.name}': input").fit()
+    workload = None
+    if p.staffing:
+        from analysis_py.analyses._staffing import measure_workload
+
+        if spec.grain != "day":
+            raise InputError(
+                f"{where}: parameters.staffing: staffing tables need a day-grain forecast "
+                f"(input.grain is {spec.grain}); the hour-of-day profile comes from the data"
+            )
+        workload = measure_workload(inputs, spec, p, data)
+    return Forecast(
+        data, p, calendar=calendar, where=f"{where}: input", grain=spec.grain, workload=workload
+    ).fit()
 
 
 def _volume_plot(vol: pd.DataFrame):

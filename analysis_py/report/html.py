@@ -120,7 +120,14 @@ def _section(run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path) -> str:
     bt = rows("backtest_scores")
     if len(bt):
         ch = bt[bt["is_chosen"].astype(bool)]
-        parts.append("<h4>Backtest (chosen model per series)</h4>")
+        held = "window" in ch and (ch["window"] == "holdout").any()
+        if held:
+            ch = ch[ch["window"] == "holdout"]
+        parts.append(
+            "<h4>Accuracy on the final hold-out (chosen model per series)</h4>"
+            if held
+            else "<h4>Backtest (chosen model per series)</h4>"
+        )
         parts.append(
             _fmt_table(
                 ch,
@@ -131,6 +138,7 @@ def _section(run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path) -> str:
                     "mase",
                     "mase_m",
                     "smape",
+                    *(["pinball"] if "pinball" in ch else []),
                     "coverage_80",
                     "coverage_95",
                 ],
@@ -153,11 +161,30 @@ def _section(run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path) -> str:
     if len(an):
         parts.append("<h4>Flagged days</h4>")
         an = an.assign(date=pd.to_datetime(an["date"]).dt.strftime("%Y-%m-%d"))
+        size = "excess" if "excess" in an and an["excess"].notna().any() else "score"
+        cols = ["metric", "slice", "date", "value", "expected", "score", "kind"]
+        cols += [c for c in ("excess", "volume", "context") if c in an]
+        parts.append(_fmt_table(an.sort_values(size, key=abs, ascending=False), cols, 25))
+    st = rows("staffing")
+    if len(st):
+        tot = st[st["slice"] == "all"] if (st["slice"] == "all").any() else st
+        tot = tot.assign(date=pd.to_datetime(tot["date"]).dt.strftime("%Y-%m-%d"))
+        parts.append("<h4>Staffing (total, per forecast day)</h4>")
         parts.append(
             _fmt_table(
-                an.sort_values("score", key=abs, ascending=False),
-                ["metric", "slice", "date", "value", "expected", "score", "kind"],
-                25,
+                tot,
+                [
+                    "date",
+                    "cases",
+                    "handle_minutes",
+                    "workload_hours",
+                    "staffed_hours",
+                    "peak_agents",
+                    "service_level_at_peak",
+                    "occupancy",
+                    "fte",
+                ],
+                31,
             )
         )
     ms = rows("model_scores")
@@ -257,6 +284,7 @@ def build_report(warehouse_dir: str | Path | None = None, specs: list[str] | Non
             "profile",
             "model_scores",
             "drift",
+            "staffing",
         )
     }
     ok = latest[latest["status"] == "success"].copy()

@@ -94,7 +94,7 @@ BAD_RUNS = {
     ),
     "too_short": (
         "analysis: forecast\ninput: {metric: cases_opened}\nparameters: {start: '2025-11-01', end: '2025-12-31'}\n",
-        "series too short: 61 days, need ≥ 105",
+        "series too short: 61 days, need ≥ 115 for 3 origins + a hold-out × 28 days",
     ),
     "constant": (
         # one row per calendar day: the daily count is 1 every day

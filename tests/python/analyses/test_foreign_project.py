@@ -84,7 +84,7 @@ SPECS = {
           value: count
           slices: [region]
           include_total: true
-        parameters: {horizon: 14, agent_hours_per_case: null}
+        parameters: {horizon: 14}
     """,
     "shop_order_anomalies": """
         analysis: anomalies
