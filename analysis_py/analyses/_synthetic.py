@@ -78,6 +78,107 @@ def series_panel(
     return pd.concat(frames, ignore_index=True), pd.DataFrame(cells), cal
 
 
+def _plant(rng, n_series, n, n_anomalies, weekday, margin=30):
+    """(series, day, kind) cells on weekdays away from the ends, at most one per day and series."""
+    cells = set()
+    while len(cells) < n_anomalies:
+        srs, d = int(rng.integers(n_series)), int(rng.integers(margin, n - margin))
+        if weekday[d]:
+            cells.add((srs, d, "spike" if rng.random() < 0.5 else "drop"))
+    return sorted(cells)
+
+
+def rate_panel(
+    n_series: int = 40, *, start: str = "2024-01-01", end: str = "2025-12-31",
+    n_anomalies: int = 30, seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """A failure rate per slice with its denominator: thousands of payments on weekdays, a
+    few dozen on weekends and holidays, day-to-day over-dispersion (beta-binomial, ρ = 0.0005);
+    planted days multiply the rate by 3 (spike) or 0.25 (drop) on weekdays. Returns (frame
+    with value = numerator / denominator, planted cells)."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(start, end, freq="D")
+    n = len(days)
+    weekday = days.day_of_week < 5
+    cells = _plant(rng, n_series, n, n_anomalies, weekday)
+    mult = np.ones((n_series, n))
+    for srs, d, kind in cells:
+        mult[srs, d] = 3.0 if kind == "spike" else 0.25
+    frames = []
+    rho = 0.0005
+    for srs in range(n_series):
+        level = rng.uniform(1500, 8000)
+        den = rng.poisson(level * np.where(weekday, 1.0, rng.uniform(0.005, 0.03)))
+        p = rng.uniform(0.03, 0.1) * (1 + 0.1 * np.sin(np.arange(n) / 58.0)) * mult[srs]
+        a, b = p * (1 / rho - 1), (1 - p) * (1 / rho - 1)
+        num = rng.binomial(den, rng.beta(a, b))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.where(den > 0, num / np.maximum(den, 1), np.nan)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "metric": "failure_rate",
+                    "slice": f"r{srs:03d}",
+                    "date": days,
+                    "value": value,
+                    "numerator": num.astype(float),
+                    "denominator": den.astype(float),
+                }
+            )
+        )
+    planted = pd.DataFrame(
+        [{"metric": "failure_rate", "slice": f"r{s:03d}", "date": days[d], "kind": k}
+         for s, d, k in cells]
+    )  # fmt: skip
+    return pd.concat(frames, ignore_index=True), planted
+
+
+def quantile_panel(
+    n_series: int = 40, *, start: str = "2024-01-01", end: str = "2025-12-31",
+    n_anomalies: int = 30, q: float = 0.95, seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """A p95 latency per slice with the request volume behind it: 500–5,000 requests on
+    weekdays, 5–60 on weekends; latencies log-normal (σ = 0.6), the day's p95 drawn exactly
+    as the order statistic of its sample (Beta(k, n − k + 1) quantile); planted days scale
+    every latency by 1.6 (spike) or 0.6 (drop) on weekdays."""
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(start, end, freq="D")
+    n = len(days)
+    weekday = days.day_of_week < 5
+    cells = _plant(rng, n_series, n, n_anomalies, weekday)
+    mult = np.ones((n_series, n))
+    for srs, d, kind in cells:
+        mult[srs, d] = 1.6 if kind == "spike" else 0.6
+    frames = []
+    for srs in range(n_series):
+        vol = rng.poisson(
+            np.where(weekday, rng.uniform(500, 5000), rng.uniform(5, 60))
+        ).astype(float)  # fmt: skip
+        k = np.maximum(np.ceil(q * vol), 1)
+        u = rng.beta(k, np.maximum(vol - k + 1, 1))
+        mu = np.log(rng.uniform(80, 400)) + 0.05 * np.sin(np.arange(n) / 40.0)
+        p95 = np.exp(mu + 0.6 * stats.norm.ppf(u)) * mult[srs]
+        p95 = np.where(vol > 0, p95, np.nan)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "metric": "p95_latency",
+                    "slice": f"q{srs:03d}",
+                    "date": days,
+                    "value": p95,
+                    "volume": vol,
+                }
+            )
+        )
+    planted = pd.DataFrame(
+        [{"metric": "p95_latency", "slice": f"q{s:03d}", "date": days[d], "kind": k}
+         for s, d, k in cells]
+    )  # fmt: skip
+    return pd.concat(frames, ignore_index=True), planted
+
+
 def f1(flagged: pd.DataFrame, planted: pd.DataFrame) -> dict[str, float]:
     """Precision, recall and F1 of flagged (metric, slice, date) cells against planted ones."""
     key = ["metric", "slice", "date"]
