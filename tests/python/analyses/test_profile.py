@@ -75,6 +75,13 @@ def test_planted_problems_are_found_and_named(table):
         "null (" in prof.loc["note", "top_values"] and "nan" not in prof.loc["note", "top_values"]
     )
     assert "distributions" in res.plot_fns
+    # the ECDF plot marks the KS distance the drift table reports
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = res.plot_fns["ecdf"]()
+    titles = {ax.get_title().split(" (")[0]: ax.get_title() for ax in fig.axes}
+    assert f"KS D = {drift.loc['amount', 'ks_statistic']:.3f}" in titles["amount"]
     assoc = res.tables["associations"].set_index(["column_a", "column_b"])
     rho = assoc.loc[("amount", "amount_eur")]
     assert rho["measure"] == "spearman" and rho["strong"]
