@@ -78,14 +78,22 @@ def series_panel(
     return pd.concat(frames, ignore_index=True), pd.DataFrame(cells), cal
 
 
-def _plant(rng, n_series, n, n_anomalies, weekday, margin=30):
-    """(series, day, kind) cells on weekdays away from the ends, at most one per day and series."""
+def _plant(rng, n_series, start, end, n_anomalies, spike, drop, margin=30):
+    """Days, the weekday mask, planted (series, day, kind) cells — on weekdays away from the
+    ends, at most one per day and series — and the multiplier matrix they set."""
+    days = pd.date_range(start, end, freq="D")
+    n = len(days)
+    weekday = days.day_of_week < 5
     cells = set()
     while len(cells) < n_anomalies:
         srs, d = int(rng.integers(n_series)), int(rng.integers(margin, n - margin))
         if weekday[d]:
             cells.add((srs, d, "spike" if rng.random() < 0.5 else "drop"))
-    return sorted(cells)
+    cells = sorted(cells)
+    mult = np.ones((n_series, n))
+    for srs, d, kind in cells:
+        mult[srs, d] = spike if kind == "spike" else drop
+    return days, weekday, cells, mult
 
 
 def rate_panel(
@@ -97,13 +105,8 @@ def rate_panel(
     planted days multiply the rate by 3 (spike) or 0.25 (drop) on weekdays. Returns (frame
     with value = numerator / denominator, planted cells)."""
     rng = np.random.default_rng(seed)
-    days = pd.date_range(start, end, freq="D")
+    days, weekday, cells, mult = _plant(rng, n_series, start, end, n_anomalies, 3.0, 0.25)
     n = len(days)
-    weekday = days.day_of_week < 5
-    cells = _plant(rng, n_series, n, n_anomalies, weekday)
-    mult = np.ones((n_series, n))
-    for srs, d, kind in cells:
-        mult[srs, d] = 3.0 if kind == "spike" else 0.25
     frames = []
     rho = 0.0005
     for srs in range(n_series):
@@ -144,13 +147,8 @@ def quantile_panel(
     from scipy import stats
 
     rng = np.random.default_rng(seed)
-    days = pd.date_range(start, end, freq="D")
+    days, weekday, cells, mult = _plant(rng, n_series, start, end, n_anomalies, 1.6, 0.6)
     n = len(days)
-    weekday = days.day_of_week < 5
-    cells = _plant(rng, n_series, n, n_anomalies, weekday)
-    mult = np.ones((n_series, n))
-    for srs, d, kind in cells:
-        mult[srs, d] = 1.6 if kind == "spike" else 0.6
     frames = []
     for srs in range(n_series):
         vol = rng.poisson(

@@ -426,13 +426,26 @@ def _counts(t, column: str) -> pd.Series:
     return pd.Series(df["k"].to_numpy(), index=df["v"].astype(str))
 
 
+def _grid(plt, k: int):
+    """Small multiples: up to three per row."""
+    ncol = min(3, k)
+    nrow = (k + ncol - 1) // ncol
+    return plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
+
+
+def _finish(fig, axes, k: int):
+    for ax in axes.ravel()[k:]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def _distributions_plot(samples: dict, period_days: int):
     import matplotlib.pyplot as plt
 
     cols = list(samples)[:12]
-    ncol = min(3, len(cols))
-    nrow = (len(cols) + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
+    fig, axes = _grid(plt, len(cols))
     for ax, c in zip(axes.ravel(), cols, strict=False):
         a, b = samples[c]
         both = np.concatenate([a, b])
@@ -442,11 +455,7 @@ def _distributions_plot(samples: dict, period_days: int):
         ax.hist(b, bins=bins, density=True, alpha=0.5, label=f"last {period_days} d")
         ax.set_title(c, fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(cols) :]:
-        ax.axis("off")
-    axes.ravel()[0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, axes, len(cols))
 
 
 def _ecdf_plot(samples: dict, period_days: int):
@@ -455,9 +464,7 @@ def _ecdf_plot(samples: dict, period_days: int):
     import matplotlib.pyplot as plt
 
     cols = list(samples)[:12]
-    ncol = min(3, len(cols))
-    nrow = (len(cols) + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
+    fig, axes = _grid(plt, len(cols))
     for ax, c in zip(axes.ravel(), cols, strict=False):
         a, b = (np.sort(x[np.isfinite(x)]) for x in samples[c])
         if not len(a) or not len(b):
@@ -475,11 +482,7 @@ def _ecdf_plot(samples: dict, period_days: int):
         if hi > lo:
             ax.set_xlim(lo, hi)
         ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(cols) :]:
-        ax.axis("off")
-    axes.ravel()[0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, axes, len(cols))
 
 
 def run(inputs, spec) -> AnalysisResults:
