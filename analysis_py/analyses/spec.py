@@ -61,6 +61,9 @@ TOP_KEYS = (
     "analysis",
     "owner",
     "description",
+    "question",
+    "audience",
+    "decision",
     "input",
     "parameters",
     "tags",
@@ -130,6 +133,12 @@ class Spec:
     parameters: dict[str, Any]
     owner: str | None = None
     description: str | None = None
+    #: the business question, in the words of the people who asked it (shown as the question)
+    question: str | None = None
+    #: who reads the answer (e.g. "payments operations managers")
+    audience: str | None = None
+    #: the decision the answer informs
+    decision: str | None = None
     tags: tuple[str, ...] = ()
     exposure: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
@@ -198,6 +207,9 @@ class Spec:
             "analysis": self.analysis,
             "owner": self.owner,
             "description": self.description,
+            "question": self.question,
+            "audience": self.audience,
+            "decision": self.decision,
             "input": self.input,
             "parameters": self.given_parameters,
         }
@@ -227,6 +239,9 @@ def parse(raw: Any, source: str, default_name: str | None = None) -> Spec:
             f"{where}: field 'analysis': unknown analysis '{analysis}'"
             f"{_suggest(analysis, list(registry()))}"
         )
+    for key in ("owner", "description", "question", "audience", "decision"):
+        if raw.get(key) is not None and not (isinstance(raw[key], str) and raw[key].strip()):
+            raise SpecError(f"{where}: field '{key}' must be text")
     inp = raw.get("input")
     if not isinstance(inp, dict) or not inp:
         raise SpecError(f"{where}: field 'input' is required (a mapping: mart, or metric/slices)")
@@ -294,6 +309,9 @@ def _spec(raw, name, analysis, inp, params, given, source) -> Spec:
         parameters=params,
         owner=raw.get("owner"),
         description=raw.get("description"),
+        question=raw.get("question"),
+        audience=raw.get("audience"),
+        decision=raw.get("decision"),
         tags=tuple(raw.get("tags") or ()),
         exposure=dict(raw.get("exposure") or {}),
         path=source,

@@ -51,6 +51,10 @@ def write(tmp_path: Path, name: str, body: str) -> Path:
             "field 'parameters.horizon' must be an integer, got 'soon'",
         ),
         ("name: s1\nanalysis: impact\n", "field 'input' is required"),
+        (
+            "name: s1\nanalysis: profile\ninput: {mart: fct_cases}\nquestion: [why]\n",
+            "field 'question' must be text",
+        ),
     ],
 )
 def test_spec_typos_name_spec_and_field(tmp_path, body, expected):
