@@ -68,7 +68,12 @@ def main_job(
     )
     from analysis_py.report import write_report
 
-    report = write_report(paths.project_dir / "reports", warehouse_dir=paths.warehouse_dir)
+    report = write_report(
+        paths.project_dir / "reports",
+        warehouse_dir=paths.warehouse_dir,
+        formats=("html", "md"),
+        project_dir=paths.project_dir,
+    )
     summary["report"] = str(report)
     if failed:
         from analysis_py.errors import AnalysisError

@@ -44,8 +44,10 @@ class Params:
     correction: str = "holm"
     power: float = 0.8
     cost_column: str | None = "repair_minutes"
+    #: what one ``cost_unit`` costs, in ``currency``
     cost_per_unit: float = 1.0
     cost_unit: str = "repair minute"
+    currency: str = "USD"
     where: str | None = None
 
 
@@ -83,6 +85,7 @@ class Compare:
         self.power = params.power
         self.cost_per_unit = params.cost_per_unit if "cost_total" in counts else None
         self.cost_unit = params.cost_unit
+        self.currency = params.currency
         self.success = success
         self.strata = list(params.strata)
         self.strata_counts = strata_counts
@@ -202,7 +205,11 @@ class Compare:
         if self.cost_per_unit and "cost_total" in c:
             total = float(c["cost_total"].sum() * self.cost_per_unit)
             res.add_measure(
-                "cost_total", total, "extrinsic", f"cost ({self.cost_unit} × {self.cost_per_unit})"
+                "cost_total",
+                total,
+                "extrinsic",
+                self.currency,
+                f"{self.cost_unit}s × {self.cost_per_unit:g} {self.currency}",
             )
             failures = (c["n"] - c["successes"]).clip(lower=1)
             unit_cost = c["cost_total"] / failures
@@ -215,10 +222,14 @@ class Compare:
                 "cost_avoidable_at_best_rate",
                 float(gap),
                 "extrinsic",
-                "cost",
+                self.currency,
                 f"if every {self.group} reached {best.level}'s rate",
             )
-            res.finding += f" Repairs cost {total:,.0f} ({self.cost_unit}s × {self.cost_per_unit}); reaching the best level's rate everywhere would avoid about {gap:,.0f}."
+            res.finding += (
+                f" Repairs cost {total:,.0f} {self.currency} ({self.cost_unit}s at "
+                f"{self.cost_per_unit:g} {self.currency} each); reaching the best level's rate "
+                f"everywhere would avoid about {gap:,.0f} {self.currency}."
+            )
         res.plot_fns["proportions"] = lambda: _plot(c, self.success)
         return res
 

@@ -160,8 +160,18 @@ def _database(paths, database, target):
 @click.option(
     "--spec", "spec_names", multiple=True, help="Only these specs (default: all with results)."
 )
-def report(out_dir, warehouse_dir, spec_names):
-    """Write one self-contained HTML report of the latest analysis results."""
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["html", "md"]),
+    default=("html",),
+    show_default=True,
+    help="Output format; repeat for several (html: one self-contained page; md: Markdown "
+    "with its plots in report_files/).",
+)
+def report(out_dir, warehouse_dir, spec_names, formats):
+    """Write the report of the latest analysis results: executive summary first."""
     from pathlib import Path
 
     from analysis_py.config import resolve_paths
@@ -169,6 +179,13 @@ def report(out_dir, warehouse_dir, spec_names):
 
     paths = resolve_paths(warehouse_dir=warehouse_dir)
     out = Path(out_dir) if out_dir else paths.project_dir / "reports"
-    path = write_report(out, warehouse_dir=paths.warehouse_dir, specs=list(spec_names) or None)
-    click.echo(str(path))
+    write_report(
+        out,
+        warehouse_dir=paths.warehouse_dir,
+        specs=list(spec_names) or None,
+        formats=tuple(dict.fromkeys(formats)),
+        project_dir=paths.project_dir,
+    )
+    for fmt in dict.fromkeys(formats):
+        click.echo(str(out / f"report.{fmt}"))
     return 0

@@ -48,10 +48,26 @@ def test_analyze_keeps_going_after_a_failure_and_report_embeds_plots(built_wareh
     )
 
     out = tmp_path / "report"
-    proc = run_cli("report", "--out", str(out), env=env)
+    proc = run_cli("report", "--out", str(out), "--format", "html", "--format", "md", env=env)
     html = (out / "report.html").read_text()
-    assert html.index("Findings") < html.index("Method")
+    assert html.index("Executive summary") < html.index("Details") < html.index("Method")
     assert "chat" in html and "95% CI" in html
+    # the summary ranks the valued finding (repair cost in USD) first, with its decision
+    summary = html[html.index("Executive summary") : html.index("Details")]
+    assert summary.index("stp_by_rail") < summary.index("resolution_drivers")
+    assert "Which rails to fix first to cut manual repairs." in summary
+    assert "USD" in summary
+    # plain presentation: the spec's question, labelled headers, p-values never 0, no nan
+    assert "Which payment rails fall short on straight-through processing" in html
+    assert "<th>Compared with</th>" in html and "<th>reference_level</th>" not in html
+    assert "<th>ci_low</th>" not in html and "&lt; 0.001" in html
+    text = re.sub(r'src="data:image/png;base64,[^"]+"', "", html)
+    assert "<td>0.0</td>" not in text and "nan" not in text.lower().replace("financ", "")
+    md = (out / "report.md").read_text()
+    assert md.index("## Executive summary") < md.index("## Details")
+    pngs = re.findall(r"\]\((report_files/[^)]+\.png)\)", md)
+    assert pngs and all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert "| Compared with |" in md and "nan" not in md.lower().replace("financ", "")
     imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert imgs and base64.b64decode(imgs[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "bad" in html  # the failed spec is listed, not hidden
