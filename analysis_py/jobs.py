@@ -66,12 +66,19 @@ def main_job(
     summary["analyses"] = (
         f"{len(outcomes) - len(failed)}/{len(outcomes)} specs succeeded; results in {paths.warehouse_dir / 'analysis'}"
     )
-    from analysis_py.report import write_report
+    from analysis_py.errors import ConfigError
+    from analysis_py.report import pdf, write_report
 
+    formats = ["html", "md", "tex"]
+    try:
+        pdf.browser()
+        formats.append("pdf")
+    except ConfigError as exc:  # the PDF needs Chromium; the other formats need nothing
+        summary["report (pdf)"] = f"not written: {exc.message}"
     report = write_report(
         paths.project_dir / "reports",
         warehouse_dir=paths.warehouse_dir,
-        formats=("html", "md"),
+        formats=tuple(formats),
         project_dir=paths.project_dir,
     )
     summary["report"] = str(report)

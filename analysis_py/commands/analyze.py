@@ -164,11 +164,12 @@ def _database(paths, database, target):
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["html", "md"]),
+    type=click.Choice(["html", "md", "tex", "pdf"]),
     default=("html",),
     show_default=True,
-    help="Output format; repeat for several (html: one self-contained page; md: Markdown "
-    "with its plots in report_files/).",
+    help="Output format; repeat for several (html: one self-contained page; md: Markdown; tex: "
+    "LaTeX for pdflatex; pdf: the page printed by headless Chromium; md and tex keep plots "
+    "in report_files/).",
 )
 def report(out_dir, warehouse_dir, spec_names, formats):
     """Write the report of the latest analysis results: executive summary first."""
@@ -187,5 +188,5 @@ def report(out_dir, warehouse_dir, spec_names, formats):
         project_dir=paths.project_dir,
     )
     for fmt in dict.fromkeys(formats):
-        click.echo(str(out / f"report.{fmt}"))
+        click.echo(str(out / ("tex" if fmt == "tex" else "") / f"report.{fmt}"))
     return 0
