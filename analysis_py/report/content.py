@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,6 +203,29 @@ def display_frame(df: pd.DataFrame, cols: list[str], n: int) -> pd.DataFrame:
     return show.rename(columns=lambda c: LABELS.get(c, c.replace("_", " ")))
 
 
+def column_labels(warehouse_dir: Path) -> dict[str, str]:
+    """Display names of the marts' columns, from the build's dbt manifest: each column's
+    ``meta.label``, else its semantic dimension's label."""
+    from analysis_py.warehouse.manifest import DbtManifest
+
+    man = DbtManifest.read(Path(warehouse_dir) / "target" / "manifest.json")
+    if man is None:
+        return {}
+    out: dict[str, str] = {}
+    for rel in man.models().values():
+        out.update(rel.labels)
+    return out
+
+
+def plain(text: str, labels: dict[str, str]) -> str:
+    """Prose with the marts' column names replaced by their display names."""
+    if not labels or not text:
+        return text
+    names = sorted(labels, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, names)) + r")(?![\w(])")
+    return pattern.sub(lambda m: labels[m.group(1)], text)
+
+
 def _list(value) -> list[str]:
     if isinstance(value, str) and value.startswith("["):
         return [str(x) for x in json.loads(value)]
@@ -240,7 +264,9 @@ def _certainty(low, high) -> str:
     return "cannot tell (the 95% interval includes no effect)"
 
 
-def _headline(run: pd.Series, measures: pd.DataFrame, valuation: dict) -> Headline:
+def _headline(
+    run: pd.Series, measures: pd.DataFrame, valuation: dict, labels: dict[str, str]
+) -> Headline:
     m = measures[measures["run_id"] == run["run_id"]].set_index("measure")
     spec = json.loads(run["spec"]) if isinstance(run.get("spec"), str) else {}
     size, size_text, certainty = None, "not sized", "see the details"
@@ -263,8 +289,8 @@ def _headline(run: pd.Series, measures: pd.DataFrame, valuation: dict) -> Headli
     decision = spec.get("decision") or ""
     return Headline(
         anchor=run["spec_name"],
-        title=_text(run.get("title")) or run["spec_name"],
-        finding=_text(run.get("finding")).split(". ")[0].rstrip(".") + ".",
+        title=plain(_text(run.get("title")) or run["spec_name"], labels),
+        finding=plain(_text(run.get("finding")).split(". ")[0].rstrip(".") + ".", labels),
         action=decision,
         certainty=certainty,
         size=size,
@@ -417,7 +443,9 @@ def _context(run: pd.Series, spec: dict) -> list[str]:
     return out
 
 
-def _section(run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path) -> Section:
+def _section(
+    run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path, labels: dict[str, str]
+) -> Section:
     spec = json.loads(run["spec"]) if isinstance(run.get("spec"), str) else {}
     inputs = json.loads(run["inputs"]) if isinstance(run.get("inputs"), str) else {}
     owner = _text(run.get("owner")) or "not named"
@@ -427,14 +455,14 @@ def _section(run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path) -> Secti
         f"{_text(run.get('code_version'))}; run {run['run_id']} at "
         f"{_text(run.get('started_at'))[:19]} UTC; owner {owner}."
     )
-    title = _text(run.get("title")) or run["spec_name"]
+    title = plain(_text(run.get("title")) or run["spec_name"], labels)
     return Section(
         anchor=run["spec_name"],
         title=f"{title} — {run['spec_name'].replace('_', ' ')}",
         question=spec.get("question") or spec.get("description") or "",
         audience=spec.get("audience") or "",
         decision=spec.get("decision") or "",
-        finding=_text(run.get("finding")),
+        finding=plain(_text(run.get("finding")), labels),
         context=_context(run, spec),
         blocks=_blocks(run, tables, wh),
         method=_text(run.get("method")),
@@ -484,7 +512,8 @@ def build(
         if not tables["measures"].empty
         else pd.DataFrame(columns=["run_id", "measure", "value", "unit"])
     )
-    heads = [_headline(r, measures, valuation) for _, r in ok.iterrows()]
+    labels = column_labels(wh)
+    heads = [_headline(r, measures, valuation, labels) for _, r in ok.iterrows()]
     # valued findings first, by size; then the rest in the analysis order
     ranked = sorted(
         range(len(heads)),
@@ -505,7 +534,7 @@ def build(
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         versions=sorted({str(v) for v in ok["input_version"].dropna()}),
         summary=summary,
-        sections=[_section(r, tables, wh) for _, r in ok.iterrows()],
+        sections=[_section(r, tables, wh, labels) for _, r in ok.iterrows()],
         failed=[
             (r["spec_name"], _text(r.get("error")).splitlines()[0] if r.get("error") else "")
             for _, r in failed.iterrows()

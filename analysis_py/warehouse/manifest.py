@@ -29,6 +29,9 @@ class Relation:
     column_docs: dict[str, str] = field(hash=False, compare=False)
     #: columns tagged ``meta: {pii: true}`` (on the column or in its ``config.meta``)
     pii: frozenset[str] = frozenset()
+    #: display names of columns: ``meta.label`` (or ``config.meta.label``) on the column, else
+    #: the label of the semantic-model dimension over that column
+    labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     primary_key: tuple[str, ...] = ()
     #: columns never NULL: primary key, contract not_null constraints, unconditional
     #: not_null tests
@@ -74,6 +77,7 @@ class DbtManifest:
         nodes = self.data.get("nodes", {})
         fks = _foreign_keys(self.data)
         not_null = _not_null(self.data)
+        dim_labels = _dimension_labels(self.data)
         out: dict[str, Relation] = {}
         for uid, node in nodes.items():
             if node.get("resource_type") not in _RELATIONS:
@@ -93,6 +97,10 @@ class DbtManifest:
                 description=node.get("description") or None,
                 column_docs={c: s["description"] for c, s in cols.items() if s.get("description")},
                 pii=frozenset(c for c, spec in cols.items() if _is_pii(spec)),
+                labels={
+                    **dim_labels.get(name, {}),
+                    **{c: lab for c, spec in cols.items() if (lab := _meta(spec).get("label"))},
+                },
                 primary_key=pk,
                 not_null=frozenset(not_null.get(uid, ())) | frozenset(pk),
                 foreign_keys=tuple(sorted(fks.get(name, ()))),
@@ -100,12 +108,27 @@ class DbtManifest:
         return out
 
 
+def _meta(column: dict) -> dict:
+    """A column's ``meta``: on the column, overridden by its ``config.meta``."""
+    return {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
+
+
 def _is_pii(column: dict) -> bool:
     """The one PII rule: ``meta.pii`` on the column, or in its ``config.meta``."""
-    return bool(
-        (column.get("meta") or {}).get("pii")
-        or ((column.get("config") or {}).get("meta") or {}).get("pii")
-    )
+    return bool(_meta(column).get("pii"))
+
+
+def _dimension_labels(manifest: dict) -> dict[str, dict[str, str]]:
+    """relation → {column: label} from the semantic models' labelled dimensions over a
+    plain column."""
+    out: dict[str, dict[str, str]] = {}
+    for sm in (manifest.get("semantic_models") or {}).values():
+        rel = (sm.get("node_relation") or {}).get("alias")
+        for d in sm.get("dimensions") or []:
+            col = d.get("expr") or d.get("name")
+            if rel and d.get("label") and isinstance(col, str) and col.isidentifier():
+                out.setdefault(rel, {})[col] = d["label"]
+    return out
 
 
 def _primary_key(node: dict) -> tuple[str, ...]:

@@ -36,6 +36,9 @@ def report_dir(built_warehouse, tmp_path_factory):
     _tool("chromium")
     root = tmp_path_factory.mktemp("report")
     wh = root / "wh"
+    wh.mkdir()
+    # the build's dbt manifest, where the report finds the columns' display names
+    (wh / "target").symlink_to((built_warehouse.paths.warehouse_dir / "target").resolve())
     specs = spec_mod.load(
         [
             REPO / "specs" / f"{n}.yml"
@@ -62,7 +65,7 @@ def test_the_first_printed_page_is_the_executive_summary(report_dir):
     assert "Executive summary" in page1
     # ranked: the finding valued in USD (repair cost) comes first, with its decision
     items = page1[page1.index("Executive summary") :]
-    assert items.index("is_stp by rail") < items.index("Decision:")
+    assert items.index("Straight-through processed by Payment rail") < items.index("Decision:")
     assert "Which rails to fix first" in items and "USD" in items
 
 
@@ -142,3 +145,20 @@ def test_pdf_without_a_browser_fails_clearly_and_writes_nothing(report_dir, tmp_
         write_report(out, report_dir.parent / "wh", formats=("html", "pdf"))
     assert "Chrome/Chromium" in (exc.value.hint or "")
     assert not out.exists()
+
+
+def test_prose_uses_display_names_not_column_names(report_dir, built_warehouse):
+    """Titles and findings name columns by their dbt labels (``meta.label`` or the semantic
+    dimension's label), never by a mart's column name."""
+    from analysis_py.warehouse.manifest import DbtManifest
+
+    man = DbtManifest.read(built_warehouse.paths.warehouse_dir / "target" / "manifest.json")
+    cols = {c for r in man.models().values() if r.governed for c in r.column_docs if "_" in c}
+    html = (report_dir / "report.html").read_text()
+    prose = re.findall(r'<div class="finding">(.*?)</div>', html, re.S)
+    prose += re.findall(r"<h3[^>]*>(.*?)</h3>", html)
+    prose += re.findall(r'<ol class="summary">(.*?)</ol>', html, re.S)
+    assert len(prose) >= 4
+    raw = {c for c in cols for p in prose if re.search(rf"(?<![\w.]){c}(?!\w)", p)}
+    assert not raw, raw
+    assert "Straight-through processed" in html and "Payment rail" in html
