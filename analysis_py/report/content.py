@@ -96,6 +96,12 @@ LABELS = {
 }
 
 #: The few technical terms that stay, explained once.
+#: the path every number took, for the lineage section of every format
+LINEAGE = (
+    "raw source systems → dbt staging → intermediate → public contracted marts → analyses "
+    "(this report) → analysis.* tables."
+)
+
 GLOSSARY = {
     "95% CI": "The range that contains the true value with 95% confidence, given the data and "
     "the model; a finding is called 'very likely' only when this range excludes no effect.",
@@ -164,7 +170,8 @@ class Report:
     sections: list[Section]
     failed: list[tuple[str, str]]
     glossary: dict[str, str]
-    lineage: pd.DataFrame
+    #: which marts, build, code and run each analysis came from
+    lineage: Block
     valuation: str
 
 
@@ -540,7 +547,12 @@ def build(
             for _, r in failed.iterrows()
         ],
         glossary=GLOSSARY,
-        lineage=lin,
+        lineage=Block(
+            "table",
+            frame=lin,
+            columns=["spec_name", "analysis", "marts", "input_version", "code_version", "run_id"],
+            rows=100,
+        ),
         valuation=(
             f"Ranked by business size, valued with the project's rates ({rate_text})."
             if rate_text

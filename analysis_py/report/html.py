@@ -6,7 +6,7 @@ import base64
 import html
 from pathlib import Path
 
-from analysis_py.report.content import Block, Report, display_frame
+from analysis_py.report.content import LINEAGE, Block, Report, display_frame
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:980px;margin:2em auto;
@@ -107,26 +107,7 @@ def render(rep: Report) -> str:
     for term, text in rep.glossary.items():
         parts.append(f"<dt>{esc(term)}</dt><dd>{esc(text)}</dd>")
     parts.append("</dl>")
-    parts.append(
-        "<h2>Lineage</h2><p>raw source systems → dbt staging → intermediate → public contracted "
-        "marts → analyses (this report) → <code>analysis.*</code> tables.</p>"
-    )
-    parts.append(
-        _table(
-            Block(
-                "table",
-                frame=rep.lineage,
-                columns=[
-                    "spec_name",
-                    "analysis",
-                    "marts",
-                    "input_version",
-                    "code_version",
-                    "run_id",
-                ],
-                rows=100,
-            )
-        )
-    )
+    parts.append(f"<h2>Lineage</h2><p>{esc(LINEAGE)}</p>")
+    parts.append(_table(rep.lineage))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -11,7 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
-from analysis_py.report.content import Block, Report, display_frame
+from analysis_py.report.content import LINEAGE, Block, Report, display_frame
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -176,5 +176,7 @@ def render(rep: Report, assets: Path) -> str:
     out.append(r"\section*{Glossary}\begin{description}")
     out += [r"\item[" + tex(k) + "] " + tex(v) for k, v in rep.glossary.items()]
     out.append(r"\end{description}")
+    out.append(r"\section*{Lineage}" + tex(LINEAGE))
+    out.append(_table(rep.lineage))
     out.append(r"\end{document}")
     return "\n\n".join(out) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from analysis_py.report.content import Block, Report, display_frame
+from analysis_py.report.content import LINEAGE, Block, Report, display_frame
 
 
 def _cell(v) -> str:
@@ -70,27 +70,5 @@ def render(rep: Report, assets: Path) -> str:
         out += [f"- {a}" for a in s.assumptions] + ["", "**Limitations.**", ""]
         out += [f"- {x}" for x in s.limitations] + ["", f"_Lineage: {s.lineage}_", ""]
     out += ["## Glossary", ""] + [f"- **{k}**: {v}" for k, v in rep.glossary.items()] + [""]
-    out += [
-        "## Lineage",
-        "",
-        "raw source systems → dbt staging → intermediate → public contracted marts → analyses "
-        "(this report) → `analysis.*` tables.",
-        "",
-        _table(
-            Block(
-                "table",
-                frame=rep.lineage,
-                columns=[
-                    "spec_name",
-                    "analysis",
-                    "marts",
-                    "input_version",
-                    "code_version",
-                    "run_id",
-                ],
-                rows=100,
-            )
-        ),
-        "",
-    ]
+    out += ["## Lineage", "", LINEAGE, "", _table(rep.lineage), ""]
     return "\n".join(out)
