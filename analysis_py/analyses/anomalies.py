@@ -835,6 +835,23 @@ class Anomalies:
         res.add_measure(
             "expected_false_alarms", false_alarms, "intrinsic", "days", f"|score| ≥ {threshold:g}"
         )
+        if len(spikes):
+            r = top.iloc[0]
+            res.headline = (
+                f"{len(spikes)} unusual days; the largest: {r.metric} for {r.slice} on "
+                f"{pd.Timestamp(r.date):%d %b %Y} ({_num(r.value)} against {_num(r.expected)} "
+                "expected)."
+            )
+            unexplained = spikes[~spikes["context"].str.contains("incident", na=False)]
+            res.recommendation = (
+                f"Review the {len(unexplained)} flagged days with no incident on record first; "
+                f"{len(spikes) - len(unexplained)} coincide with incidents."
+                if len(unexplained)
+                else "Every flagged day coincides with an incident: check they are in the incident reviews."
+            )
+        else:
+            res.headline = f"No unusual days in {n_series} series."
+            res.recommendation = "Nothing to investigate."
         res.plot_fns["top_anomalies"] = lambda: _plot_top(self.data, cells)
         return res
 

@@ -91,6 +91,10 @@ class AnalysisResults:
     files: dict[str, bytes] = field(default_factory=dict)
     #: Things the reader must know before acting on the finding (also part of ``finding``).
     warnings: list[str] = field(default_factory=list)
+    #: The finding in one plain sentence for people who decide (no method figures).
+    headline: str = ""
+    #: What the numbers suggest doing, with its size and certainty.
+    recommendation: str = ""
 
     def to_frame(self) -> pd.DataFrame:
         """The main table: effects if any, else the first non-empty output table."""

@@ -230,6 +230,27 @@ class Compare:
                 f"{self.cost_per_unit:g} {self.currency} each); reaching the best level's rate "
                 f"everywhere would avoid about {gap:,.0f} {self.currency}."
             )
+        differs = p_all < self.alpha
+        res.headline = (
+            f"{self.success} ranges from {worst.rate:.1%} ({worst.level}) to {best.rate:.1%} "
+            f"({best.level}) across {self.group}"
+            + ("." if differs else ", within what chance allows.")
+        )
+        if differs and self.cost_per_unit and "cost_total" in c:
+            res.recommendation = (
+                f"Start with {worst.level}: bringing every {self.group} to {best.level}'s rate "
+                f"would avoid about {gap:,.0f} {self.currency} of the {total:,.0f} "
+                f"{self.currency} spent on {self.cost_unit}s."
+            )
+        elif differs:
+            res.recommendation = (
+                f"Look at {worst.level} first: it is furthest below {best.level} "
+                f"({(best.rate - worst.rate):.1%} points)."
+            )
+        else:
+            res.recommendation = (
+                f"No {self.group} stands out; nothing to act on from this comparison."
+            )
         res.plot_fns["proportions"] = lambda: _plot(c, self.success)
         return res
 

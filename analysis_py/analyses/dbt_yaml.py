@@ -23,6 +23,8 @@ DESCRIPTIONS = {
     "analysis": "Analysis type: profile, forecast, anomalies, drivers, survival, impact, compare or predict.",
     "status": "success or failed; a failed run has no rows in the result tables.",
     "error": "The error message of a failed run (naming the spec and field).",
+    "headline": "The finding in one plain sentence for the people who decide.",
+    "recommendation": "What the numbers suggest doing, with its size and how sure we are.",
     "started_at": "UTC time the run started.",
     "finished_at": "UTC time the run finished.",
     "parameters": "The spec's parameters after defaults were applied (JSON).",

@@ -272,8 +272,37 @@ class Drivers:
             if "period" not in effects
             else effects.assign(level=effects["level"] + " (" + effects["period"] + ")")
         )
+        self._plain(res, effects, scale)
         res.plot_fns["effects"] = lambda: _forest_plot(plot_eff, xlabel, log=scale != "difference")
         return res
+
+    def _plain(self, res: AnalysisResults, effects: pd.DataFrame, scale: str) -> None:
+        """The largest effect that survives the correction, in words."""
+        sig = effects[(effects["p_value_adjusted"] < 0.05) & effects["factor"].isin(self.factors)]
+        if not len(sig):
+            res.headline = f"None of {', '.join(self.factors)} clearly moves {self.outcome}."
+            res.recommendation = "Nothing to act on from these factors."
+            return
+        size = (
+            np.abs(np.log(sig["estimate"].astype(float)))
+            if scale != "difference"
+            else sig["estimate"].abs()
+        )
+        r = sig.loc[size.idxmax()]
+        if scale == "difference":
+            what = f"{r.estimate:+.2f} {self.outcome}"
+        elif scale == "odds_ratio":
+            what = f"{r.estimate:.2f}× the odds of {self.outcome}"
+        else:
+            what = f"{r.estimate:.2f}× the {self.outcome}"
+        res.headline = (
+            f"The largest clear effect: {r.factor} {r.level} has {what} of {r.reference_level} "
+            f"(95% CI {r.ci_low:.2f} to {r.ci_high:.2f}), other factors held equal."
+        )
+        res.recommendation = (
+            f"Look at {r.factor} first ({len(sig)} of {len(effects)} effects are clear after "
+            "correction); these are associations: test a change before rolling it out."
+        )
 
     def _ols_once(self, df: pd.DataFrame):
         p = self.params

@@ -763,8 +763,50 @@ class Forecast:
                 )
             res.method += " " + self.workload["method"]
             res.limitations.append(self.workload["limitation"])
+        self._plain(res, forecasts)
         res.plot_fns["forecast"] = lambda: _plot(self.data, forecasts)
         return res
+
+    def _plain(self, res: AnalysisResults, forecasts: pd.DataFrame) -> None:
+        """Headline and recommendation: the total of the first metric over the horizon against
+        the same span just before, and the staffing it needs."""
+        metric = str(forecasts["metric"].iloc[0])
+        fm = forecasts[forecasts.metric == metric]
+        tot = fm[fm.slice == "all"] if (fm.slice == "all").any() else fm
+        h, unit = self.kw["horizon"], self.unit
+        ahead = float(tot["forecast"].sum())
+        hist = self.data[(self.data.metric == metric) & self.data.slice.isin(set(tot.slice))]
+        past = hist.groupby("date")["value"].sum().sort_index().tail(h)
+        additive = "additive" not in self.data or bool(
+            hist.get("additive", pd.Series([True])).all()
+        )
+        if additive:
+            change = ahead / float(past.sum()) - 1 if past.sum() > 0 else float("nan")
+            res.headline = f"About {ahead:,.0f} {metric} expected over the next {h} {unit}" + (
+                f", {change:+.0%} on the last {h}." if np.isfinite(change) else "."
+            )
+            res.recommendation = (
+                f"Plan for {tot['lower_80'].sum():,.0f} to {tot['upper_80'].sum():,.0f} in total "
+                "(80% range)."
+            )
+        else:
+            res.headline = (
+                f"{metric} is expected to average {tot['forecast'].mean():.3g} over the next {h} "
+                f"{unit} (the last {h}: {past.mean():.3g})."
+            )
+            res.recommendation = "Use the ranges per period in the forecasts table."
+        st = res.tables.get("staffing")
+        if st is not None and len(st):
+            t = st[st.slice == "all"] if (st.slice == "all").any() else st
+            top = t.loc[t["fte"].idxmax()]
+            res.recommendation = (
+                f"Roster for {t['fte'].median():.0f} FTE on a typical day and "
+                f"{top['fte']:.0f} on the busiest ({pd.Timestamp(top['date']):%a %d %b}), "
+                f"{self.params.service_level:.0%} answered within "
+                f"{self.params.answer_within_minutes:g} minutes; "
+                + res.recommendation[0].lower()
+                + res.recommendation[1:]
+            )
 
 
 def _plot(data: pd.DataFrame, fc: pd.DataFrame):

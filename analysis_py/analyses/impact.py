@@ -278,6 +278,32 @@ class Impact:
                 "days",
                 f"best-fitting break week starts {extra['best_break']:%Y-%m-%d}",
             )
+        m, lo_m, hi_m = float(hs["estimate"]), float(hs["ci_low"]), float(hs["ci_high"])
+        if hi_m < 1:
+            change = f"{1 - m:.0%} less {self.outcome} than they would have without it"
+        elif lo_m > 1:
+            change = f"{m - 1:.0%} more {self.outcome} than they would have without it"
+        else:
+            change = f"no clear change in {self.outcome}"
+        res.headline = (
+            f"Since {self.change:%d %B %Y}, cases with {self.treated_label} show {change} "
+            f"({len(treated_post):,} cases)."
+        )
+        if hi_m < 1:
+            verdict = "Keep the change and consider it for other groups"
+        elif lo_m > 1:
+            verdict = "Review the change: it made things worse"
+        else:
+            verdict = "Cannot tell yet whether the change helps; keep measuring"
+        res.recommendation = (
+            f"{verdict}: about {hs['hours_saved']:,.0f} business hours of resolution time saved "
+            f"(95% CI {hs['hours_saved_low']:,.0f} to {hs['hours_saved_high']:,.0f})"
+            + (
+                ". Read the warnings first: the date or the comparison is in doubt."
+                if warnings_
+                else "."
+            )
+        )
         if "its_series" in tables:
             res.plot_fns["its"] = lambda: _its_plot(tables["its_series"], self.change)
         if "event_study" in tables:

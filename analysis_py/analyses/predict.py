@@ -686,6 +686,18 @@ class Predict:
                 "Predictions rank risk; they do not say why a case breaches (see the drivers analysis).",
             ],
         )
+        days = (test[d].max() - test[d].min()).days + 1
+        caught = a["tp"] / max(a["breaches"], 1)
+        res.headline = (
+            f"Flagging the riskiest {flagged_share:.0%} of cases would have caught {caught:.0%} of "
+            f"those that ended {p.outcome} in the latest {days} days."
+        )
+        sure = "very likely worth it" if lo > 0 else "not clearly worth it"
+        res.recommendation = (
+            f"Flag new cases with a risk of {r['thr']:.2f} or more (about {flagged_share:.0%} of "
+            f"cases): {sure}, about {a['net_value']:,.0f} {u} net per {days} days (95% CI "
+            f"{lo:,.0f} to {hi:,.0f})" + (". Read the warnings first." if warnings_ else ".")
+        )
         res.add_measure("auc_test", val(chosen, "auc"), "intrinsic", "", MODEL_NAMES[chosen])
         res.add_measure("pr_auc_test", val(chosen, "pr_auc"), "intrinsic")
         res.add_measure("brier_test", val(chosen, "brier"), "intrinsic")

@@ -220,6 +220,15 @@ class Profile:
             analysis="profile",
             title=f"Profile of {self.name}",
             finding=finding,
+            headline=(
+                f"{self.name}: {n:,} rows; {len(look)} thing{'s' if len(look) != 1 else ''} to "
+                "look at."
+                if look
+                else f"{self.name}: {n:,} rows; nothing stands out."
+            ),
+            recommendation=(
+                f"Start with: {look[0]}." if look else "The table can be used as it is."
+            ),
             method=(
                 "Aggregates computed in the warehouse: counts, nulls, distinct values, moments, "
                 "quantiles, 3-IQR outliers, time range, top values; duplicate keys"

@@ -118,6 +118,8 @@ def run_one(
             input_version=version,
             finding=res.finding,
             title=res.title,
+            headline=res.headline,
+            recommendation=res.recommendation,
             method=res.method,
             assumptions=res.assumptions,
             limitations=res.limitations,

@@ -259,6 +259,20 @@ class Survival:
         res.add_measure("share_open", share_open, "intrinsic", "share")
         if cox is not None:
             res.add_measure("cox_concordance", float(cox.concordance_index_), "intrinsic")
+        res.headline = (
+            f"Half of all cases are resolved within {overall['median']:.0f} business hours, "
+            f"counting the {share_open:.0%} still open."
+        )
+        seg = within[within.segment != "all"] if len(within) else within
+        if len(seg):
+            low = seg.sort_values("p_within").iloc[0]
+            res.recommendation = (
+                f"Add capacity where the SLA is missed most: {low.segment.split('=', 1)[-1]} "
+                f"cases are resolved within their target {low.p_within:.0%} of the time "
+                f"(95% CI {low.p_within_ci_low:.0%}–{low.p_within_ci_high:.0%})."
+            )
+        else:
+            res.recommendation = "Use the medians per segment to set expectations with clients."
         res.plot_fns["kaplan_meier"] = lambda: _km_plot(res.tables["survival_curves"])
         return res
 

@@ -104,7 +104,7 @@ LINEAGE = (
 
 GLOSSARY = {
     "95% CI": "The range that contains the true value with 95% confidence, given the data and "
-    "the model; a finding is called 'very likely' only when this range excludes no effect.",
+    "the model; a finding is called 'very likely' only when this range excludes zero (no effect).",
     "MASE": "Forecast error relative to repeating last week (below 1: better than that).",
     "sMAPE": "Average forecast error in percent of the actual volume.",
     "Pinball (scaled)": "How well the forecast ranges fit the outcomes (lower is better).",
@@ -139,6 +139,9 @@ class Headline:
     anchor: str
     title: str
     finding: str
+    #: what the numbers suggest doing (the analysis's recommendation)
+    recommendation: str
+    #: the decision the spec says this informs
     action: str
     certainty: str
     size: float | None
@@ -152,6 +155,8 @@ class Section:
     question: str
     audience: str
     decision: str
+    headline: str
+    recommendation: str
     finding: str
     context: list[str]
     blocks: list[Block]
@@ -267,8 +272,8 @@ def _certainty(low, high) -> str:
     if low is None or high is None or any(map(math.isnan, (low, high))):
         return "size estimated without an interval"
     if low > 0 or high < 0:
-        return "very likely (the 95% interval excludes no effect)"
-    return "cannot tell (the 95% interval includes no effect)"
+        return "very likely (its 95% interval excludes zero)"
+    return "cannot tell (its 95% interval includes zero)"
 
 
 def _headline(
@@ -279,7 +284,7 @@ def _headline(
     size, size_text, certainty = None, "not sized", "see the details"
     key = _SIZE.get(run["analysis"])
     if key is not None:
-        hit = [i for i in m.index if i.startswith(key[0])]
+        hit = [key[0]] if key[0] in m.index else [i for i in m.index if i.startswith(key[0])]
         if hit:
             row = m.loc[hit[0]]
             value, unit = float(row["value"]), str(row.get("unit") or "")
@@ -294,10 +299,12 @@ def _headline(
     if run["analysis"] == "anomalies":
         certainty = "each flag is beyond chance at the stated threshold"
     decision = spec.get("decision") or ""
+    first = _text(run.get("finding")).split(". ")[0].rstrip(".") + "."
     return Headline(
         anchor=run["spec_name"],
         title=plain(_text(run.get("title")) or run["spec_name"], labels),
-        finding=plain(_text(run.get("finding")).split(". ")[0].rstrip(".") + ".", labels),
+        finding=plain(_text(run.get("headline")) or first, labels),
+        recommendation=plain(_text(run.get("recommendation")), labels),
         action=decision,
         certainty=certainty,
         size=size,
@@ -469,6 +476,8 @@ def _section(
         question=spec.get("question") or spec.get("description") or "",
         audience=spec.get("audience") or "",
         decision=spec.get("decision") or "",
+        headline=plain(_text(run.get("headline")), labels),
+        recommendation=plain(_text(run.get("recommendation")), labels),
         finding=plain(_text(run.get("finding")), labels),
         context=_context(run, spec),
         blocks=_blocks(run, tables, wh),

@@ -77,7 +77,12 @@ def render(rep: Report) -> str:
     for h in rep.summary:
         parts.append(
             f'<li><b><a href="#{esc(h.anchor)}">{esc(h.title)}</a>.</b> {esc(h.finding)} '
-            f"<br><span class='do'><b>Decision:</b> {esc(h.action or '—')}</span> "
+            + (
+                f"<br><span class='do'><b>What to do:</b> {esc(h.recommendation)}</span> "
+                if h.recommendation
+                else ""
+            )
+            + f"<br><span class='meta'>Informs: {esc(h.action or '—')}</span> "
             f"<br><span class='sure'>Size: {esc(h.size_text)}; {esc(h.certainty)}.</span></li>"
         )
     parts.append("</ol>")
@@ -95,6 +100,10 @@ def render(rep: Report) -> str:
                 f'<p class="meta">Informs: {esc(s.decision or "—")} For: {esc(s.audience or "—")}.</p>'
             )
         parts.append(f'<p class="meta">{esc(" · ".join(s.context))}</p>')
+        if s.headline:
+            parts.append(f"<p><b>In short.</b> {esc(s.headline)}</p>")
+        if s.recommendation:
+            parts.append(f"<p class='do'><b>What to do.</b> {esc(s.recommendation)}</p>")
         parts.append(f'<div class="finding">{esc(s.finding)}</div>')
         parts.extend(_blocks(s.blocks))
         parts.append("<details open><summary>Method, assumptions and limitations</summary>")

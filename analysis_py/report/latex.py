@@ -133,7 +133,8 @@ def render(rep: Report, assets: Path) -> str:
     for h in rep.summary:
         out.append(
             r"\item \textbf{" + tex(h.title) + ".} " + tex(h.finding)
-            + r"\\ \textbf{Decision:} " + tex(h.action or "---")
+            + (r"\\ \textbf{What to do:} " + tex(h.recommendation) if h.recommendation else "")
+            + r"\\ \emph{Informs: " + tex(h.action or "---") + "}"
             + r"\\ \emph{" + tex(f"Size: {h.size_text}; {h.certainty}.") + "}"
         )  # fmt: skip
     out.append(r"\end{enumerate}")
@@ -151,6 +152,10 @@ def render(rep: Report, assets: Path) -> str:
                 r"\emph{" + tex(f"Informs: {s.decision or '—'} For: {s.audience or '—'}.") + "}"
             )
         out.append(r"{\small " + tex(" · ".join(s.context)) + "}")
+        if s.headline:
+            out.append(r"\textbf{In short.} " + tex(s.headline))
+        if s.recommendation:
+            out.append(r"\textbf{What to do.} " + tex(s.recommendation))
         out.append(r"\begin{quote}" + tex(s.finding) + r"\end{quote}")
         for b in s.blocks:
             if b.kind == "heading":

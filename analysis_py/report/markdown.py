@@ -39,7 +39,8 @@ def render(rep: Report, assets: Path) -> str:
     for i, h in enumerate(rep.summary, 1):
         out += [
             f"{i}. **[{h.title}](#{h.anchor}).** {h.finding}  ",
-            f"   **Decision:** {h.action or '—'}  ",
+            *([f"   **What to do:** {h.recommendation}  "] if h.recommendation else []),
+            f"   _Informs: {h.action or '—'}_  ",
             f"   _Size: {h.size_text}; {h.certainty}._",
         ]
     out.append("")
@@ -54,7 +55,12 @@ def render(rep: Report, assets: Path) -> str:
             out += [f"**Question.** {s.question}", ""]
         if s.decision or s.audience:
             out += [f"_Informs: {s.decision or '—'} For: {s.audience or '—'}._", ""]
-        out += ["_" + " · ".join(s.context) + "_", "", f"> {s.finding}", ""]
+        out += ["_" + " · ".join(s.context) + "_", ""]
+        if s.headline:
+            out += [f"**In short.** {s.headline}", ""]
+        if s.recommendation:
+            out += [f"**What to do.** {s.recommendation}", ""]
+        out += [f"> {s.finding}", ""]
         for b in s.blocks:
             if b.kind == "heading":
                 out += [f"#### {b.text}", ""]

@@ -34,6 +34,8 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "assumptions": "VARCHAR",
         "limitations": "VARCHAR",
         "duration_s": "DOUBLE",
+        "headline": "VARCHAR",
+        "recommendation": "VARCHAR",
     },
     "effects": {
         "run_id": "VARCHAR",

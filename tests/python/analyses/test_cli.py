@@ -56,6 +56,7 @@ def test_analyze_keeps_going_after_a_failure_and_report_embeds_plots(built_wareh
     summary = html[html.index("Executive summary") : html.index("Details")]
     assert summary.index("stp_by_rail") < summary.index("resolution_drivers")
     assert "Which rails to fix first to cut manual repairs." in summary
+    assert "What to do:" in summary and "In short." in html
     assert "USD" in summary
     # plain presentation: the spec's question, labelled headers, p-values never 0, no nan
     assert "Which payment rails fall short on straight-through processing" in html

@@ -77,6 +77,7 @@ def results(any_warehouse, tmp_path_factory):
             "within_target",
             "volume_effects",
             "staffing",
+            "proportions",
         )
     }
     return wh, tables
@@ -461,3 +462,36 @@ def test_runs_record_versions(results):
     m = tables["measures"]
     kinds = set(m[m.spec_name == "case_volume_forecast"]["kind"])
     assert kinds == {"intrinsic", "extrinsic"}
+
+
+def test_headlines_and_recommendations_follow_the_numbers(results):
+    """Every run states its finding in one plain sentence and what to do; the words agree with
+    the numbers they summarise."""
+    _, tables = results
+    runs = tables["runs"].set_index("spec_name")
+    for name, r in runs.iterrows():
+        assert r["headline"] and r["recommendation"], name
+        assert "MASE" not in r["headline"] and "χ²" not in r["headline"], name
+    m = tables["measures"]
+
+    def measure(spec, name):
+        return float(m[(m.spec_name == spec) & (m.measure == name)]["value"].iloc[0])
+
+    # impact: the planted change shortens resolution, its interval excludes no change
+    imp = runs.loc["process_change_impact"]
+    assert "less" in imp["headline"] and imp["recommendation"].startswith("Keep the change")
+    assert (
+        f"{measure('process_change_impact', 'business_hours_saved'):,.0f}" in imp["recommendation"]
+    )
+    # compare: the rail furthest below the best comes first, with the money at stake
+    props = tables["proportions"]
+    rails = props[props.spec_name == "stp_by_initiation_channel"].sort_values("rate")
+    rec = runs.loc["stp_by_initiation_channel", "recommendation"]
+    assert rec.startswith(f"Start with {rails.iloc[0]['level']}")
+    # the forecast's staffing recommendation quotes the busiest day of its staffing table
+    st = tables["staffing"]
+    tot = st[(st.spec_name == "case_volume_forecast") & (st.slice == "all")]
+    assert (
+        f"{tot['fte'].max():.0f} on the busiest"
+        in runs.loc["case_volume_forecast", "recommendation"]
+    )

@@ -65,8 +65,10 @@ def test_the_first_printed_page_is_the_executive_summary(report_dir):
     assert "Executive summary" in page1
     # ranked: the finding valued in USD (repair cost) comes first, with its decision
     items = page1[page1.index("Executive summary") :]
-    assert items.index("Straight-through processed by Payment rail") < items.index("Decision:")
+    assert items.index("Straight-through processed by Payment rail") < items.index("What to do:")
     assert "Which rails to fix first" in items and "USD" in items
+    # what to do, from the numbers: the worst rail first, with the money it would save
+    assert re.search(r"What to do: Start with \w+: bringing every Payment rail", items)
 
 
 def test_the_pdf_has_every_plot_and_no_raw_values(report_dir):
