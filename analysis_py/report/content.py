@@ -216,8 +216,8 @@ def display_frame(df: pd.DataFrame, cols: list[str], n: int) -> pd.DataFrame:
 
 
 def column_labels(warehouse_dir: Path) -> dict[str, str]:
-    """Display names of the marts' columns, from the build's dbt manifest: each column's
-    ``meta.label``, else its semantic dimension's label."""
+    """Display names from the build's dbt manifest: each mart column's ``meta.label``, else
+    its semantic dimension's label; and each metric's label."""
     from analysis_py.warehouse.manifest import DbtManifest
 
     man = DbtManifest.read(Path(warehouse_dir) / "target" / "manifest.json")
@@ -226,6 +226,9 @@ def column_labels(warehouse_dir: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for rel in man.models().values():
         out.update(rel.labels)
+    for metric in (man.data.get("metrics") or {}).values():  # metrics by their labels too
+        if metric.get("label") and metric.get("name"):
+            out[metric["name"]] = metric["label"]
     return out
 
 

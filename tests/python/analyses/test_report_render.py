@@ -156,6 +156,7 @@ def test_prose_uses_display_names_not_column_names(report_dir, built_warehouse):
 
     man = DbtManifest.read(built_warehouse.paths.warehouse_dir / "target" / "manifest.json")
     cols = {c for r in man.models().values() if r.governed for c in r.column_docs if "_" in c}
+    cols |= {m["name"] for m in man.data["metrics"].values() if "_" in m["name"] and m.get("label")}
     html = (report_dir / "report.html").read_text()
     prose = re.findall(r'<div class="finding">(.*?)</div>', html, re.S)
     prose += re.findall(r"<h3[^>]*>(.*?)</h3>", html)
