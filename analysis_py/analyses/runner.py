@@ -140,8 +140,14 @@ def run_one(
         if isinstance(exc, OpsMetricsError):
             msg = exc.message + (f"\nHint: {exc.hint}" if exc.hint else "")
         else:
-            msg = f"{type(exc).__name__}: {exc}"
-            msg += "\n" + "".join(traceback.format_exception(exc)[-3:])
+            # an unexpected error: its message in the run, its traceback in a log file only
+            msg = f"unexpected error: {type(exc).__name__}: {exc}"
+            if write and warehouse_dir is not None:
+                log = Path(warehouse_dir) / "logs" / f"analyze-{run_id}.log"
+                with contextlib.suppress(OSError):
+                    log.parent.mkdir(parents=True, exist_ok=True)
+                    log.write_text("".join(traceback.format_exception(exc)))
+                    msg += f" (traceback in {log})"
         row = store.run_row(
             **base,
             status="failed",

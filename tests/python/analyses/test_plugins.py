@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -71,6 +72,19 @@ def run(inputs, spec):  # no Params dataclass: not an analysis
     return None
 """
 
+CRASH = """
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Params:
+    divisor: int = 0
+
+
+def run(inputs, spec):  # a bug in a team's analysis
+    return 1 / spec.params().divisor
+"""
+
 
 @pytest.fixture(scope="module")
 def plugin_env(built_warehouse, tmp_path_factory):
@@ -80,6 +94,7 @@ def plugin_env(built_warehouse, tmp_path_factory):
     (pkg / "__init__.py").write_text("")
     (pkg / "share.py").write_text(textwrap.dedent(PLUGIN))
     (pkg / "broken.py").write_text(textwrap.dedent(BROKEN))
+    (pkg / "crash.py").write_text(textwrap.dedent(CRASH))
     dist = root / "team_analyses-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: team-analyses\nVersion: 0.1\n")
@@ -87,6 +102,7 @@ def plugin_env(built_warehouse, tmp_path_factory):
         "[opsmetrics.analyses]\n"
         "share = team_analyses.share\n"
         "broken = team_analyses.broken\n"
+        "crash = team_analyses.crash\n"
         "drivers = team_analyses.share\n"  # cannot take a shipped name
     )
     env = {**built_warehouse.env, "PYTHONPATH": os.pathsep.join([str(root), os.getcwd()])}
@@ -170,3 +186,27 @@ def test_plugin_specs_are_validated_like_shipped_ones(plugin_env):
     )
     p = run_cli("analyze", "-q", "--no-write", drv, env=env, check=False)
     assert "'parameters.flag' is not a parameter of drivers" in p.stderr
+
+
+def test_a_crashing_analysis_fails_its_run_with_the_traceback_in_a_log_only(
+    plugin_env, built_warehouse
+):
+    """An unexpected error (a bug, not bad input) fails only its run: the message is in
+    ``runs.error`` and on stderr, the traceback in a log file beside the results — never in
+    a result table or on the console."""
+    root, env = plugin_env
+    spec = _spec(root, "crashing", "analysis: crash\ninput: {mart: fct_cases}\n")
+    out = root / "out_crash"
+    p = run_cli(
+        "analyze", "-q", "--database", str(built_warehouse.duckdb_path), "--warehouse-dir",
+        str(out), spec, env=env, check=False,
+    )  # fmt: skip
+    assert p.returncode == 1
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout
+    runs = store.read_table("runs", out).set_index("spec_name")
+    err = runs.loc["crashing", "error"]
+    assert err.startswith("unexpected error: ZeroDivisionError: division by zero")
+    assert "Traceback" not in err
+    log = err.split("(traceback in ")[1].rstrip(")")
+    text = Path(log).read_text()
+    assert text.startswith("Traceback") and "1 / spec.params().divisor" in text
