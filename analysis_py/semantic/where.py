@@ -135,6 +135,36 @@ class ParsedFilter:
         return self.tree.copy().transform(repl)
 
 
+def _one_statement(sql: str, dialect: str, refuse) -> exp.Expression:
+    """The single statement ``sql`` parses to, or ``refuse(why)`` raised."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except (ParseError, TokenError) as exc:
+        raise refuse(f"not valid SQL ({str(exc).splitlines()[0][:200]})") from None
+    if len(statements) != 1:
+        raise refuse("more than one statement")
+    return statements[0]
+
+
+def _check_nodes(tree: exp.Expression, refuse, column) -> None:
+    """The allow-list walk shared by both kinds of filter: comments dropped (they never reach
+    the generated SQL), each column handed to ``column`` (which checks or rewrites it), and
+    every other node a member of :data:`ALLOWED` — no subquery, no unknown function."""
+    for node in tree.walk():
+        node.comments = None
+        if isinstance(node, exp.Column):
+            column(node)
+            continue
+        if isinstance(node, exp.Identifier) and isinstance(node.parent, exp.Column):
+            continue
+        if isinstance(node, exp.Subquery | exp.Select | exp.Query):
+            raise refuse("subqueries are not allowed")
+        if isinstance(node, exp.Anonymous):
+            raise refuse(f"function {node.name}() is not allowed")
+        if not isinstance(node, ALLOWED):
+            raise refuse(f"{node.key.upper()} is not allowed")
+
+
 def _refuse(text: str, why: str) -> FilterError:
     return FilterError(
         f"where filter refused: {why}: {text!r}",
@@ -164,14 +194,11 @@ def parse_filter(text: str, dialect: str = "duckdb") -> ParsedFilter:
             f"malformed template in where filter: {text!r}",
             hint="objects are written {{ Dimension('entity__name') }}; jinja statements are not allowed",
         )
-    try:
-        statements = sqlglot.parse(sql, read=dialect)
-    except (ParseError, TokenError) as exc:
-        raise _refuse(text, f"not valid SQL ({str(exc).splitlines()[0][:200]})") from None
-    statements = [s for s in statements if s is not None]
-    if len(statements) != 1:
-        raise _refuse(text, "more than one statement")
-    tree = statements[0]
+
+    def refuse(why: str) -> FilterError:
+        return _refuse(text, why)
+
+    tree = _one_statement(sql, dialect, refuse)
     if isinstance(tree, exp.Select | exp.Create | exp.Insert | exp.Delete | exp.Update | exp.Drop):
         raise _refuse(text, f"a {tree.key.upper()} statement is not a filter")
 
@@ -193,23 +220,14 @@ def parse_filter(text: str, dialect: str = "duckdb") -> ParsedFilter:
         return node
 
     tree = tree.transform(named)
-    for node in tree.walk():
-        node.comments = None  # comments never reach the generated SQL
-        if isinstance(node, exp.Column):
-            if not node.name.startswith(PLACEHOLDER) or node.table:
-                raise _refuse(
-                    text,
-                    f"raw column '{node.sql()}' (name semantic objects with {{{{ Dimension('…') }}}})",
-                )
-            continue
-        if isinstance(node, exp.Identifier) and isinstance(node.parent, exp.Column):
-            continue
-        if isinstance(node, exp.Subquery | exp.Select | exp.Query):
-            raise _refuse(text, "subqueries are not allowed")
-        if isinstance(node, exp.Anonymous):
-            raise _refuse(text, f"function {node.name}() is not allowed")
-        if not isinstance(node, ALLOWED):
-            raise _refuse(text, f"{node.key.upper()} is not allowed")
+
+    def placeholder_only(node: exp.Column) -> None:
+        if not node.name.startswith(PLACEHOLDER) or node.table:
+            raise refuse(
+                f"raw column '{node.sql()}' (name semantic objects with {{{{ Dimension('…') }}}})"
+            )
+
+    _check_nodes(tree, refuse, placeholder_only)
     root = tree.unnest() if isinstance(tree, exp.Paren) else tree
     # a bare reference is a boolean dimension used as the condition (MetricFlow allows it)
     bare = isinstance(root, exp.Column) and root.name.startswith(PLACEHOLDER)
@@ -247,35 +265,21 @@ def check_predicate(text: str, columns: list[str], dialect: str = "duckdb") -> s
         raise FilterError("where filter is empty", hint=hint)
     if "{{" in text or "{%" in text:
         raise refuse("templates are not used here (name the input's columns directly)")
-    try:
-        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
-    except (ParseError, TokenError) as exc:
-        raise refuse(f"not valid SQL ({str(exc).splitlines()[0][:200]})") from None
-    if len(statements) != 1:
-        raise refuse("more than one statement")
-    tree = statements[0]
+    tree = _one_statement(text, dialect, refuse)
     if tree.find(exp.Query, exp.Subquery, exp.Table):
         raise refuse("subqueries are not allowed")
     known = {c.lower(): c for c in columns}
-    for node in tree.walk():
-        node.comments = None
-        if isinstance(node, exp.Column):
-            if node.table:
-                raise refuse(f"qualified column '{node.sql()}' (name the input's columns only)")
-            if node.name.lower() not in known:
-                close = close_names(node.name, columns, n=1)
-                extra = f" (did you mean '{close[0]}'?)" if close else ""
-                raise refuse(f"unknown column '{node.name}'{extra}")
-            node.set("this", exp.to_identifier(known[node.name.lower()], quoted=True))
-            continue
-        if isinstance(node, exp.Identifier) and isinstance(node.parent, exp.Column):
-            continue
-        if isinstance(node, exp.Subquery | exp.Select | exp.Query):
-            raise refuse("subqueries are not allowed")
-        if isinstance(node, exp.Anonymous):
-            raise refuse(f"function {node.name}() is not allowed")
-        if not isinstance(node, ALLOWED):
-            raise refuse(f"{node.key.upper()} is not allowed")
+
+    def input_column(node: exp.Column) -> None:
+        if node.table:
+            raise refuse(f"qualified column '{node.sql()}' (name the input's columns only)")
+        if node.name.lower() not in known:
+            close = close_names(node.name, columns, n=1)
+            extra = f" (did you mean '{close[0]}'?)" if close else ""
+            raise refuse(f"unknown column '{node.name}'{extra}")
+        node.set("this", exp.to_identifier(known[node.name.lower()], quoted=True))
+
+    _check_nodes(tree, refuse, input_column)
     root = tree.unnest() if isinstance(tree, exp.Paren) else tree
     if not isinstance(root, (*_BOOLEAN_ROOTS, exp.Column)):
         raise refuse("it is not a boolean condition")
