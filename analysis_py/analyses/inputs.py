@@ -46,6 +46,11 @@ class MetricDef:
     #: slice name -> mart column (``case__product`` and ``product`` both resolve)
     dimensions: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def additive(self) -> bool:
+        """A count or a sum: slices add up to the total, and an empty period is a zero."""
+        return self.value == "count" or self.value.startswith("sum:")
+
 
 def semantic_metric_definitions(path: str | Path) -> dict[str, MetricDef]:
     """Daily-series definitions of the project's metrics, read from dbt's
@@ -375,26 +380,27 @@ class Inputs:
         the spec's ``input.grain`` and filtered by its ``input.where``."""
         p = spec.parameters
         where = f"spec '{spec.name}': input"
-        frames = [
-            self.metric_series(
+        frames = []
+        for metric, slice_by in spec.series():
+            definition = spec.metric_definition(metric)
+            series = self.metric_series(
                 metric,
                 slice_by,
                 where=where,
-                definition=spec.metric_definition(metric),
+                definition=definition,
                 start=p.get("start"),
                 end=p.get("end"),
                 grain=spec.grain,
                 filters=spec.filters,
-            ).assign(
-                metric=metric,
-                slicing=" × ".join(slice_by or ()),
-                additive=self.is_additive(metric, spec.metric_definition(metric)),
             )
-            for metric, slice_by in spec.series()
-        ]
-        out = pd.concat(frames, ignore_index=True)
-        out.attrs["grain"] = spec.grain
-        return out
+            frames.append(
+                series.assign(
+                    metric=metric,
+                    slicing=" × ".join(slice_by or ()),
+                    additive=self.is_additive(metric, definition),
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
 
     def metric_series(
         self,
@@ -462,8 +468,7 @@ class Inputs:
         aggs = _aggregate(t, mdef.value, where)
         df = t.group_by(group).aggregate(**aggs).to_pandas()
         df["slice"] = _slice_label(df, [f"_s{i}" for i in range(len(dims))])
-        additive = mdef.value == "count" or mdef.value.startswith("sum:")
-        return _fill(df, start, end, zero=additive, grain=grain)
+        return _fill(df, start, end, zero=mdef.additive, grain=grain)
 
     def is_additive(self, metric: str, definition: MetricDef | None = None) -> bool:
         """Whether the metric's slices add up to its total (a plain count or sum)."""
@@ -471,7 +476,7 @@ class Inputs:
         if definition is None and sl is not None and metric in sl.manifest.metrics:
             return _additive(sl.manifest, metric)
         mdef = definition or self.manifest.metrics.get(metric)
-        return bool(mdef and (mdef.value == "count" or mdef.value.startswith("sum:")))
+        return bool(mdef and mdef.additive)
 
     def _semantic_series(self, metric, dims, grain, filters, start, end, where) -> pd.DataFrame:
         """The series from the semantic layer, with a rate's numerator and denominator and a
