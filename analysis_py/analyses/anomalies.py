@@ -168,8 +168,7 @@ def detect_series(
                 "shift": np.zeros(n),
                 "mask": mask,
             }
-            for s0 in range(n - todo, n, detection_days):
-                s1 = min(n, s0 + detection_days)
+            for s0, s1 in blocks:
                 lo = max(0, s0 - max_train)
                 if s0 - lo < max(min_train, 4 * period):
                     mask[s0:s1] = False  # too little history for a baseline: not scored

@@ -520,7 +520,6 @@ class Forecast:
             "holdout": bool(params.holdout),
             "unit": self.unit,
         }
-        self.season_given = params.season is not None
         self.workload = workload
         self.n_jobs = params.n_jobs
         self.where = where
@@ -540,7 +539,7 @@ class Forecast:
                 names = tuple(self.calendar.columns)
             kw = dict(self.kw, cal_names=names)
             need = (kw["origins"] + kw["holdout"]) * h + 3 * kw["m"]
-            if len(g) < need and not self.season_given:
+            if len(g) < need and self.params.season is None:
                 kw["m"] = 1  # too short for this season: non-seasonal models, MASE on lag 1
             tasks.append(((metric, slc, future, kw["m"]), g["value"].to_numpy(float), C, Cf, kw))
         return tasks
@@ -777,9 +776,7 @@ class Forecast:
         ahead = float(tot["forecast"].sum())
         hist = self.data[(self.data.metric == metric) & self.data.slice.isin(set(tot.slice))]
         past = hist.groupby("date")["value"].sum().sort_index().tail(h)
-        additive = "additive" not in self.data or bool(
-            hist.get("additive", pd.Series([True])).all()
-        )
+        additive = bool(hist["additive"].all()) if "additive" in hist else True
         if additive:
             change = ahead / float(past.sum()) - 1 if past.sum() > 0 else float("nan")
             res.headline = f"About {ahead:,.0f} {metric} expected over the next {h} {unit}" + (
