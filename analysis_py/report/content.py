@@ -247,6 +247,12 @@ def _list(value) -> list[str]:
     return [str(value)] if value else []
 
 
+def _json(run: pd.Series, key: str) -> dict:
+    """A JSON column of a ``runs`` row as a mapping (empty when missing)."""
+    value = run.get(key)
+    return json.loads(value) if isinstance(value, str) else {}
+
+
 def _text(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
@@ -283,7 +289,7 @@ def _headline(
     run: pd.Series, measures: pd.DataFrame, valuation: dict, labels: dict[str, str]
 ) -> Headline:
     m = measures[measures["run_id"] == run["run_id"]].set_index("measure")
-    spec = json.loads(run["spec"]) if isinstance(run.get("spec"), str) else {}
+    spec = _json(run, "spec")
     size, size_text, certainty = None, "not sized", "see the details"
     key = _SIZE.get(run["analysis"])
     if key is not None:
@@ -318,12 +324,11 @@ def _headline(
 def valuation_of(project_dir: Path | None) -> dict:
     """``vars: opsmetrics_report`` of the dbt project: the currency and what one unit of each
     business measure is worth, used only to rank the summary (and shown with it)."""
-    from analysis_py.warehouse.dbt_parse import read_yaml
+    from analysis_py.warehouse.project import project_vars
 
-    if project_dir is None or not (Path(project_dir) / "dbt_project.yml").is_file():
+    if project_dir is None:
         return {}
-    cfg = (read_yaml(Path(project_dir) / "dbt_project.yml") or {}).get("vars") or {}
-    rep = cfg.get("opsmetrics_report") or {}
+    rep = project_vars(project_dir).get("opsmetrics_report") or {}
     out = {str(k): float(v) for k, v in (rep.get("value_per_unit") or {}).items()}
     if rep.get("currency"):
         out["currency"] = str(rep["currency"])
@@ -434,7 +439,7 @@ def _context(run: pd.Series, spec: dict) -> list[str]:
     """What the numbers are about: filters, slices and the data version."""
     out = []
     inp = spec.get("input") or {}
-    params = json.loads(run["parameters"]) if isinstance(run.get("parameters"), str) else {}
+    params = _json(run, "parameters")
     if inp.get("mart"):
         out.append(f"Input: the governed table {inp['mart']}")
     if inp.get("metric") or inp.get("series"):
@@ -447,9 +452,8 @@ def _context(run: pd.Series, spec: dict) -> list[str]:
         out.append("Slices: " + "; ".join(str(s) for s in slices))
     if inp.get("grain"):
         out.append(f"Grain: {inp['grain']}")
-    for key in ("where",):
-        if inp.get(key):
-            out.append(f"Filter: {inp[key]}")
+    if inp.get("where"):
+        out.append(f"Filter: {inp['where']}")
     for key in ("where", "score_where"):
         if params.get(key):
             out.append(f"Filter ({key.replace('_', ' ')}): {params[key]}")
@@ -463,8 +467,8 @@ def _context(run: pd.Series, spec: dict) -> list[str]:
 def _section(
     run: pd.Series, tables: dict[str, pd.DataFrame], wh: Path, labels: dict[str, str]
 ) -> Section:
-    spec = json.loads(run["spec"]) if isinstance(run.get("spec"), str) else {}
-    inputs = json.loads(run["inputs"]) if isinstance(run.get("inputs"), str) else {}
+    spec = _json(run, "spec")
+    inputs = _json(run, "inputs")
     owner = _text(run.get("owner")) or "not named"
     lineage = (
         f"{', '.join(inputs.get('marts') or []) or 'metrics'} → analysis {run['spec_name']} "

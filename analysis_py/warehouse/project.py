@@ -21,15 +21,18 @@ from analysis_py.warehouse.dbt_parse import read_yaml
 GOVERNED_INPUTS_VAR = "opsmetrics_governed_inputs"
 
 
+def project_vars(project_dir: str | Path) -> dict:
+    """The ``vars`` of the project's ``dbt_project.yml`` (empty when it has none or no file)."""
+    return read_yaml(Path(project_dir) / "dbt_project.yml").get("vars") or {}
+
+
 def governed_patterns(project_dir: str | Path) -> tuple[str, ...]:
     """The project's ``opsmetrics_governed_inputs`` var (empty when it sets none).
 
     >>> governed_patterns("/nonexistent")
     ()
     """
-    raw = (read_yaml(Path(project_dir) / "dbt_project.yml").get("vars") or {}).get(
-        GOVERNED_INPUTS_VAR
-    )
+    raw = project_vars(project_dir).get(GOVERNED_INPUTS_VAR)
     if raw is None:
         return ()
     if isinstance(raw, str):
