@@ -211,3 +211,37 @@ def test_hourly_forecast_of_an_inline_metric(built_warehouse, tmp_path):
     assert len(fc) == 168 and (ps.diff().dropna() == pd.Timedelta(hours=1)).all()
     bt = store.read_table("backtest_scores", out)
     assert (bt["mase_m"] == 24).all() and (bt["horizon"] == 168).all()
+
+
+@pytest.mark.parametrize(
+    "inp, params, expected",
+    [
+        (
+            {"metric": "cases_opened", "grain": "week"},
+            {"staffing": True},
+            "parameters.staffing: staffing tables need a day-grain forecast",
+        ),
+        (
+            {
+                "metric": "cases_opened",
+                "slices": ["case__product", "case__channel"],
+                "include_total": True,
+            },
+            {"reconcile": "bottom_up", "horizon": 14, "origins": 1},
+            "parameters.reconcile: bottom_up needs exactly one slicing; use mint or ols",
+        ),
+    ],
+    ids=["staffing_needs_days", "bottom_up_needs_one_slicing"],
+)
+def test_forecast_option_misuse_fails_clearly_and_writes_nothing(
+    built_warehouse, tmp_path, inp, params, expected
+):
+    o, out = _run(
+        built_warehouse,
+        tmp_path,
+        {"name": "misuse", "analysis": "forecast", "input": inp, "parameters": params},
+    )
+    assert o.status == "failed" and expected in o.error, o.error
+    assert "Traceback" not in o.error
+    written = sorted(p.parent.name for p in (out / "analysis").rglob("*.parquet"))
+    assert written == ["runs"]
