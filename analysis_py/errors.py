@@ -123,3 +123,19 @@ def close_names(name: str, options, *, n: int = 3, cutoff: float = 0.5) -> list[
     return difflib.get_close_matches(
         str(name), sorted(set(map(str, options)) - {str(name)}), n, cutoff
     )
+
+
+def did_you_mean(name: str, options, *, n: int = 3, cutoff: float = 0.5) -> str:
+    """``did you mean 'a'?`` (``'a', 'b' or 'c'`` for several) over the names of ``options``
+    close to ``name``; ``""`` when none is.
+
+    >>> did_you_mean("fct_casez", ["fct_cases", "fct_payments"])
+    "did you mean 'fct_cases'?"
+    >>> did_you_mean("zzz", ["fct_cases"])
+    ''
+    """
+    close = [f"'{c}'" for c in close_names(name, options, n=n, cutoff=cutoff)]
+    if not close:
+        return ""
+    listed = close[0] if len(close) == 1 else ", ".join(close[:-1]) + " or " + close[-1]
+    return f"did you mean {listed}?"

@@ -25,14 +25,14 @@ from typing import Any
 
 import pandas as pd
 
-from analysis_py.errors import DataNotFoundError, FilterError, InputError, close_names
+from analysis_py.errors import DataNotFoundError, FilterError, InputError, did_you_mean
 from analysis_py.warehouse.manifest import DbtManifest, Relation
 from analysis_py.warehouse.project import GOVERNED_INPUTS_VAR, governed_patterns, matches
 
 
 def _closest(name: str, options: list[str]) -> str:
-    best = close_names(name, options, n=1)
-    return f" (did you mean '{best[0]}'?)" if best else ""
+    maybe = did_you_mean(name, options, n=1)
+    return f" ({maybe})" if maybe else ""
 
 
 @dataclass(frozen=True)

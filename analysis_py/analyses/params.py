@@ -26,7 +26,7 @@ import types
 import typing
 from typing import Any, Literal
 
-from analysis_py.errors import SpecError, close_names
+from analysis_py.errors import SpecError, did_you_mean
 
 
 def defaults(cls) -> dict[str, Any]:
@@ -50,8 +50,8 @@ def build(cls, given: dict[str, Any], where: str, analysis: str | None = None):
     names = [f.name for f in dataclasses.fields(cls)]
     for key, value in given.items():
         if key not in hints:
-            best = close_names(key, names, n=1)
-            hint = f"; did you mean '{best[0]}'?" if best else f" (valid: {', '.join(names)})"
+            maybe = did_you_mean(key, names, n=1)
+            hint = f"; {maybe}" if maybe else f" (valid: {', '.join(names)})"
             of = f" of {analysis}" if analysis else ""
             raise SpecError(f"{where}: field 'parameters.{key}' is not a parameter{of}{hint}")
         problem = _mismatch(value, hints[key])

@@ -37,7 +37,7 @@ import yaml
 
 from analysis_py.analyses.inputs import SERIES_GRAINS, MetricDef
 from analysis_py.analyses.params import build as build_params
-from analysis_py.errors import SpecError, close_names
+from analysis_py.errors import SpecError, did_you_mean
 
 #: Entry-point group through which a package adds analysis types: each entry names a module
 #: with a ``Params`` dataclass, ``run(inputs, spec) -> AnalysisResults`` and, for analyses of
@@ -86,8 +86,8 @@ SERIES_ITEM_KEYS = ("metric", "slice")
 
 
 def _suggest(name: str, options) -> str:
-    best = close_names(name, options, n=1)
-    return f"; did you mean '{best[0]}'?" if best else f" (valid: {', '.join(options)})"
+    maybe = did_you_mean(name, options, n=1)
+    return f"; {maybe}" if maybe else f" (valid: {', '.join(options)})"
 
 
 @functools.lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
-from analysis_py.errors import FilterError, QueryError, close_names
+from analysis_py.errors import FilterError, QueryError, did_you_mean
 from analysis_py.semantic import plan as P
 from analysis_py.semantic.conversion import ConversionMixin
 from analysis_py.semantic.cumulative import CumulativeMixin
@@ -56,6 +56,7 @@ from analysis_py.semantic.sqlbuild import (
     _tbl,
     _trunc,
     add_join,
+    aliased,
     col,
     ident,
     truncate_dt,
@@ -127,12 +128,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
     def metric(self, name: str) -> Metric:
         m = self.m.metrics.get(name)
         if m is None:
-            hint = ", ".join(close_names(name, self.m.metrics))
             raise QueryError(
                 f"unknown metric '{name}'",
-                hint=f"did you mean: {hint}?"
-                if hint
-                else "list them with `opsmetrics list metrics`",
+                hint=did_you_mean(name, self.m.metrics)
+                or "list them with `opsmetrics list metrics`",
             )
         return m
 
@@ -980,10 +979,9 @@ class Compiler(CumulativeMixin, ConversionMixin):
                 hint="query it with metrics whose models reach it; see `opsmetrics list "
                 "dimensions --metrics …` for what a metric can be grouped by",
             )
-        hint = ", ".join(close_names(full, names))
         raise QueryError(
             f"'{full}' cannot be reached from semantic model '{m0.name}'",
-            hint=(f"did you mean: {hint}? " if hint else "")
+            hint=(did_you_mean(full, names) + " ").lstrip()
             + "see `opsmetrics list dimensions --metrics …` for what a metric can be grouped by",
         )
 
@@ -1006,7 +1004,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         base_alias = st.alias("t")
         st.need_model(sm)
         sel = exp.select(copy=False).from_(
-            exp.Table(this=ident(st.cte_name(sm))).as_(base_alias, quoted=False, copy=False),
+            aliased(st.cte_name(sm), base_alias),
             copy=False,
         )
         # Join paths, as MetricFlow joins them: each dimension source reached through a
@@ -1049,7 +1047,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
                     conds.append(window)
                 add_join(
                     sel,
-                    exp.Table(this=ident(st.cte_name(tsm))).as_(ja, quoted=False, copy=False),
+                    aliased(st.cte_name(tsm), ja),
                     on=exp.and_(*conds, copy=False),
                     join_type=st.dimension_join,
                     copy=False,
@@ -1075,7 +1073,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
                         ma = st.alias("o")
                         add_join(
                             sel,
-                            exp.Table(this=ident(mapping)).as_(ma, quoted=False, copy=False),
+                            aliased(mapping, ma),
                             on=exp.EQ(this=col("__from", ma), expression=cur),
                             join_type="inner",
                             copy=False,
@@ -1108,7 +1106,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
                         left = _trunc(stime.copy(), to_grain)
                     add_join(
                         sel,
-                        exp.Table(this=ident(periods)).as_(sa, quoted=False, copy=False),
+                        aliased(periods, sa),
                         on=exp.EQ(this=left, expression=cur),
                         join_type="inner",
                         copy=False,
@@ -1183,9 +1181,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         alias = self._state.alias("s")
         add_join(
             sel,
-            exp.Table(this=ident(self._state.spine_cte(spine))).as_(
-                alias, quoted=False, copy=False
-            ),
+            aliased(self._state.spine_cte(spine), alias),
             on=exp.EQ(this=col(spine.column, alias), expression=day),
             join_type="left",
             copy=False,
@@ -1285,7 +1281,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
         name = st.add_cte(f"{ref.element}_by_{ent_ref.column()}", tree)
         add_join(
             sel,
-            exp.Table(this=ident(name)).as_(alias, quoted=False, copy=False),
+            aliased(name, alias),
             on=exp.EQ(this=key_here, expression=col(ent_ref.column(), alias)),
             join_type=st.dimension_join,  # FULL OUTER in a query without metrics (MetricFlow)
             copy=False,
@@ -1542,10 +1538,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
             col("__d", "d").as_("__from", quoted=False, copy=False),
             to.as_("__to", quoted=False, copy=False),
             copy=False,
-        ).from_(exp.Table(this=ident(days)).as_("d", quoted=False, copy=False), copy=False)
+        ).from_(aliased(days, "d"), copy=False)
         return add_join(
             sel,
-            exp.Table(this=ident(periods)).as_("o", quoted=False, copy=False),
+            aliased(periods, "o"),
             on=exp.EQ(this=col("__p", "d"), expression=col("__p", "o")),
             join_type="inner",
         )
@@ -1600,12 +1596,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
         periods = st.add_cte(
             f"spine_{mt.grain}", self._spine_periods(mt.grain, constraint, spine_filters)
         )
-        sel = exp.select(copy=False).from_(
-            exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
-        )
+        sel = exp.select(copy=False).from_(aliased(periods, "sp"), copy=False)
         add_join(
             sel,
-            exp.Table(this=ident(node.name)).as_("v", quoted=False, copy=False),
+            aliased(node.name, "v"),
             on=exp.EQ(this=col("__period", "sp"), expression=col(mt.name, "v")),
             join_type="left",
             copy=False,
@@ -1734,12 +1728,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
             periods = st.add_cte(f"spine_{mt.grain}_starts", psel)
             cond_left = _trunc(col("__period", "sp"), node.to_grain)
             join_col = node.base.name
-        sel = exp.select(copy=False).from_(
-            exp.Table(this=ident(periods)).as_("sp", quoted=False, copy=False), copy=False
-        )
+        sel = exp.select(copy=False).from_(aliased(periods, "sp"), copy=False)
         add_join(
             sel,
-            exp.Table(this=ident(inner.name)).as_("v", quoted=False, copy=False),
+            aliased(inner.name, "v"),
             on=exp.EQ(this=cond_left, expression=col(join_col, "v")),
             join_type="inner",
             copy=False,
@@ -1782,7 +1774,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
             return sel
         aliases = [f"n{i}" for i in range(len(nodes))]
         sel = exp.select(copy=False).from_(
-            exp.Table(this=ident(nodes[0].name)).as_(aliases[0], quoted=False, copy=False),
+            aliased(nodes[0].name, aliases[0]),
             copy=False,
         )
 
@@ -1791,7 +1783,7 @@ class Compiler(CumulativeMixin, ConversionMixin):
             return cols[0] if len(cols) == 1 else exp.Coalesce(this=cols[0], expressions=cols[1:])
 
         for i in range(1, len(nodes)):
-            tbl = exp.Table(this=ident(nodes[i].name)).as_(aliases[i], quoted=False, copy=False)
+            tbl = aliased(nodes[i].name, aliases[i])
             if keys:
                 on = exp.and_(
                     *[exp.EQ(this=key_expr(k, i), expression=col(k, aliases[i])) for k in keys],
@@ -1836,12 +1828,10 @@ class Compiler(CumulativeMixin, ConversionMixin):
             elif raw in by_ref:
                 name = by_ref[raw]
             else:
-                hint = ", ".join(close_names(raw, list(names) + out_cols))
                 raise QueryError(
                     f"cannot order by '{raw}': it is not a requested metric or group-by item",
-                    hint=f"did you mean: {hint}?"
-                    if hint
-                    else "order by one of: " + ", ".join(list(names) + out_cols),
+                    hint=did_you_mean(raw, list(names) + out_cols)
+                    or "order by one of: " + ", ".join(list(names) + out_cols),
                 )
             orders.append(exp.Ordered(this=col(name), desc=desc))
         outer = sel

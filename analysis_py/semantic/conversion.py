@@ -12,8 +12,8 @@ from analysis_py.semantic.sqlbuild import (
     _interval,
     _tbl,
     add_join,
+    aliased,
     col,
-    ident,
 )
 from analysis_py.semantic.where import parse_filter
 
@@ -132,12 +132,10 @@ class ConversionMixin:
             rn.as_("__rn", quoted=False, copy=False),
             copy=False,
         )
-        matched.from_(
-            exp.Table(this=ident(base_rows)).as_("b", quoted=False, copy=False), copy=False
-        )
+        matched.from_(aliased(base_rows, "b"), copy=False)
         add_join(
             matched,
-            exp.Table(this=ident(conv_rows)).as_("c", quoted=False, copy=False),
+            aliased(conv_rows, "c"),
             on=exp.and_(*on, copy=False),
             join_type="inner",
             copy=False,

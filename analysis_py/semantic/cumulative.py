@@ -18,8 +18,8 @@ from analysis_py.semantic.sqlbuild import (
     _tbl,
     _trunc,
     add_join,
+    aliased,
     col,
-    ident,
 )
 from analysis_py.semantic.where import parse_filter
 
@@ -168,7 +168,7 @@ class CumulativeMixin:
             gridname = self._period_grid(st, metric, base, base_item, daily, out)
             grid_sel = exp.select(
                 col("__d", "sp").as_(base_item.name, quoted=False, copy=False), copy=False
-            ).from_(exp.Table(this=ident(gridname)).as_("sp", quoted=False, copy=False), copy=False)
+            ).from_(aliased(gridname, "sp"), copy=False)
             if gcols:
                 groups = (
                     exp.select(*[col(c) for c in gcols], copy=False)
@@ -184,14 +184,14 @@ class CumulativeMixin:
             g = exp.select(
                 col(base_item.name, "g").as_(base_item.name, quoted=False, copy=False), copy=False
             )
-            g.from_(exp.Table(this=ident(grid2)).as_("g", quoted=False, copy=False), copy=False)
+            g.from_(aliased(grid2, "g"), copy=False)
             for c in gcols:
                 g.select(col(c, "g").as_(c, quoted=False, copy=False), copy=False)
             on = [exp.EQ(this=col(base_item.name, "v"), expression=col(base_item.name, "g"))]
             on += [exp.NullSafeEQ(this=col(c, "v"), expression=col(c, "g")) for c in gcols]
             add_join(
                 g,
-                exp.Table(this=ident(daily)).as_("v", quoted=False, copy=False),
+                aliased(daily, "v"),
                 on=exp.and_(*on, copy=False),
                 join_type="left",
                 copy=False,
@@ -270,12 +270,10 @@ class CumulativeMixin:
                 *[col(c, "r").as_(c, quoted=False, copy=False) for c in gcols],
                 copy=False,
             )
-            present.from_(
-                exp.Table(this=ident(gridname)).as_("sp", quoted=False, copy=False), copy=False
-            )
+            present.from_(aliased(gridname, "sp"), copy=False)
             add_join(
                 present,
-                exp.Table(this=ident(rows)).as_("r", quoted=False, copy=False),
+                aliased(rows, "r"),
                 on=exp.and_(*conds, copy=False),
                 join_type="inner",
                 copy=False,
@@ -323,9 +321,7 @@ class CumulativeMixin:
         custom = [m for m in mts if m.grain in self.custom_grains]
         if custom:
             # custom periods come from the time spine's column for each base day
-            withc = exp.select(exp.Star(), copy=False).from_(
-                exp.Table(this=ident(pres)).as_("p", quoted=False, copy=False), copy=False
-            )
+            withc = exp.select(exp.Star(), copy=False).from_(aliased(pres, "p"), copy=False)
             for m in custom:
                 period = self._custom_grain_join(
                     withc, *self.m.custom_granularities[m.grain], col(base_item.name, "p")
@@ -424,7 +420,7 @@ class CumulativeMixin:
             )
         moved = exp.Case(ifs=[exp.If(this=early, true=col("__first", "f"))], default=col(day, "v"))
         sel = exp.select(moved.as_(day, quoted=False, copy=False), copy=False)
-        sel.from_(exp.Table(this=ident(daily)).as_("v", quoted=False), copy=False)
+        sel.from_(aliased(daily, "v"), copy=False)
         add_join(sel, first.subquery("f", copy=False), join_type="cross", copy=False)
         for c in gcols:
             sel.select(col(c, "v").as_(c, quoted=False, copy=False), copy=False)

@@ -20,6 +20,11 @@ def _tbl(name: str) -> exp.Table:
     return exp.Table(this=ident(name))
 
 
+def aliased(name: str, alias: str) -> exp.Alias:
+    """``name AS alias`` for a FROM or JOIN: a CTE (or table) under a short alias."""
+    return exp.Table(this=ident(name)).as_(alias, quoted=False, copy=False)
+
+
 def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=None)
 

@@ -17,18 +17,14 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from analysis_py.errors import FilterError, QueryError, close_names
+from analysis_py.errors import FilterError, QueryError, did_you_mean
 from analysis_py.semantic.names import SEP, Ref, parse_name, parse_object_call
 
 _TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.S)
 PLACEHOLDER = "__opsm_ref_"
 
-#: Node types a filter may contain (besides the placeholders, which are Columns).
-ALLOWED: tuple[type[exp.Expression], ...] = (
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.Paren,
+#: Comparisons: a filter's conditions.
+_COMPARISONS: tuple[type[exp.Expression], ...] = (
     exp.EQ,
     exp.NEQ,
     exp.GT,
@@ -42,6 +38,15 @@ ALLOWED: tuple[type[exp.Expression], ...] = (
     exp.ILike,
     exp.NullSafeEQ,
     exp.NullSafeNEQ,
+)
+
+#: Node types a filter may contain (besides the placeholders, which are Columns).
+ALLOWED: tuple[type[exp.Expression], ...] = (
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.Paren,
+    *_COMPARISONS,
     exp.Add,
     exp.Sub,
     exp.Mul,
@@ -95,25 +100,7 @@ ALLOWED_FUNCTIONS_TEXT = (
     "arithmetic with INTERVAL — over {{ Dimension(...) }}, {{ TimeDimension(...) }}, "
     "{{ Entity(...) }}, {{ Metric(...) }} objects and literals"
 )
-_BOOLEAN_ROOTS = (
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.Is,
-    exp.In,
-    exp.Between,
-    exp.Like,
-    exp.ILike,
-    exp.NullSafeEQ,
-    exp.NullSafeNEQ,
-    exp.Boolean,
-)
+_BOOLEAN_ROOTS = (exp.And, exp.Or, exp.Not, *_COMPARISONS, exp.Boolean)
 
 
 @dataclass(frozen=True)
@@ -274,9 +261,8 @@ def check_predicate(text: str, columns: list[str], dialect: str = "duckdb") -> s
         if node.table:
             raise refuse(f"qualified column '{node.sql()}' (name the input's columns only)")
         if node.name.lower() not in known:
-            close = close_names(node.name, columns, n=1)
-            extra = f" (did you mean '{close[0]}'?)" if close else ""
-            raise refuse(f"unknown column '{node.name}'{extra}")
+            maybe = did_you_mean(node.name, columns, n=1)
+            raise refuse(f"unknown column '{node.name}'" + (f" ({maybe})" if maybe else ""))
         node.set("this", exp.to_identifier(known[node.name.lower()], quoted=True))
 
     _check_nodes(tree, refuse, input_column)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis_py.config import Paths
-from analysis_py.errors import BuildError, DataNotFoundError, OpsMetricsError, close_names
+from analysis_py.errors import BuildError, DataNotFoundError, OpsMetricsError, did_you_mean
 from analysis_py.warehouse.dbt_runner import DbtRun, ProgressCallback, run_dbt
 from analysis_py.warehouse.publish import Published, current, prune, publish
 
@@ -273,9 +273,8 @@ def check_selection(run: DbtRun, paths: Paths, target_dir: Path) -> None:
         specs = list(dict.fromkeys(run.unmatched_selectors))
         lines = []
         for spec in specs:
-            close = close_names(spec.strip("+@ ").split(":")[-1], names, cutoff=0.6)
-            maybe = f" (did you mean {', '.join(close)}?)" if close else ""
-            lines.append(f"  {spec!r}{maybe}")
+            maybe = did_you_mean(spec.strip("+@ ").split(":")[-1], names, cutoff=0.6)
+            lines.append(f"  {spec!r} ({maybe})" if maybe else f"  {spec!r}")
         raise BuildError(
             "no node of the dbt project matches these --select/--exclude criteria, so nothing was "
             "built or published:\n" + "\n".join(lines),

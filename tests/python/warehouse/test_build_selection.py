@@ -108,7 +108,7 @@ def test_unmatched_selector_error_names_it_and_suggests(built_warehouse):
         check_selection(run, built_warehouse.paths, target)
     msg = str(exc.value)
     assert "'nosuch_model'" in msg and "'fct_casse'" in msg
-    assert "did you mean fct_cases" in msg
+    assert "did you mean 'fct_cases'" in msg
     assert "nothing was built or published" in msg
     assert "dbt ls" in msg
 
@@ -177,7 +177,7 @@ def test_selection_matching_nothing_leaves_published_build_untouched(built_wareh
     p = run_cli("build", "-q", "--no-docs", "--select", "fct_casse", env=env, check=False)
     assert p.returncode != 0
     assert "Traceback" not in p.stderr
-    assert "'fct_casse'" in p.stderr and "did you mean fct_cases" in p.stderr, p.stderr
+    assert "'fct_casse'" in p.stderr and "did you mean 'fct_cases'" in p.stderr, p.stderr
     # the scratch copy of the base was removed; nothing was published
     assert _state(paths) == before
 
