@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from analysis_py.config import project_dir as project_dir_of
-from analysis_py.errors import ConfigError, QueryError, close_names
+from analysis_py.errors import ConfigError, QueryError, did_you_mean
 from analysis_py.semantic import DIALECTS
 from analysis_py.semantic.compiler import Compiler, make_request
 from analysis_py.semantic.manifest import Manifest, load_manifest
+from analysis_py.semantic.request import Request
 from analysis_py.warehouse import open_duckdb
 
 
@@ -136,78 +138,49 @@ class SemanticLayer:
         """Compile a request. ``min_max_only`` (no metrics) gives each group-by item's range as
         ``<item>__min``/``<item>__max``; ``apply_group_by=False`` (no metrics) gives the values
         without de-duplication. Both are MetricFlow's API-only options."""
-        req = self._request(
-            metrics,
-            group_by,
-            where,
-            order_by,
-            limit,
-            start_time,
-            end_time,
+        req = self._with_saved_query(
             saved_query,
-            min_max_only=min_max_only,
-            apply_group_by=apply_group_by,
+            make_request(
+                metrics,
+                group_by,
+                where,
+                order_by,
+                limit,
+                start_time,
+                end_time,
+                min_max_only=min_max_only,
+                apply_group_by=apply_group_by,
+            ),
         )
         tree, cols = self._compiler.compile(req)
         return CompiledQuery(self, req, tree, cols)
 
-    def plan(
-        self,
-        metrics=None,
-        group_by=None,
-        where=None,
-        order_by=None,
-        limit=None,
-        start_time=None,
-        end_time=None,
-        saved_query: str | None = None,
-    ):
-        """The request's immutable plan (:class:`analysis_py.semantic.plan.QueryPlan`):
-        the metric nodes the SQL is rendered from; ``.describe()`` prints it."""
-        req = self._request(
-            metrics, group_by, where, order_by, limit, start_time, end_time, saved_query
-        )
-        return self._compiler.plan(req)
+    def plan(self, *args, **kwargs):
+        """The immutable plan (:class:`analysis_py.semantic.plan.QueryPlan`) of the request
+        :meth:`compile` takes: the metric nodes the SQL is rendered from; ``.describe()``
+        prints it."""
+        return self._compiler.plan(self.compile(*args, **kwargs).request)
 
-    def _request(
-        self,
-        metrics,
-        group_by,
-        where,
-        order_by,
-        limit,
-        start_time,
-        end_time,
-        saved_query,
-        min_max_only: bool = False,
-        apply_group_by: bool = True,
-    ):
-        if saved_query:
-            sq = self.manifest.saved_queries.get(saved_query)
-            if sq is None:
-                hint = ", ".join(close_names(saved_query, self.manifest.saved_queries))
-                raise QueryError(
-                    f"unknown saved query '{saved_query}'",
-                    hint=f"did you mean: {hint}?"
-                    if hint
-                    else "see `opsmetrics list saved-queries`",
-                )
-            metrics = metrics or list(sq.metrics)
-            group_by = group_by or list(sq.group_by)
-            extra = [where] if isinstance(where, str) else list(where or [])
-            where = list(sq.where) + extra
-            order_by = order_by or list(sq.order_by)
-            limit = limit if limit is not None else sq.limit
-        return make_request(
-            metrics,
-            group_by,
-            where,
-            order_by,
-            limit,
-            start_time,
-            end_time,
-            min_max_only=min_max_only,
-            apply_group_by=apply_group_by,
+    def _with_saved_query(self, name: str | None, req: Request) -> Request:
+        """``req`` completed from saved query ``name``: what the request leaves out is the
+        saved query's, and the saved query's filters apply as well as the request's."""
+        if not name:
+            return req
+        sq = self.manifest.saved_queries.get(name)
+        if sq is None:
+            raise QueryError(
+                f"unknown saved query '{name}'",
+                hint=did_you_mean(name, self.manifest.saved_queries)
+                or "see `opsmetrics list saved-queries`",
+            )
+        saved = make_request(sq.metrics, sq.group_by, list(sq.where), sq.order_by, sq.limit)
+        return dataclasses.replace(
+            req,
+            metrics=req.metrics or saved.metrics,
+            group_by=req.group_by or saved.group_by,
+            where=saved.where + req.where,
+            order_by=req.order_by or saved.order_by,
+            limit=req.limit if req.limit is not None else saved.limit,
         )
 
     query = compile  # a CompiledQuery runs lazily: .to_pandas() / .to_arrow() execute it
