@@ -5,19 +5,18 @@ from __future__ import annotations
 import pandas as pd
 
 
+def interval_points(ax, x, estimate, low, high, **kw) -> None:
+    """Points at ``estimate`` with error bars from ``low`` to ``high``."""
+    ax.errorbar(x, estimate, yerr=[estimate - low, high - estimate], fmt="o", color="#1f4e79", **kw)
+
+
 def reliability_plot(calib: pd.DataFrame, xlabel: str, ylabel: str):
     """Observed vs predicted rate per bin with 95% intervals, on the diagonal's scale."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
-    ax.errorbar(
-        calib["predicted"],
-        calib["observed"],
-        yerr=[calib["observed"] - calib["ci_low"], calib["ci_high"] - calib["observed"]],
-        fmt="o",
-        color="#1f4e79",
-    )
+    interval_points(ax, calib["predicted"], calib["observed"], calib["ci_low"], calib["ci_high"])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     hi = float(max(calib["predicted"].max(), calib["observed"].max()) * 1.1)
@@ -61,3 +60,21 @@ def forest_plot(effects: pd.DataFrame, labels, xlabel: str, log: bool = True):
     ax.set_xlabel(xlabel)
     fig.tight_layout()
     return fig
+
+
+def series_grid(keys: list[tuple[str, str]], *, one_column_up_to: int = 4):
+    """A figure with one titled panel per ``(metric, slice)`` key: one column up to
+    ``one_column_up_to`` panels, three beyond. Returns the figure and ``(axes, key)`` pairs."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cols = 1 if len(keys) <= one_column_up_to else 3
+    rows = max(int(np.ceil(len(keys) / cols)), 1)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(7.5 if cols == 1 else 11, 2.0 * rows), squeeze=False
+    )
+    for ax in axes.ravel()[len(keys) :]:
+        ax.set_visible(False)
+    for ax, (metric, slc) in zip(axes.ravel(), keys, strict=False):
+        ax.set_title(f"{metric} / {slc}", fontsize=9)
+    return fig, list(zip(axes.ravel(), keys, strict=False))

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.tsa.seasonal import STL
 
+from analysis_py.analyses._plots import series_grid
 from analysis_py.analyses._stats import robust_z
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
@@ -860,8 +861,6 @@ def _num(v: float) -> str:
 
 
 def _plot_top(data: pd.DataFrame, cells: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
     spikes = cells[cells.kind != "level_shift"]
     keys = (
         spikes.assign(a=spikes["score"].abs())
@@ -870,16 +869,12 @@ def _plot_top(data: pd.DataFrame, cells: pd.DataFrame):
         .head(4)
         .itertuples(index=False)
     )
-    keys = list(keys)
-    fig, axes = plt.subplots(
-        max(len(keys), 1), 1, figsize=(7.5, 2.0 * max(len(keys), 1)), squeeze=False
-    )
-    for ax, (metric, slc) in zip(axes[:, 0], keys, strict=False):
+    fig, panels = series_grid(list(keys))
+    for ax, (metric, slc) in panels:
         g = data[(data.metric == metric) & (data.slice == slc)].sort_values("date")
         ax.plot(g["date"], g["value"], lw=0.7, color="#1f4e79")
         c = spikes[(spikes.metric == metric) & (spikes.slice == slc)]
         ax.plot(c["date"], c["value"], "o", color="#c0504d", ms=5)
-        ax.set_title(f"{metric} / {slc}", fontsize=9)
     fig.tight_layout()
     return fig
 

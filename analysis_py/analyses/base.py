@@ -89,12 +89,17 @@ class AnalysisResults:
     plot_fns: dict[str, Any] = field(default_factory=dict)
     #: Files saved beside the plots (name with extension -> bytes), e.g. a model artefact.
     files: dict[str, bytes] = field(default_factory=dict)
-    #: Things the reader must know before acting on the finding (also part of ``finding``).
+    #: Things the reader must know before acting on the finding: given to the constructor,
+    #: they are also appended to ``finding``.
     warnings: list[str] = field(default_factory=list)
     #: The finding in one plain sentence for people who decide (no method figures).
     headline: str = ""
     #: What the numbers suggest doing, with its size and certainty.
     recommendation: str = ""
+
+    def __post_init__(self) -> None:
+        if self.warnings:
+            self.finding += " Warning: " + " ".join(self.warnings)
 
     def to_frame(self) -> pd.DataFrame:
         """The main table: effects if any, else the first non-empty output table."""

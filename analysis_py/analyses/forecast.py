@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis_py.analyses._plots import series_grid
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
 
@@ -808,17 +809,10 @@ class Forecast:
 
 def _plot(data: pd.DataFrame, fc: pd.DataFrame):
     """Every series: history (last stretch) and forecast with its intervals, small multiples."""
-    import matplotlib.pyplot as plt
-
-    keys = list(fc[["metric", "slice"]].drop_duplicates().itertuples(index=False))
-    cols = 1 if len(keys) <= 4 else 3
-    rows = int(np.ceil(len(keys) / cols))
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(7.5 if cols == 1 else 11, 2.0 * rows), squeeze=False
+    fig, panels = series_grid(
+        list(fc[["metric", "slice"]].drop_duplicates().itertuples(index=False))
     )
-    for ax in axes.ravel()[len(keys) :]:
-        ax.set_visible(False)
-    for ax, (metric, slc) in zip(axes.ravel(), keys, strict=False):
+    for ax, (metric, slc) in panels:
         f = fc[(fc.metric == metric) & (fc.slice == slc)]
         g = data[(data.metric == metric) & (data.slice == slc)].sort_values("date")
         g = g.tail(max(4 * len(f), 30))
@@ -830,7 +824,6 @@ def _plot(data: pd.DataFrame, fc: pd.DataFrame):
             f["date"], f["lower_80"], f["upper_80"], color="#1f4e79", alpha=0.3, label="80%"
         )
         ax.plot(f["date"], f["forecast"], color="#1f4e79", lw=1.2, label=str(f["model"].iloc[0]))
-        ax.set_title(f"{metric} / {slc}", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6, loc="upper left")
     fig.tight_layout()

@@ -21,6 +21,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from analysis_py.analyses._plots import interval_points
 from analysis_py.analyses._stats import Z95, design_matrix
 from analysis_py.analyses.base import AnalysisResults
 from analysis_py.errors import InputError
@@ -200,8 +201,6 @@ class Impact:
                     else " (pre-trends differ: treat DiD with care)."
                 )
             )
-        if warnings_:
-            finding += " Warning: " + " ".join(warnings_)
         res = AnalysisResults(
             analysis="impact",
             title=f"Impact of the process change on {self.outcome} ({self.treated_label})",
@@ -612,13 +611,8 @@ def _event_plot(es: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.4))
-    ax.errorbar(
-        es["relative_month"],
-        es["estimate"],
-        yerr=[es["estimate"] - es["ci_low"], es["ci_high"] - es["estimate"]],
-        fmt="o",
-        color="#1f4e79",
-        capsize=3,
+    interval_points(
+        ax, es["relative_month"], es["estimate"], es["ci_low"], es["ci_high"], capsize=3
     )
     ax.axhline(1.0, color="grey", lw=1, ls="--")
     ax.axvline(-0.5, color="#c0504d", lw=1)

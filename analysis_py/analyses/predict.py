@@ -656,10 +656,9 @@ class Predict:
                 f"best net value achievable on the test period in hindsight "
                 f"({r['hindsight']:,.0f} {u}): the best threshold has shifted."
             )
-        if warnings_:
-            finding += " Warning: " + " ".join(warnings_)
         res = AnalysisResults(
             analysis="predict",
+            warnings=warnings_,
             title=f"Predicting {p.outcome}",
             finding=finding,
             method=(
@@ -716,7 +715,6 @@ class Predict:
         res.add_measure("net_value_test_high", hi, "extrinsic", u, "bootstrap 97.5%")
         res.add_measure("net_value_test_hindsight", r["hindsight"], "extrinsic", u)
         res.add_measure("rows_scored", r["n_scored"], "extrinsic", "rows")
-        res.warnings = warnings_
         return res
 
 

@@ -212,7 +212,6 @@ class Survival:
                 f"{self.params.ph_alpha:g}): the Cox hazard ratios average effects that change "
                 "over time; read the AFT time ratios instead."
             )
-            finding += " Warning: " + " ".join(warnings_)
         res = AnalysisResults(
             analysis="survival",
             title=f"Time to resolution ({self.duration})",
