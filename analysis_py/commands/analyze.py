@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from analysis_py.commands import options
+
 
 @click.command()
 @click.argument("specs", nargs=-1, type=click.Path())
@@ -14,12 +16,8 @@ import click
     default=None,
     help="Parallel processes (default: cores, ≤ 4).",
 )
-@click.option(
-    "--warehouse-dir", type=click.Path(), default=None, help="Published warehouse folder."
-)
-@click.option(
-    "--project-dir", type=click.Path(), default=None, help="dbt project (for the manifest)."
-)
+@options.warehouse_dir
+@options.project_dir
 @click.option(
     "--database",
     type=click.Path(),
@@ -154,9 +152,7 @@ def _database(paths, database, target):
     default=None,
     help="Folder for the report (default: <project>/reports).",
 )
-@click.option(
-    "--warehouse-dir", type=click.Path(), default=None, help="Published warehouse folder."
-)
+@options.warehouse_dir
 @click.option(
     "--spec", "spec_names", multiple=True, help="Only these specs (default: all with results)."
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from analysis_py.commands import options
+
 
 @click.command()
 @click.option(
@@ -17,7 +19,7 @@ import click
     "--select", "-s", multiple=True, help="dbt selection (repeatable); default: the whole project."
 )
 @click.option("--exclude", multiple=True, help="dbt exclusion (repeatable).")
-@click.option("--project-dir", type=click.Path(file_okay=False), help="dbt project directory.")
+@options.project_dir
 @click.option("--no-docs", is_flag=True, help="Skip `dbt docs generate`.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def build(target, select, exclude, project_dir, no_docs, quiet):

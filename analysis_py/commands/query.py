@@ -14,12 +14,11 @@ from pathlib import Path
 
 import click
 
+from analysis_py.commands import options
 from analysis_py.errors import ConfigError, QueryError
 
-_source_options = [
-    click.option(
-        "--project-dir", type=click.Path(file_okay=False), help="dbt project folder (as in dbt)."
-    ),
+source_options = options.apply(
+    options.project_dir,
     click.option(
         "--profiles-dir",
         type=click.Path(file_okay=False),
@@ -36,13 +35,7 @@ _source_options = [
         type=click.Path(dir_okay=False),
         help="DuckDB file to run on (overrides the profile).",
     ),
-]
-
-
-def source_options(fn):
-    for opt in reversed(_source_options):
-        fn = opt(fn)
-    return fn
+)
 
 
 def _layer(project_dir, profiles_dir, target, manifest, database, connect: bool, dialect="duckdb"):

@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from analysis_py.commands import options
+
 
 @click.command("serve")
 @click.option("--host", default=None, help="address to bind (default 127.0.0.1).")
@@ -16,21 +18,14 @@ import click
     type=click.IntRange(0, 65535),
     help="port (default 5433; 0 = any free port).",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="serve config YAML (users, roles, grants, policies).",
-)
+@options.serve_config
 @click.option(
     "--demo",
     is_flag=True,
     help="one user 'demo' (password from $OPSMETRICS_PASSWORD): all public marts and metrics, no PII.",
 )
-@click.option(
-    "--warehouse-dir", type=click.Path(file_okay=False), help="published warehouse folder."
-)
-@click.option("--project-dir", type=click.Path(file_okay=False), help="dbt project folder.")
+@options.warehouse_dir
+@options.project_dir
 @click.option(
     "--hash-password",
     is_flag=True,

@@ -6,6 +6,8 @@ import os
 
 import click
 
+from analysis_py.commands import options
+
 
 @click.command("sql")
 @click.argument("statement", required=False)
@@ -15,10 +17,8 @@ import click
 @click.option(
     "--csv", "csv_path", type=click.Path(dir_okay=False), help="write the rows to a CSV file."
 )
-@click.option(
-    "--warehouse-dir", type=click.Path(file_okay=False), help="published warehouse folder."
-)
-@click.option("--project-dir", type=click.Path(file_okay=False), help="dbt project folder.")
+@options.warehouse_dir
+@options.project_dir
 @click.option(
     "--max-rows",
     default=50,
@@ -26,15 +26,8 @@ import click
     type=click.IntRange(0),
     help="rows printed to the terminal.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="serve config: run as one of its users (see --as).",
-)
-@click.option(
-    "--as", "as_user", help="user from --config whose grants, masking and row policies apply."
-)
+@options.serve_config
+@options.as_user
 def sql(statement, file_, csv_path, warehouse_dir, project_dir, max_rows, config_path, as_user):
     """Run SQL against the published warehouse (read-only).
 
