@@ -92,15 +92,21 @@ def publish(
     return current(paths)
 
 
+def read_pointer(path: Path, missing: str, hint: str) -> dict:
+    """The publication record at ``path`` (a ``current.json``), or ``DataNotFoundError``
+    with ``missing`` and ``hint`` when nothing has been published there."""
+    if not path.is_file():
+        raise DataNotFoundError(missing, hint=hint)
+    return json.loads(path.read_text())
+
+
 def current(paths: Paths) -> Published:
     """The published build, or a clear error if nothing has been published yet."""
-    path = paths.warehouse_dir / CURRENT
-    if not path.is_file():
-        raise DataNotFoundError(
-            f"no published warehouse in {paths.warehouse_dir}",
-            hint="run `opsmetrics build` (or `make run`) first, or set OPSMETRICS_WAREHOUSE_DIR",
-        )
-    info = json.loads(path.read_text())
+    info = read_pointer(
+        paths.warehouse_dir / CURRENT,
+        f"no published warehouse in {paths.warehouse_dir}",
+        "run `opsmetrics build` (or `make run`) first, or set OPSMETRICS_WAREHOUSE_DIR",
+    )
     return Published(
         build_id=info["build_id"],
         duckdb_path=Path(info["duckdb_path"]),

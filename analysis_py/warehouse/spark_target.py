@@ -21,7 +21,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
-import json
 import os
 import shutil
 import sys
@@ -33,8 +32,8 @@ from pathlib import Path
 import yaml
 
 from analysis_py.config import Paths
-from analysis_py.errors import BuildError, ConfigError, DataNotFoundError
-from analysis_py.warehouse.publish import atomic_write_json
+from analysis_py.errors import BuildError, ConfigError
+from analysis_py.warehouse.publish import atomic_write_json, read_pointer
 
 SPARK_DIRNAME = "spark"
 CURRENT = "current.json"
@@ -286,13 +285,11 @@ def _prune(root: Path, keep_id: str) -> None:
 
 def current(paths: Paths) -> SparkPublished:
     """The published Spark build, or a clear error if there is none."""
-    path = spark_root(paths) / CURRENT
-    if not path.is_file():
-        raise DataNotFoundError(
-            f"no published Spark build in {spark_root(paths)}",
-            hint="run `opsmetrics build --target spark` first",
-        )
-    info = json.loads(path.read_text())
+    info = read_pointer(
+        spark_root(paths) / CURRENT,
+        f"no published Spark build in {spark_root(paths)}",
+        "run `opsmetrics build --target spark` first",
+    )
     return SparkPublished(
         build_id=info["build_id"],
         build_dir=Path(info["build_dir"]),
