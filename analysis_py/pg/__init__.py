@@ -72,21 +72,12 @@ def result_table(result) -> pa.Table:
     """All rows of a :class:`~analysis_py.pg.session.Result` as an Arrow table."""
     cols = result.columns or []
     names = [c for c, _ in cols]
-    batches: list[pa.RecordBatch] = []
-    rows: list[tuple] = []
     src = result.source
     from analysis_py.pg.session import DuckSource
 
     if isinstance(src, DuckSource):
         src._first = False  # Arrow all the way: exact types
-    while src is not None and not src.done:
-        chunk = src.fetch(1 << 30)
-        if chunk is None:
-            break
-        if isinstance(chunk, pa.RecordBatch):
-            batches.append(chunk)
-        else:
-            rows.extend(chunk)
+    rows, batches, _ = src.take(1 << 62) if src is not None else ([], [], 0)
     head = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows]) if rows else None
     if batches:
         tail = pa.Table.from_batches(batches)

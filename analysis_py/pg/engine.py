@@ -71,6 +71,7 @@ class EngineOptions:
 class SemanticInfo:
     layer: object
     metrics: dict[str, dict]  # name -> {description, dimensions: [(name, kind)]}
+    grains: frozenset[str] = frozenset()  # standard and custom time grains
 
 
 def _q(name: str) -> str:
@@ -410,6 +411,7 @@ class Engine:
             return
         try:
             from analysis_py.semantic.layer import SemanticLayer
+            from analysis_py.semantic.manifest import GRAINS
         except ImportError:
             self.semantic = None
             return
@@ -430,7 +432,8 @@ class Engine:
                     "dimensions": dims,
                     "type": m.get("type"),
                 }
-            self.semantic = SemanticInfo(layer, metrics)
+            grains = frozenset(GRAINS) | frozenset(layer.manifest.custom_granularities)
+            self.semantic = SemanticInfo(layer, metrics, grains)
         except Exception as exc:
             log.warning("semantic layer not available: %s", exc)
             self.semantic = None

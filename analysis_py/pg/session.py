@@ -106,6 +106,23 @@ class RowSource:
     def close(self) -> None:
         self.done = True
 
+    def take(self, n: int) -> tuple[list[tuple], list[pa.RecordBatch], int]:
+        """Up to ``n`` more rows: (row tuples, Arrow batches, how many in all). A source gives
+        its row tuples (at most a first chunk) before its batches."""
+        rows: list[tuple] = []
+        batches: list[pa.RecordBatch] = []
+        got = 0
+        while not self.done and got < n:
+            chunk = self.fetch(n - got)
+            if chunk is None:
+                break
+            if isinstance(chunk, pa.RecordBatch):
+                batches.append(chunk)
+            else:
+                rows.extend(chunk)
+            got += len(chunk)
+        return rows, batches, got
+
 
 class ListSource(RowSource):
     def __init__(self, columns: list[tuple[str, PgType]], rows: Sequence[tuple]):
@@ -541,18 +558,7 @@ class Session:
                 f"FETCH {direction.upper()} is not supported (cursors are forward-only)"
             )
         src = portal.result.source
-        rows: list[tuple] = []
-        batches: list[pa.RecordBatch] = []
-        got = 0
-        while src is not None and not src.done and got < n:
-            chunk = src.fetch(n - got)
-            if chunk is None:
-                break
-            if isinstance(chunk, pa.RecordBatch):
-                batches.append(chunk)
-            else:
-                rows.extend(chunk)
-            got += len(chunk)
+        rows, batches, got = src.take(n) if src is not None else ([], [], 0)
         if verb == "move":
             return Result(f"MOVE {got}")
         cols = portal.result.columns or []
@@ -865,7 +871,7 @@ class Session:
             tree = sem.bind_params(tree, params)
         tree = sem.fold_constant_times(tree)
         try:
-            query = sem.translate(tree, known_metrics=set(info.metrics))
+            query = sem.translate(tree, known_metrics=set(info.metrics), grains=info.grains)
         except (Unsupported, SemanticSQLError):
             view = self._metric_view(tree, info)
             if view is None:
@@ -889,6 +895,7 @@ class Session:
         view = sem.translate(
             exp.select("*").from_(exp.to_table(f"metrics.{metric}")),
             known_metrics=set(info.metrics),
+            grains=info.grains,
         )
         compiled = self._compile(info, view.metrics, **view.kwargs())
         inner = self._client_sql(view.outer(), _wire_sql(compiled), sem.RESULT)
@@ -922,6 +929,26 @@ class Session:
             self._check_metric(m, requested)
         return compiled
 
+    def compile_metrics(self, **request):
+        """A metric request (:meth:`SemanticLayer.compile`'s arguments) compiled for this
+        role: its filters through the guard, every metric it reads granted."""
+        where = request.get("where") or []
+        for w in [where] if isinstance(where, str) else where:
+            guard.check_filter_text(str(w))
+        return self._compile(self._layer(), request.get("metrics"), **request)
+
+    def query_metrics(self, **request) -> Result:
+        """The rows of a metric request, as this role (see :meth:`compile_metrics`)."""
+        return self.run_duckdb(_wire_sql(self.compile_metrics(**request)), kind="semantic")
+
+    def dimension_values(self, dimension: str, metrics, where=None) -> Result:
+        """The distinct values of ``dimension`` where ``metrics`` have data, sorted."""
+        compiled = self.compile_metrics(metrics=metrics, group_by=[dimension], where=where)
+        col = exp.to_identifier(dimension, quoted=True).sql(dialect="duckdb")
+        return self.run_duckdb(
+            f"SELECT DISTINCT {col} FROM ({_wire_sql(compiled)}) AS _v ORDER BY 1", kind="semantic"
+        )
+
     def _check_metric(self, name: str, requested: set[str] | None = None) -> None:
         if self.role.metrics.allows(name):
             return
@@ -940,9 +967,6 @@ class Session:
 
         info = self._layer()
         call = jdbc.parse_call(text)
-        where = call.kwargs.get("where", call.kwargs.get("where_filter")) or []
-        for w in [where] if isinstance(where, str) else where:
-            guard.check_filter_text(str(w))
 
         def run(inner_sql: str) -> Result:
             return self.run_duckdb(
@@ -952,8 +976,7 @@ class Session:
             )
 
         if call.method == "query":
-            kw = call.query_kwargs()
-            compiled = self._compile(info, kw["metrics"], **kw)
+            compiled = self.compile_metrics(**call.query_kwargs())
             if call.kwargs.get("compile"):  # dbt's compile=True: the SQL, not the rows
                 text = compiled.expression.sql(dialect="duckdb", pretty=True)
                 text = re.sub(r"\b_sem\.", "main.", text)
@@ -964,9 +987,7 @@ class Session:
             dims = kw["group_by"] or []
             if len(dims) != 1:
                 raise Unsupported("dimension_values needs group_by=[one dimension]")
-            compiled = self._compile(
-                info, kw["metrics"], metrics=kw["metrics"], group_by=dims, where=kw["where"]
-            )
+            compiled = self.compile_metrics(metrics=kw["metrics"], group_by=dims, where=kw["where"])
             inner = _wire_sql(compiled)
             col = exp.to_identifier(dims[0], quoted=True).sql(dialect="duckdb")
             return run(f"SELECT DISTINCT {col} FROM ({inner}) AS _v ORDER BY 1")

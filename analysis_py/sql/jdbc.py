@@ -249,25 +249,58 @@ def parse_call(sql: str) -> Call:
 
 
 # ---------------------------------------------------------------- metadata calls
-def metadata(call: Call, info, role) -> tuple[list[str], list[tuple]]:
-    """Rows for the metadata methods, restricted to the role's metrics."""
-    layer = info.layer
-    granted = [m for m in layer.metrics() if role.metrics.allows(m["name"])]
-    want = _names(call.kwargs.get("metrics"))
-    for m in want:
+def granted_metrics(info, role) -> list[dict]:
+    """The semantic layer's metrics (``SemanticLayer.metrics()`` rows) ``role`` may query."""
+    return [m for m in info.layer.metrics() if role.metrics.allows(m["name"])]
+
+
+def check_granted(info, role, metrics) -> None:
+    """Refuse a metric that does not exist or is not granted, alike (a role learns nothing of
+    metrics it may not query)."""
+    for m in metrics:
         if not role.metrics.allows(m) or m not in info.metrics:
             raise SQLStateError(f'metric "{m}" does not exist or is not granted', sqlstate="42P01")
 
+
+def scope_dimensions(info, role, metrics=()) -> list[dict]:
+    """What ``metrics`` (granted, checked) can all be grouped by; without metrics, what any
+    granted metric can be grouped by, so that a role learns nothing of semantic models it has
+    no metric on."""
+    check_granted(info, role, metrics)
+    if metrics:
+        return info.layer.dimensions(metrics=list(metrics))
+    union: dict[str, dict] = {}
+    for m in granted_metrics(info, role):
+        for d in info.metrics.get(m["name"], {}).get("dimensions") or []:
+            union.setdefault(d["name"], d)
+    return sorted(union.values(), key=lambda d: (d["name"] != "metric_time", d["name"]))
+
+
+def scope_entities(info, role, metrics=()) -> list[dict]:
+    """The entities of the semantic models the dimensions in scope come from."""
+    models = {d.get("semantic_model") for d in scope_dimensions(info, role, metrics)}
+    return [e for e in info.layer.entities() if models & set(e.get("semantic_models") or [])]
+
+
+def granted_saved_queries(info, role) -> list[dict]:
+    """The saved queries every metric of which (inputs and filters included) ``role`` may read."""
+    layer = info.layer
+    return [
+        s
+        for s in layer.saved_queries()
+        if all(role.metrics.allows(m) for m in _saved_query_metrics(layer, s))
+    ]
+
+
+def metadata(call: Call, info, role) -> tuple[list[str], list[tuple]]:
+    """Rows for the metadata methods, restricted to the role's metrics."""
+    granted = granted_metrics(info, role)
+    want = _names(call.kwargs.get("metrics"))
+
     def dims_in_scope() -> list[dict]:
-        if want:
-            return layer.dimensions(metrics=want)  # valid for all the named metrics
-        # Without metrics named: what the granted metrics can be grouped by, so that a role
-        # learns nothing of semantic models it has no metric on.
-        union: dict[str, dict] = {}
-        for m in granted:
-            for d in info.metrics.get(m["name"], {}).get("dimensions") or []:
-                union.setdefault(d["name"], d)
-        return sorted(union.values(), key=lambda d: (d["name"] != "metric_time", d["name"]))
+        return scope_dimensions(info, role, want)
+
+    check_granted(info, role, want)
 
     if call.method == "metrics":
         rows = []
@@ -307,13 +340,11 @@ def metadata(call: Call, info, role) -> tuple[list[str], list[tuple]]:
         dims = dims_in_scope()
         return ["name"], [(g,) for g in _grains(dims)]
     if call.method == "entities":
-        models = {d.get("semantic_model") for d in dims_in_scope()}
-        ents = [e for e in layer.entities() if models & set(e.get("semantic_models") or [])]
         return ["name", "description", "type"], [
-            (e["name"], e.get("description"), e.get("type")) for e in ents
+            (e["name"], e.get("description"), e.get("type"))
+            for e in scope_entities(info, role, want)
         ]
     if call.method == "saved_queries":
-        sq = layer.saved_queries() if hasattr(layer, "saved_queries") else []
         return ["name", "description", "label", "metrics", "group_by", "where"], [
             (
                 s["name"],
@@ -323,8 +354,7 @@ def metadata(call: Call, info, role) -> tuple[list[str], list[tuple]]:
                 ", ".join(s["group_by"]),
                 " AND ".join(s["where"]),
             )
-            for s in sq
-            if all(role.metrics.allows(m) for m in _saved_query_metrics(layer, s))
+            for s in granted_saved_queries(info, role)
         ]
     if call.method == "metrics_for_dimensions":
         need = set(_names(call.kwargs.get("group_by")))

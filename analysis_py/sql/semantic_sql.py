@@ -26,27 +26,15 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlglot import exp
 
 from analysis_py.errors import SemanticSQLError, SQLStateError, Unsupported, close_names
+from analysis_py.semantic.manifest import GRAINS
 
-GRAINS = (
-    "hour",
-    "day",
-    "week",
-    "month",
-    "quarter",
-    "year",
-    "fiscal_quarter",
-    "fiscal_year",
-    "minute",
-    "second",
-    "millisecond",
-)
 _AGGS = (exp.Sum, exp.Avg, exp.Min, exp.Max, exp.AnyValue, exp.First, exp.Last)
 _WRAPPER_NAMES = {"measure", "agg", "sum", "avg", "min", "max", "any_value", "first", "last"}
 
@@ -222,9 +210,9 @@ def _col(name: str) -> exp.Column:
     return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier("_m"))
 
 
-def _split_grain(name: str) -> tuple[str, str | None]:
+def _split_grain(name: str, grains: Collection[str]) -> tuple[str, str | None]:
     base, sep, tail = name.rpartition("__")
-    if sep and tail in GRAINS:
+    if sep and tail in grains:
         return base, tail
     return name, None
 
@@ -245,8 +233,15 @@ def _trunc_unit(node: exp.Expression) -> tuple[str, exp.Expression] | None:
 
 
 class _Translator:
-    def __init__(self, known_metrics: set[str], table_metric: str | None, aliases: set[str]):
+    def __init__(
+        self,
+        known_metrics: set[str],
+        table_metric: str | None,
+        aliases: set[str],
+        grains: Collection[str],
+    ):
         self.known = known_metrics
+        self.grains = grains
         self.table_metric = table_metric
         self.aliases = aliases
         self.metrics: list[str] = []
@@ -272,7 +267,7 @@ class _Translator:
         """Rewrite a SELECT/HAVING/ORDER expression over the compiled result's columns."""
         tu = _trunc_unit(node)
         if tu is not None and isinstance(tu[1], exp.Column):
-            base, _g = _split_grain(self.colname(tu[1]))
+            base, _g = _split_grain(self.colname(tu[1]), self.grains)
             name = f"{base}__{tu[0]}"
             self.add_dim(name)
             return _col(name)
@@ -323,7 +318,7 @@ class _Translator:
 
     # -- WHERE → filter templates
     def template(self, name: str) -> str:
-        base, grain = _split_grain(name)
+        base, grain = _split_grain(name, self.grains)
         if base == "metric_time" or grain is not None:
             return f"{{{{ TimeDimension('{base}', '{grain or 'day'}') }}}}"
         if "__" in name:
@@ -337,7 +332,7 @@ class _Translator:
         def fn(node):
             tu = _trunc_unit(node)
             if tu is not None and isinstance(tu[1], exp.Column):
-                base, _g = _split_grain(self.colname(tu[1]))
+                base, _g = _split_grain(self.colname(tu[1]), self.grains)
                 return exp.Var(this=self.template(f"{base}__{tu[0]}"))
             if isinstance(node, exp.Column):
                 name = self.colname(node)
@@ -377,8 +372,12 @@ def _default_name(e: exp.Expression) -> str:
     return "?column?"
 
 
-def translate(tree: exp.Expression, known_metrics: set[str]) -> SemanticQuery:
-    """A semantic SELECT as a metric request plus the projection over its result."""
+def translate(
+    tree: exp.Expression, known_metrics: set[str], grains: Collection[str] = GRAINS
+) -> SemanticQuery:
+    """A semantic SELECT as a metric request plus the projection over its result.
+    ``grains``: the time grains a ``<dimension>__<grain>`` column may name (the standard
+    ones and the project's custom grains)."""
     if not isinstance(tree, exp.Select):
         raise Unsupported("semantic SQL must be a single SELECT over metrics")
     if tree.args.get("with_") or tree.args.get("with"):
@@ -400,7 +399,7 @@ def translate(tree: exp.Expression, known_metrics: set[str]) -> SemanticQuery:
     aliases = {table.name.lower(), "metrics"}
     if table.alias:
         aliases.add(table.alias.lower())
-    tr = _Translator(known_metrics, table_metric, aliases)
+    tr = _Translator(known_metrics, table_metric, aliases, grains)
 
     projection: list[exp.Expression] = []
     names: list[str] = []

@@ -210,3 +210,15 @@ def test_python_expression_parsing_is_serialised_across_threads():
         assert not done.wait(0.3), "the JDBC call was parsed without the AST lock"
     t.join(5)
     assert done.is_set()
+
+
+def test_a_projects_custom_grain_is_a_time_grain_in_semantic_sql():
+    """``<dimension>__<grain>`` names a custom grain of the project's time spine only when
+    the caller passes the project's grains: otherwise it is a dimension name."""
+    sql = "select metric_time__martian_day, payment_count from metrics where metric_time__martian_day > '2025-01-01'"
+    tree = sqlglot.parse_one(sql, read="postgres")
+    custom = semantic.translate(tree, KNOWN, grains={*semantic.GRAINS, "martian_day"})
+    assert custom.group_by == ["metric_time__martian_day"]
+    assert custom.where == ["{{ TimeDimension('metric_time', 'martian_day') }} > '2025-01-01'"]
+    plain = semantic.translate(tree, KNOWN)
+    assert plain.where == ["{{ Dimension('metric_time__martian_day') }} > '2025-01-01'"]
