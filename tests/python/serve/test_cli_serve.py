@@ -75,6 +75,7 @@ def test_demo_serves_public_marts_without_pii(tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+        proc.stdout.close()
 
 
 def test_hash_password_reads_stdin_and_verifier_authenticates(tmp_path):
