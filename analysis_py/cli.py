@@ -44,6 +44,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "serve",
         "Serve the warehouse over the Postgres wire protocol.",
     ),
+    "mcp": (
+        "analysis_py.commands.mcp",
+        "mcp",
+        "Serve metrics to AI agents over the Model Context Protocol.",
+    ),
     "analyze": ("analysis_py.commands.analyze", "analyze", "Run declarative analysis specs."),
     "report": (
         "analysis_py.commands.analyze",

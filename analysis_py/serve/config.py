@@ -23,6 +23,9 @@ DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
 DEFAULT_MEMORY_LIMIT = "1GB"
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
 
+#: a user's MCP bearer token as stored in the config: its SHA-256, never the token
+TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
 
 def check_memory_limit(value: str | None, what: str = "server.memory_limit") -> str | None:
     """A DuckDB memory size such as ``1GB`` or ``512MiB`` (anything else is refused: the
@@ -39,8 +42,10 @@ def check_memory_limit(value: str | None, what: str = "server.memory_limit") -> 
 @dataclass(frozen=True)
 class User:
     name: str
-    verifier: str
+    verifier: str | None  # SCRAM-SHA-256 verifier of the password; None: no wire login
     role: str
+    #: ``sha256:<hex>`` of the bearer token the MCP server accepts for this user
+    token_sha256: str | None = None
 
 
 @dataclass
@@ -256,17 +261,34 @@ def load_config(path: str | Path | None = None, data: dict | None = None) -> Ser
                 f"users.{name}.password must be a SCRAM-SHA-256 verifier, not a plain password",
                 hint="make one with: opsmetrics serve --hash-password (reads the password from stdin)",
             )
+        unknown = set(spec) - {"password", "verifier", "role", "token"}
+        if unknown:
+            raise ConfigError(
+                f"users.{name}: unknown keys {sorted(unknown)}",
+                hint="expected password, role, token",
+            )
         verifier = spec.get("password") or spec.get("verifier")
-        if not verifier:
-            raise ConfigError(f"users.{name}: needs password (a SCRAM verifier)")
-        try:
-            parse_verifier(verifier)
-        except ValueError as exc:
-            raise ConfigError(f"users.{name}.password: {exc}") from None
+        token = spec.get("token")
+        if not verifier and not token:
+            raise ConfigError(
+                f"users.{name}: needs password (a SCRAM verifier) or token (for the MCP server)",
+                hint="opsmetrics serve --hash-password / opsmetrics mcp --new-token",
+            )
+        if verifier:
+            try:
+                parse_verifier(verifier)
+            except ValueError as exc:
+                raise ConfigError(f"users.{name}.password: {exc}") from None
+        if token is not None and not TOKEN_HASH.fullmatch(str(token)):
+            raise ConfigError(
+                f"users.{name}.token must be sha256:<64 hex digits> (the token's hash, never the "
+                "token itself)",
+                hint="make a token and its hash with: opsmetrics mcp --new-token",
+            )
         role = spec.get("role")
         if role not in cfg.roles:
             raise ConfigError(f"users.{name}: role {role!r} is not defined under roles")
-        cfg.users[name] = User(name, verifier, role)
+        cfg.users[name] = User(name, verifier or None, role, str(token) if token else None)
     if not cfg.users:
         raise ConfigError("serve config defines no users")
     return cfg

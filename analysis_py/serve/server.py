@@ -137,7 +137,9 @@ class PgServer:
         self._server: asyncio.base_events.Server | None = None
         self._poller: asyncio.Task | None = None
         self._next_pid = 1000
-        self.verifiers = {u.name: parse_verifier(u.verifier) for u in config.users.values()}
+        self.verifiers = {
+            u.name: parse_verifier(u.verifier) for u in config.users.values() if u.verifier
+        }
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> tuple[str, int]:

@@ -7,6 +7,7 @@ any depth of its code (lazy imports included). No exceptions.
     sql                                       pure SQL translation (semantic SQL, JDBC, guard)
     pg                                        PostgreSQL emulation (types, catalog, session)
     serve                                     the wire
+    agents                                    MCP tools over the same sessions
     analyses  → semantic, warehouse           statistics on governed tables
     report    → analyses, warehouse           what the analyses tell
     commands, jobs, cli                       the entry points: anything
@@ -33,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "sql": {"semantic", "warehouse"},
     "pg": {"sql", "semantic", "warehouse"},
     "serve": {"pg", "sql", "semantic", "warehouse"},
+    "agents": {"serve", "pg", "sql", "semantic", "warehouse"},
     "analyses": {"semantic", "warehouse"},
     "report": {"analyses", "warehouse"},
 }
