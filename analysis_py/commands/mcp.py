@@ -80,7 +80,8 @@ def mcp(transport, host, port, config_path, as_user, warehouse_dir, project_dir,
     try:
         if http:
             click.echo(f"opsmetrics MCP on http://{host}:{port}/mcp", err=True)
-            server.run("streamable-http", host=host, port=port, stateless_http=True)
+            # sessions kept and plain JSON answers: half the cost of stateless SSE per call
+            server.run("streamable-http", host=host, port=port, json_response=True)
         else:
             server.run("stdio")
     except KeyboardInterrupt:
