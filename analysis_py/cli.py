@@ -36,7 +36,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": (
         "analysis_py.commands.query",
         "export",
-        "Materialise saved-query exports as tables.",
+        "Saved-query exports as tables, or the semantic layer as Ossie.",
+    ),
+    "import": (
+        "analysis_py.commands.query",
+        "import_",
+        "Turn an Apache Ossie document into dbt semantic YAML.",
     ),
     "sql": ("analysis_py.commands.sql", "sql", "Run semantic or read-only SQL."),
     "serve": (

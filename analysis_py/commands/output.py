@@ -1,7 +1,9 @@
-"""Results as a person or a file receives them: one atomic CSV writer and one text table."""
+"""Results as a person or a file receives them: atomic files (CSV and any text) and one text
+table."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import tempfile
@@ -9,24 +11,40 @@ from collections.abc import Callable, Iterable, Sequence
 
 import click
 
+from analysis_py.errors import ConfigError
 
-def write_csv(path: str, columns: Sequence[str], rows: Iterable[Sequence], cell: Callable) -> int:
-    """Write ``rows`` (each value through ``cell``) to ``path`` atomically: a failed run leaves
-    no half-written file. Returns the number of rows written."""
+
+@contextlib.contextmanager
+def atomic_file(path: str, newline: str | None = None):
+    """A text file opened for writing at ``path`` that appears whole or not at all: written to
+    a temporary file beside it and renamed when the block ends without an error."""
     target = os.path.abspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", suffix=".tmp")
-    n = 0
+    folder = os.path.dirname(target) or "."
+    if not os.path.isdir(folder):
+        raise ConfigError(
+            f"cannot write {path}: folder {folder} does not exist",
+            hint="create the folder first or choose another path",
+        )
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(columns)
-            for r in rows:
-                w.writerow([cell(v) for v in r])
-                n += 1
+        with os.fdopen(fd, "w", newline=newline) as f:
+            yield f
         os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_csv(path: str, columns: Sequence[str], rows: Iterable[Sequence], cell: Callable) -> int:
+    """Write ``rows`` (each value through ``cell``) to ``path`` atomically: a failed run leaves
+    no half-written file. Returns the number of rows written."""
+    n = 0
+    with atomic_file(path, newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([cell(v) for v in r])
+            n += 1
     return n
 
 

@@ -414,10 +414,33 @@ def validate(project_dir, profiles_dir, target, manifest, database):
 @click.option(
     "--saved-query", "saved_queries", multiple=True, help="Only these saved queries (default: all)."
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tables", "ossie"]),
+    default="tables",
+    show_default=True,
+    help="tables: saved-query exports into DuckDB; ossie: the semantic layer as an Apache Ossie "
+    "document.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="ossie: write the document here (.yaml/.yml or .json; default: standard output).",
+)
 @source_options
-def export(saved_queries, project_dir, profiles_dir, target, manifest, database):
-    """Materialise saved-query exports as tables/views in a writable DuckDB file."""
+def export(saved_queries, fmt, out_path, project_dir, profiles_dir, target, manifest, database):
+    """Materialise saved-query exports as tables/views in a writable DuckDB file, or write the
+    semantic layer as an Apache Ossie (Open Semantic Interchange) document.
 
+    \b
+    opsmetrics export --format ossie --out semantic.ossie.yaml
+    """
+    if fmt == "ossie":
+        return _export_ossie(out_path, project_dir, profiles_dir, target, manifest, database)
+    if out_path:
+        raise ConfigError("--out applies to --format ossie", hint="tables go into the database")
     from analysis_py.semantic.exports import run_exports
 
     if manifest and not database:
@@ -438,6 +461,100 @@ def export(saved_queries, project_dir, profiles_dir, target, manifest, database)
         click.echo(f"✓ {w}")
     if not written:
         click.echo("no saved query has exports", err=True)
+    return 0
+
+
+def _export_ossie(out_path, project_dir, profiles_dir, target, manifest, database) -> int:
+    import json
+
+    from analysis_py.config import project_dir as _project_dir
+    from analysis_py.semantic.ossie import export_document
+    from analysis_py.warehouse.dbt_parse import read_yaml
+
+    mpath, _db = _paths(project_dir, profiles_dir, target, manifest, database, connect=False)
+    project = read_yaml(_project_dir(project_dir) / "dbt_project.yml") if not manifest else {}
+    name = str(project.get("name") or Path(mpath).parent.parent.name or "semantic_model")
+    doc = export_document(json.loads(Path(mpath).read_text()), name)
+    text = _document_text(doc, out_path)
+    if not out_path:
+        click.echo(text, nl=False)
+        return 0
+    from analysis_py.commands.output import atomic_file
+
+    with atomic_file(out_path) as f:
+        f.write(text)
+    m = doc["semantic_model"][0]
+    carried = len(json.loads(m["custom_extensions"][0]["data"])["metricflow_metrics"])
+    click.echo(
+        f"wrote {out_path}: {len(m['datasets'])} datasets, {len(m['metrics'])} metrics as Ossie "
+        f"expressions, {carried} carried in the DBT extension (docs/agents.md, 'Ossie')",
+        err=True,
+    )
+    return 0
+
+
+def _document_text(doc: dict, path: str | None) -> str:
+    import json
+
+    if path and path.lower().endswith(".json"):
+        return json.dumps(doc, indent=2) + "\n"
+    import yaml
+
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+@click.command("import")
+@click.argument("document", type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ossie"]),
+    default="ossie",
+    show_default=True,
+    help="The document's format.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Write the dbt YAML here, e.g. models/semantic/_ossie.yml (default: standard output).",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def import_(document, fmt, out_path, force):
+    """Turn an Apache Ossie document into dbt semantic_models / metrics YAML.
+
+    \b
+    opsmetrics import --format ossie semantic.ossie.yaml --out models/_ossie_semantic.yml
+    """
+    import yaml
+
+    from analysis_py.semantic.ossie import OssieError, import_document
+
+    try:
+        text = Path(document).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {document}: {exc.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise OssieError(f"{document} is not YAML or JSON: {exc}".splitlines()[0]) from None
+    if out_path and Path(out_path).exists() and not force:
+        raise ConfigError(f"{out_path} exists", hint="pass --force to overwrite it")
+    out = import_document(doc)
+    body = yaml.safe_dump(out, sort_keys=False, allow_unicode=True, width=100)
+    header = f"# dbt semantic layer YAML imported from the Ossie document {Path(document).name}\n"
+    if not out_path:
+        click.echo(header + body, nl=False)
+        return 0
+    from analysis_py.commands.output import atomic_file
+
+    with atomic_file(out_path) as f:
+        f.write(header + body)
+    click.echo(
+        f"wrote {out_path}: {len(out['semantic_models'])} semantic models, "
+        f"{len(out['metrics'])} metrics; run `dbt parse` to check them",
+        err=True,
+    )
     return 0
 
 
