@@ -15,6 +15,7 @@ as psql shows them; nothing of a traceback reaches the client or the log.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import inspect
@@ -251,33 +252,28 @@ def _resources(server: MCPServer, engine, ids: Identities, max_rows: int) -> Non
         finally:
             session.close()
 
-    @server.resource(
-        "opsmetrics://metrics", name="metrics", mime_type="application/json",
-        description="The metrics you may query: name, type, label, description.",
-    )  # fmt: skip
-    def metrics() -> str:
-        return as_caller(tools.list_metrics)
-
-    @server.resource(
-        "opsmetrics://dimensions", name="dimensions", mime_type="application/json",
-        description="What your metrics can be grouped by, with time grains.",
-    )  # fmt: skip
-    def dimensions() -> str:
-        return as_caller(lambda s: tools.get_dimensions(s, []))
-
-    @server.resource(
-        "opsmetrics://saved-queries", name="saved-queries", mime_type="application/json",
-        description="Curated metric requests you may run with run_saved_query.",
-    )  # fmt: skip
-    def saved_queries() -> str:
-        return as_caller(tools.list_saved_queries)
-
-    @server.resource(
-        "opsmetrics://marts", name="marts", mime_type="application/json",
-        description="The marts (governed tables) you may read, with their descriptions.",
-    )  # fmt: skip
-    def marts() -> str:
-        return as_caller(tools.list_marts)
+    static = {
+        "metrics": (
+            "The metrics you may query: name, type, label, description.",
+            tools.list_metrics,
+        ),
+        "dimensions": (
+            "What your metrics can be grouped by, with time grains.",
+            lambda s: tools.get_dimensions(s, []),
+        ),
+        "saved-queries": (
+            "Curated metric requests you may run with run_saved_query.",
+            tools.list_saved_queries,
+        ),
+        "marts": (
+            "The marts (governed tables) you may read, with their descriptions.",
+            tools.list_marts,
+        ),
+    }
+    for name, (description, fn) in static.items():
+        server.resource(
+            f"opsmetrics://{name}", name=name, mime_type="application/json", description=description
+        )(functools.partial(as_caller, fn))
 
     @server.resource(
         "opsmetrics://marts/{name}", name="mart", mime_type="application/json",

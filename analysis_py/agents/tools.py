@@ -29,10 +29,30 @@ import datetime as dt
 import decimal
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import NotRequired
+
+from typing_extensions import TypedDict
 
 from analysis_py.errors import ConfigError, QueryError, did_you_mean
 from analysis_py.sql import jdbc
+
+
+class GroupBy(TypedDict):
+    """dbt-mcp's group-by item: ``type`` DIMENSION, TIME_DIMENSION or ENTITY; a grain for
+    a time dimension."""
+
+    name: str
+    type: NotRequired[str]
+    grain: NotRequired[str | None]
+
+
+class OrderBy(TypedDict):
+    """dbt-mcp's order-by item."""
+
+    name: str
+    descending: NotRequired[bool]
+    grain: NotRequired[str | None]
+
 
 #: group-by item types of dbt's Semantic Layer API
 GROUP_BY_TYPES = ("dimension", "time_dimension", "entity")
@@ -162,15 +182,20 @@ def _names(v, what: str) -> list[str]:
     return list(v)
 
 
+def _item(item, what: str, example: str) -> dict | str:
+    """A group-by or order-by item: a name, or a mapping with one."""
+    if isinstance(item, str) or (isinstance(item, dict) and isinstance(item.get("name"), str)):
+        return item
+    raise QueryError(f"{what} item {item!r} is not a name or a mapping with a name", hint=example)
+
+
 def _group_by_name(item) -> str:
     """dbt-mcp's ``{name, type, grain}`` (or a plain name) as the engine's group-by name."""
+    item = _item(
+        item, "group_by", 'e.g. {"name": "metric_time", "type": "time_dimension", "grain": "month"}'
+    )
     if isinstance(item, str):
         return item
-    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise QueryError(
-            f"group_by item {item!r} is not a name or {{name, type, grain}}",
-            hint='e.g. {"name": "metric_time", "type": "time_dimension", "grain": "month"}',
-        )
     kind = str(item.get("type") or "dimension").lower()
     if kind not in GROUP_BY_TYPES:
         raise QueryError(
@@ -189,13 +214,9 @@ def _group_by_name(item) -> str:
 
 def _order_by_name(item) -> str:
     """dbt-mcp's ``{name, descending, grain}`` (or ``-name``) as the engine's order item."""
+    item = _item(item, "order_by", 'e.g. {"name": "stp_rate", "descending": true}')
     if isinstance(item, str):
         return item
-    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise QueryError(
-            f"order_by item {item!r} is not a name or {{name, descending}}",
-            hint='e.g. {"name": "stp_rate", "descending": true}',
-        )
     name = item["name"] + (f"__{str(item['grain']).lower()}" if item.get("grain") else "")
     return ("-" if item.get("descending") else "") + name
 
@@ -210,8 +231,8 @@ def _limit(limit, default: int) -> int:
 
 def request(
     metrics: Sequence[str] | None = None,
-    group_by: Sequence[Any] | None = None,
-    order_by: Sequence[Any] | None = None,
+    group_by: list[GroupBy | str] | None = None,
+    order_by: list[OrderBy | str] | None = None,
     where: str | Sequence[str] | None = None,
     limit: int | None = None,
     saved_query: str | None = None,
@@ -265,8 +286,8 @@ def rows_json(result, cap: int) -> str:
 def query_metrics(
     session,
     metrics: Sequence[str],
-    group_by: Sequence[Any] | None = None,
-    order_by: Sequence[Any] | None = None,
+    group_by: list[GroupBy | str] | None = None,
+    order_by: list[OrderBy | str] | None = None,
     where: str | None = None,
     limit: int | None = None,
 ) -> str:
@@ -280,8 +301,8 @@ def query_metrics(
 def get_metrics_compiled_sql(
     session,
     metrics: Sequence[str],
-    group_by: Sequence[Any] | None = None,
-    order_by: Sequence[Any] | None = None,
+    group_by: list[GroupBy | str] | None = None,
+    order_by: list[OrderBy | str] | None = None,
     where: str | None = None,
     limit: int | None = None,
 ) -> str:

@@ -6,7 +6,8 @@ DuckDB's own emulation lists every attached database (every generation, every ro
 each role database gets its own tables in a hidden schema ``_pg`` (and ``_is`` for
 ``information_schema``), filled from the objects that role may see; client SQL is
 rewritten to read them (:mod:`analysis_py.pg.rewrite`). OIDs are derived from object
-names, so they stay the same across warehouse generations and BI caches stay valid.
+names, so they stay the same across warehouse generations and BI caches stay valid. The
+tables' columns (PostgreSQL's layout, with defaults) are data: ``catalog_tables.toml``.
 """
 
 from __future__ import annotations
