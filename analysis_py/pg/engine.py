@@ -36,6 +36,8 @@ from analysis_py.pg.governance import MartInfo, Role, view_sql
 from analysis_py.pg.settings import DEFAULT_SETTINGS
 from analysis_py.pg.types import pg_type_of
 from analysis_py.warehouse.manifest import DbtManifest
+from analysis_py.warehouse.result_cache import DEFAULT_BYTES as DEFAULT_RESULT_CACHE_BYTES
+from analysis_py.warehouse.result_cache import ResultCache
 
 log = logging.getLogger("opsmetrics.sql")
 
@@ -65,6 +67,8 @@ class EngineOptions:
     #: extra ``(name, schema, comment)`` the catalog shows; metrics/analysis are added
     schemas: tuple[str, ...] = ("main",)
     semantic: bool = True
+    #: bytes of metric query results kept across sessions (0 = none), per published build
+    result_cache_bytes: int = DEFAULT_RESULT_CACHE_BYTES
 
 
 @dataclass
@@ -116,6 +120,9 @@ class Engine:
         self._functions: list[dict] = []
         self.listeners: list[Callable[[Generation], None]] = []
         self.users_by_role = users_by_role or {}
+        #: metric results by (generation, role, SQL): a new generation's queries never meet
+        #: the last one's answers, and its publication drops them
+        self.results = ResultCache(self.options.result_cache_bytes)
         self.con = self._open()
 
     # ------------------------------------------------------------------ setup
@@ -292,6 +299,7 @@ class Engine:
                 if old is not None:
                     old.retired = True
                     self._old.append(old)
+            self.results.retain(alias)
             log.info("serving %s as %s", path.name, alias)
             for fn in self.listeners:
                 fn(gen)

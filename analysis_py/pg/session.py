@@ -140,6 +140,29 @@ class ListSource(RowSource):
         return out
 
 
+class ArrowSource(RowSource):
+    """Rows of a result already in memory (the result cache's), as Arrow batches, cut at the
+    session's row limit as :class:`DuckSource` would."""
+
+    def __init__(self, columns, table: pa.Table, max_rows: int):
+        self.columns = columns
+        limit = max_rows if max_rows > 0 else table.num_rows
+        self.truncated = table.num_rows > limit
+        self._batches = table.slice(0, limit).to_batches(ARROW_BATCH)
+        self.done = not self._batches
+
+    def fetch(self, n: int):
+        if self.done:
+            return None
+        batch = self._batches[0]
+        if len(batch) > n:
+            self._batches[0] = batch.slice(n)
+            return batch.slice(0, n)
+        self._batches.pop(0)
+        self.done = not self._batches
+        return batch
+
+
 class DuckSource(RowSource):
     """Rows from a DuckDB cursor: a small first fetch in Python, then Arrow batches."""
 
@@ -667,6 +690,8 @@ class Session:
         return result
 
     def run_duckdb(self, sql: str, params=None, *, kind: str = "query") -> Result:
+        if kind == "semantic" and self.engine.results.enabled:
+            return self._cached(sql, params)
         gen = self.engine.acquire()
         cur = self._take_cursor()
         try:
@@ -686,6 +711,37 @@ class Session:
             return Result("SELECT 0", kind=kind)
         cols = [(d[0], pg_type_of(d[1])) for d in desc]
         return Result("SELECT", cols, DuckSource(self, cur, gen, cols, self.max_rows), kind=kind)
+
+    def _cached(self, sql: str, params) -> Result:
+        """A metric query's result from the engine's result cache, or run, kept and returned.
+        The key holds the generation it runs on, the role (its grants, masking and row
+        policies: the SQL reads the role's own views) and the row limit."""
+        cache = self.engine.results
+        gen = self.engine.acquire()
+        try:
+            build = gen.alias if gen is not None else ""
+            key = (repr(self.role), self.max_rows, sql, tuple(params or ()))
+            hit = cache.get(build, key)
+            if hit is None:
+                cur = self._take_cursor()
+                try:
+                    cur.execute(sql, list(params) if params else None)
+                    if cur.description is None:
+                        return Result("SELECT 0", kind="semantic")
+                    with warnings.catch_warnings():  # the copy is cheaper than re-running
+                        warnings.simplefilter("ignore")
+                        table = cur.to_arrow_table()
+                    cols = [(d[0], pg_type_of(d[1])) for d in cur.description]
+                except duckdb.Error as exc:
+                    raise duck_error(exc) from None
+                finally:
+                    self._give_back(cur)
+                cache.put(build, key, cols, table)
+            else:
+                cols, table = list(hit.columns), hit.table
+        finally:
+            self.engine.release(gen)
+        return Result("SELECT", cols, ArrowSource(cols, table, self.max_rows), kind="semantic")
 
     def describe(self, text: str, n_params: int) -> list[tuple[str, PgType]] | None:
         """Result columns of a statement without running it."""

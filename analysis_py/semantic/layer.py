@@ -59,14 +59,24 @@ class CompiledQuery:
         return conn
 
     def to_arrow(self):
+        cached = self.layer._cached(self._conn(), self.expression.sql(dialect="duckdb"))
+        if cached is not None:
+            return cached
         return self._conn().sql(self.expression.sql(dialect="duckdb")).to_arrow_table()
 
     def to_pandas(self):
-        df = self._conn().sql(self.expression.sql(dialect="duckdb")).df()
+        cached = self.layer._cached(self._conn(), self.expression.sql(dialect="duckdb"))
+        if cached is not None:
+            df = cached.to_pandas()
+        else:
+            df = self._conn().sql(self.expression.sql(dialect="duckdb")).df()
         df.columns = self.columns
         return df
 
     def fetchall(self) -> list[tuple]:
+        cached = self.layer._cached(self._conn(), self.expression.sql(dialect="duckdb"))
+        if cached is not None:
+            return [tuple(r.values()) for r in cached.to_pylist()]
         return self._conn().sql(self.expression.sql(dialect="duckdb")).fetchall()
 
     def to_ibis(self, backend=None):
@@ -86,9 +96,25 @@ class SemanticLayer:
     >>> # sl = SemanticLayer.from_dbt("path/to/project"); sl.query(metrics=["revenue"]).to_pandas()
     """
 
-    def __init__(self, manifest, connection=None, dialect: str = "duckdb", relation_resolver=None):
+    def __init__(
+        self,
+        manifest,
+        connection=None,
+        dialect: str = "duckdb",
+        relation_resolver=None,
+        result_cache=None,
+    ):
         self.manifest: Manifest = load_manifest(manifest)
         self.connection = connection
+        #: a :class:`~analysis_py.warehouse.result_cache.ResultCache` (or its size in bytes):
+        #: results of a read-only database file are kept and served again; types then are
+        #: Arrow's for every ``to_*`` method
+        if isinstance(result_cache, int):
+            from analysis_py.warehouse.result_cache import ResultCache
+
+            result_cache = ResultCache(result_cache)
+        self.results = result_cache
+        self._db_identity: tuple | None = None
         if dialect not in DIALECTS:
             raise QueryError(
                 f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(DIALECTS)}"
@@ -96,6 +122,38 @@ class SemanticLayer:
         self.dialect = dialect
         self.relation_resolver = relation_resolver
         self._compiler = Compiler(self.manifest, dialect, relation_resolver)
+
+    def _cached(self, conn, sql: str):
+        """The Arrow result of ``sql`` through the result cache; None when there is none or
+        the database can change under it (only a read-only file is cached, keyed by its path,
+        inode and modification time: a published build is a new file)."""
+        if self.results is None or not self.results.enabled:
+            return None
+        identity = self._identity(conn)
+        if identity is None:
+            return None
+        hit = self.results.get(identity, sql)
+        if hit is not None:
+            return hit.table
+        table = conn.sql(sql).to_arrow_table()
+        self.results.put(identity, sql, (), table)
+        return table
+
+    def _identity(self, conn) -> str | None:
+        if self._db_identity is None or self._db_identity[0] is not conn:
+            import os
+
+            rows = conn.execute(
+                "SELECT path, readonly FROM duckdb_databases() "
+                "WHERE database_name = current_database()"
+            ).fetchall()
+            row = rows[0] if rows else None
+            ident = None
+            if row and row[0] and row[1]:
+                st = os.stat(row[0])
+                ident = f"{os.path.realpath(row[0])}:{st.st_ino}:{st.st_mtime_ns}"
+            self._db_identity = (conn, ident)
+        return self._db_identity[1]
 
     # -- construction ------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from analysis_py.errors import ConfigError
 from analysis_py.pg.governance import Grants, Role, RowPolicy
 from analysis_py.serve import wire
 from analysis_py.serve.scram import make_verifier, parse_verifier
+from analysis_py.warehouse.result_cache import DEFAULT_BYTES as DEFAULT_RESULT_CACHE_BYTES
 
 DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -63,6 +64,8 @@ class ServeConfig:
     #: the query log is rotated at this size, keeping this many old files (0 = no log cap)
     query_log_max_bytes: int = 64 << 20
     query_log_backups: int = 3
+    #: bytes of metric query results kept for repeated requests (0 = no result cache)
+    result_cache_bytes: int = DEFAULT_RESULT_CACHE_BYTES
     #: DuckDB's threads and memory for all queries of this server together
     threads: int | None = DEFAULT_THREADS
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT
@@ -126,6 +129,7 @@ SERVER_KEYS = frozenset(
         "query_log",
         "query_log_max_bytes",
         "query_log_backups",
+        "result_cache_bytes",
         "threads",
         "memory_limit",
         "authentication_timeout",
@@ -191,6 +195,9 @@ def load_config(path: str | Path | None = None, data: dict | None = None) -> Ser
         ),
         query_log_backups=_num(
             srv, "query_log_backups", d.query_log_backups, int, "server", low=0, high=100
+        ),
+        result_cache_bytes=_num(
+            srv, "result_cache_bytes", d.result_cache_bytes, int, "server", low=0
         ),
         authentication_timeout=_num(
             srv, "authentication_timeout", d.authentication_timeout, float, "server", above=0

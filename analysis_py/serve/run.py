@@ -18,7 +18,12 @@ def make_engine(cfg: ServeConfig, warehouse_dir=None, project_dir=None) -> Engin
     from analysis_py.config import resolve_paths
 
     paths = resolve_paths(project_dir=project_dir, warehouse_dir=warehouse_dir)
-    opts = EngineOptions(database=cfg.database, threads=cfg.threads, memory_limit=cfg.memory_limit)
+    opts = EngineOptions(
+        database=cfg.database,
+        threads=cfg.threads,
+        memory_limit=cfg.memory_limit,
+        result_cache_bytes=cfg.result_cache_bytes,
+    )
     return Engine(
         paths.warehouse_dir,
         cfg.roles,
