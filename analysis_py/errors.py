@@ -129,7 +129,7 @@ def did_you_mean(name: str, options, *, n: int = 3, cutoff: float = 0.5) -> str:
     """``did you mean 'a'?`` (``'a', 'b' or 'c'`` for several) over the names of ``options``
     close to ``name``; ``""`` when none is.
 
-    >>> did_you_mean("fct_casez", ["fct_cases", "fct_payments"])
+    >>> did_you_mean("fct_casez", ["fct_cases", "dim_clients"])
     "did you mean 'fct_cases'?"
     >>> did_you_mean("zzz", ["fct_cases"])
     ''

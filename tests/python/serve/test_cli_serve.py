@@ -181,6 +181,12 @@ def test_example_config_loads_and_documents_its_passwords():
     salt = b"opsmetrics-example"
     assert cfg.users["analyst"].verifier == make_verifier("analyst-example", salt=salt)
     assert cfg.users["emea"].verifier == make_verifier("emea-example", salt=salt)
+    from analysis_py.agents.server import token_hash
+
+    agent = cfg.users["emea_agent"]
+    assert agent.verifier is None and agent.token_sha256 == token_hash(
+        "opsm_example-token-replace-me"
+    )
 
 
 def test_sql_never_imports_pandas(tmp_path):
