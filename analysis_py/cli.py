@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "import_",
         "Turn an Apache Ossie document into dbt semantic YAML.",
     ),
+    "rollups": (
+        "analysis_py.commands.rollups",
+        "rollups",
+        "Propose rollups from the server's query log.",
+    ),
     "sql": ("analysis_py.commands.sql", "sql", "Run semantic or read-only SQL."),
     "serve": (
         "analysis_py.commands.serve",

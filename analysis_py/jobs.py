@@ -29,6 +29,7 @@ def main_job(
 ) -> dict:
     """Run every stage and return a summary of where the results are."""
     from analysis_py.semantic.exports import export_step
+    from analysis_py.semantic.rollups import rollup_step
     from analysis_py.warehouse.build import build
 
     summary: dict = {}
@@ -44,7 +45,9 @@ def main_job(
     summary["raw data"] = str(paths.data_dir)
 
     with progress("dbt build", quiet=quiet) as p:
-        result = build(paths, on_progress=p.update, on_step=p.step, after_build=[export_step])
+        result = build(
+            paths, on_progress=p.update, on_step=p.step, after_build=[export_step, rollup_step]
+        )
     pub = result.published
     echo(f"Published build {pub.build_id} in {result.seconds:.0f}s")
     summary["warehouse"] = str(paths.published_path)

@@ -30,6 +30,7 @@ def build(target, select, exclude, project_dir, no_docs, quiet):
     from analysis_py.config import resolve_paths
     from analysis_py.progress import progress
     from analysis_py.semantic.exports import export_step
+    from analysis_py.semantic.rollups import rollup_step
     from analysis_py.warehouse.build import build as do_build
 
     paths = resolve_paths(project_dir=project_dir)
@@ -46,7 +47,7 @@ def build(target, select, exclude, project_dir, no_docs, quiet):
             docs=not no_docs,
             on_progress=p.update,
             on_step=p.step,
-            after_build=[export_step],
+            after_build=[export_step, rollup_step],
         )
     pub = result.published
     summary = _status_summary(result.run)

@@ -138,6 +138,11 @@ def _write_csv(path: str, columns, rows) -> None:
 )
 @click.option("--dialect", default="duckdb", show_default=True, help="SQL dialect for --explain.")
 @click.option(
+    "--no-rollups",
+    is_flag=True,
+    help="Read the marts even where a rollup of the build could answer (--explain says which).",
+)
+@click.option(
     "--csv",
     "csv_path",
     type=click.Path(dir_okay=False),
@@ -164,6 +169,7 @@ def query(
     explain,
     show_plan,
     dialect,
+    no_rollups,
     csv_path,
     decimals,
     quiet,
@@ -210,6 +216,13 @@ def query(
         )
     printing = explain or show_plan
     mpath, db = _paths(project_dir, profiles_dir, target, manifest, database, connect=not printing)
+    if explain and db is None and not manifest:  # the build's rollups, when there is one
+        from analysis_py.errors import OpsMetricsError
+
+        try:
+            mpath, db = _paths(project_dir, profiles_dir, target, manifest, database, connect=True)
+        except OpsMetricsError:
+            db = None
     request = {
         "metrics": _split(metrics),
         "group_by": _split(group_by),
@@ -230,22 +243,39 @@ def query(
 
         click.echo(SemanticLayer(mpath, dialect=dialect).plan(**request).describe())
         return 0
-    ckey = sqlcache.key(sqlcache.file_digest(mpath), dialect, request)
-    hit = sqlcache.get(ckey)
-    if hit is None:
-        from analysis_py.semantic.layer import SemanticLayer
-
-        q = SemanticLayer(mpath, dialect=dialect).compile(**request)
-        hit = {"sql": q.sql, "columns": q.columns}
-        sqlcache.put(ckey, hit["sql"], hit["columns"])
-    if explain:
-        click.echo(hit["sql"])
-        return 0
     import duckdb
 
     from analysis_py.warehouse import open_duckdb
 
-    conn = open_duckdb(db)
+    conn = open_duckdb(db) if db is not None and Path(db).exists() else None
+    rollups = _rollups(conn) if conn is not None and dialect == "duckdb" else []
+    # a build's rollups are part of what the SQL depends on (a published file never changes)
+    where_from = [str(Path(db).resolve()), [r.name for r in rollups]] if rollups else []
+    ckey = sqlcache.key(
+        sqlcache.file_digest(mpath),
+        dialect,
+        {**request, "_rollups": where_from, "_marts_only": no_rollups},
+    )
+    hit = sqlcache.get(ckey)
+    if hit is None or "why" not in hit:
+        from analysis_py.semantic.layer import SemanticLayer
+
+        q = SemanticLayer(mpath, dialect=dialect).compile(
+            **request, use_rollups=not no_rollups, rollups=rollups
+        )
+        hit = {"sql": q.sql, "columns": q.columns, "from": q.answered_from, "why": q.why}
+        sqlcache.put(
+            ckey, hit["sql"], hit["columns"], extra={"from": q.answered_from, "why": q.why}
+        )
+    if explain:
+        if conn is not None:
+            conn.close()
+        if hit.get("why"):
+            click.echo(f"-- answered from {hit['from']}: {hit['why']}")
+        click.echo(hit["sql"])
+        return 0
+    if conn is None:
+        conn = open_duckdb(db)
     try:
         rows = conn.sql(hit["sql"]).fetchall()
     except duckdb.Error as exc:
@@ -267,6 +297,12 @@ def query(
         return 0
     _print_table(hit["columns"], rows, decimals)
     return 0
+
+
+def _rollups(conn) -> list:
+    from analysis_py.semantic import rollups as ru
+
+    return ru.load(conn)
 
 
 def _spark_target(project_dir, target) -> bool:

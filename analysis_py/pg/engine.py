@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+from sqlglot import exp
 
 from analysis_py.config import PUBLISHED_NAME
 from analysis_py.errors import ConfigError, DataNotFoundError
@@ -57,6 +58,11 @@ class Generation:
     relations: dict[str, dict[tuple[str, str], tuple[int, dict[str, int]]]] = field(
         default_factory=dict
     )
+    #: the build's rollups (semantic.rollups.Rollup), and per role those it may be answered
+    #: from: none under row policies (a rollup sums every row), none reading a column it may
+    #: only see masked (the marts' answer would be computed on masked values)
+    rollup_specs: tuple = ()
+    rollups: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +75,8 @@ class EngineOptions:
     semantic: bool = True
     #: bytes of metric query results kept across sessions (0 = none), per published build
     result_cache_bytes: int = DEFAULT_RESULT_CACHE_BYTES
+    #: answer metric requests from the build's rollups where a role may be
+    rollups: bool = True
 
 
 @dataclass
@@ -287,7 +295,7 @@ class Engine:
                 self._register_analysis()
                 if self.options.semantic:
                     self._load_semantic(target)
-                gen = Generation(alias, path, target, marts)
+                gen = Generation(alias, path, target, marts, rollup_specs=self._read_rollups(alias))
                 for role in self.roles.values():
                     self._build_role(role, gen)
             except Exception:
@@ -304,6 +312,22 @@ class Engine:
             for fn in self.listeners:
                 fn(gen)
             self._reap()
+
+    def _read_rollups(self, alias: str) -> tuple:
+        if not self.options.semantic or not self.options.rollups:
+            return ()
+        from analysis_py.semantic import rollups as ru
+
+        cur = self._admin()
+        has = cur.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+            "AND table_name = ?",
+            [alias, ru.SCHEMA, ru.CATALOG],
+        ).fetchall()[0][0]
+        if not has:
+            return ()
+        rows = cur.execute(f"SELECT spec FROM {alias}.{ru.SCHEMA}.{ru.CATALOG}").fetchall()
+        return tuple(ru.Rollup.from_json(r[0]) for r in rows)
 
     def _admin(self) -> duckdb.DuckDBPyConnection:
         """The cursor that generation changes run on (never shared with client queries)."""
@@ -429,6 +453,10 @@ class Engine:
 
         try:
             layer = SemanticLayer(str(path), connection=None, relation_resolver=resolver)
+            layer.rollup_resolver = lambda r: exp.Table(
+                this=exp.to_identifier(f"__rollup__{r.name}", quoted=True),
+                db=exp.to_identifier("_sem"),
+            )
             metrics: dict[str, dict] = {}
             for m in layer.metrics():
                 try:
@@ -515,6 +543,17 @@ class Engine:
                         tuple((c, "main", parent, pc) for c, parent, pc in mart.foreign_keys),
                     )
                 )
+            gen.rollups[role.name] = []
+            for spec in gen.rollup_specs:
+                if role.row_policies or any(not role.pii_allowed(t, c) for t, c in spec.pii):
+                    continue
+                view = f"__rollup__{spec.name}"
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {db}._sem.{_q(view)} AS "
+                    f"SELECT * FROM {gen.alias}.{_q(spec.table.split('.')[0])}.{_q(spec.name)}"
+                )
+                keep.add(("_sem", view))
+                gen.rollups[role.name].append(spec)
             for tname, tcols in self.analysis_tables:
                 # results are computed over every row: never shown through row policies
                 if role.row_policies or not role.analysis.allows(tname):

@@ -969,8 +969,10 @@ class Session:
         ``{{ Metric(...) }}``, and the inputs of each."""
         for m in requested or []:
             self._check_metric(m)
+        gen = self.engine.current
+        rollups = gen.rollups.get(self.role.name, []) if gen is not None else []
         try:
-            compiled = info.layer.compile(**kwargs)
+            compiled = info.layer.compile(**kwargs, rollups=rollups)
         except SemanticError as exc:
             raise semantic_error(exc) from None
         requested = set(compiled.request.metrics)

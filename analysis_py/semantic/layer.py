@@ -25,6 +25,10 @@ class CompiledQuery:
     request: Any
     expression: Any  # sqlglot Select for the layer's dialect
     columns: list[str]
+    #: "marts", or "rollup <name>" when a rollup of the build answers the request
+    answered_from: str = "marts"
+    #: why: which rollup holds the request, or why none does
+    why: str = ""
 
     @property
     def sql(self) -> str:
@@ -115,6 +119,9 @@ class SemanticLayer:
             result_cache = ResultCache(result_cache)
         self.results = result_cache
         self._db_identity: tuple | None = None
+        self._rollups: list | None = None
+        #: rollup → the table to read it as (the server points at each role's view)
+        self.rollup_resolver = None
         if dialect not in DIALECTS:
             raise QueryError(
                 f"unknown dialect '{dialect}'", hint=f"choose one of: {', '.join(DIALECTS)}"
@@ -192,10 +199,16 @@ class SemanticLayer:
         saved_query: str | None = None,
         min_max_only: bool = False,
         apply_group_by: bool = True,
+        *,
+        use_rollups: bool = True,
+        rollups=None,
     ) -> CompiledQuery:
         """Compile a request. ``min_max_only`` (no metrics) gives each group-by item's range as
         ``<item>__min``/``<item>__max``; ``apply_group_by=False`` (no metrics) gives the values
-        without de-duplication. Both are MetricFlow's API-only options."""
+        without de-duplication. Both are MetricFlow's API-only options. A rollup of the build
+        (:mod:`analysis_py.semantic.rollups`) answers the request when it can, unless
+        ``use_rollups`` is False; ``rollups`` overrides the list the layer read from its
+        connection (the server passes each role's)."""
         req = self._with_saved_query(
             saved_query,
             make_request(
@@ -210,8 +223,37 @@ class SemanticLayer:
                 apply_group_by=apply_group_by,
             ),
         )
+        candidates = self.rollups() if rollups is None else rollups
+        why = ""
+        if use_rollups and candidates and self.dialect == "duckdb":
+            from analysis_py.semantic import rollups as ru
+
+            found = ru.match(candidates, req)
+            why = found.why
+            if found.rollup is not None:
+                table = self._rollup_table(found.rollup)
+                _marts, cols = self._compiler.compile(req)  # the columns, in the marts' order
+                tree, cols = ru.render(found.rollup, req, table, cols)
+                return CompiledQuery(self, req, tree, cols, f"rollup {found.rollup.name}", why)
+        elif candidates and not use_rollups:
+            why = "rollups not used (asked for the marts)"
         tree, cols = self._compiler.compile(req)
-        return CompiledQuery(self, req, tree, cols)
+        return CompiledQuery(self, req, tree, cols, "marts", why)
+
+    def rollups(self) -> list:
+        """The rollups the connected build holds (read once); none without a connection."""
+        if self._rollups is None:
+            from analysis_py.semantic import rollups as ru
+
+            self._rollups = ru.load(self.connection) if self.connection is not None else []
+        return self._rollups
+
+    def _rollup_table(self, rollup):
+        from sqlglot import exp
+
+        if self.rollup_resolver is not None:
+            return self.rollup_resolver(rollup)
+        return exp.table_(rollup.name, db="rollups", quoted=True)
 
     def plan(self, *args, **kwargs):
         """The immutable plan (:class:`analysis_py.semantic.plan.QueryPlan`) of the request

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-VERSION = 1
+VERSION = 2
 
 
 def cache_dir() -> Path:
@@ -63,12 +63,12 @@ def get(k: str) -> dict | None:
         return None
 
 
-def put(k: str, sql: str, columns: list[str]) -> None:
+def put(k: str, sql: str, columns: list[str], extra: dict | None = None) -> None:
     d = cache_dir()
     try:
         d.mkdir(parents=True, exist_ok=True)
         tmp = d / f"{k}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"sql": sql, "columns": columns}))
+        tmp.write_text(json.dumps({"sql": sql, "columns": columns, **(extra or {})}))
         os.replace(tmp, d / f"{k}.json")
     except OSError:
         pass

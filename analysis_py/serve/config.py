@@ -66,6 +66,8 @@ class ServeConfig:
     query_log_backups: int = 3
     #: bytes of metric query results kept for repeated requests (0 = no result cache)
     result_cache_bytes: int = DEFAULT_RESULT_CACHE_BYTES
+    #: answer metric requests from the build's rollups where they can (false: always marts)
+    rollups: bool = True
     #: DuckDB's threads and memory for all queries of this server together
     threads: int | None = DEFAULT_THREADS
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT
@@ -130,6 +132,7 @@ SERVER_KEYS = frozenset(
         "query_log_max_bytes",
         "query_log_backups",
         "result_cache_bytes",
+        "rollups",
         "threads",
         "memory_limit",
         "authentication_timeout",
@@ -139,6 +142,13 @@ SERVER_KEYS = frozenset(
         "max_message_bytes",
     }
 )
+
+
+def _flag(d: dict, key: str, default: bool) -> bool:
+    v = d.get(key, default)
+    if not isinstance(v, bool):
+        raise ConfigError(f"server.{key} must be true or false, got {v!r}")
+    return v
 
 
 def load_config(path: str | Path | None = None, data: dict | None = None) -> ServeConfig:
@@ -199,6 +209,7 @@ def load_config(path: str | Path | None = None, data: dict | None = None) -> Ser
         result_cache_bytes=_num(
             srv, "result_cache_bytes", d.result_cache_bytes, int, "server", low=0
         ),
+        rollups=_flag(srv, "rollups", d.rollups),
         authentication_timeout=_num(
             srv, "authentication_timeout", d.authentication_timeout, float, "server", above=0
         ),

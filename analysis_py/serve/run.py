@@ -23,6 +23,7 @@ def make_engine(cfg: ServeConfig, warehouse_dir=None, project_dir=None) -> Engin
         threads=cfg.threads,
         memory_limit=cfg.memory_limit,
         result_cache_bytes=cfg.result_cache_bytes,
+        rollups=cfg.rollups,
     )
     return Engine(
         paths.warehouse_dir,
