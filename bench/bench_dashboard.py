@@ -81,6 +81,7 @@ def _tile_times(server: Server) -> dict[str, list[float]]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--warehouse", type=Path, default=ROOT / "warehouse")
+    ap.add_argument("--scale", default="1", help="the build's scale, as the record names it")
     a = ap.parse_args(argv)
     wh = a.warehouse.resolve()
     modes = {
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     md = (
         "`python -m bench.bench_dashboard`: a 12-tile dashboard (semantic SQL through psycopg, "
         f"{ROUNDS} refreshes after a first one) against `opsmetrics serve` in its own process "
-        "on the scale-1 build: rollups and result cache off, rollups on, and the cache on too "
+        f"on the scale-{a.scale} build: rollups and result cache off, rollups on, and the cache on too "
         "(every tile from the cache after the first refresh).\n\n"
         "| tile | marts | rollups (answered from) | cache |\n| --- | --- | --- | --- |\n"
         + "\n".join(rows)
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         "in the same run.\n"
     )
     print(md)
-    record("A dashboard through the server: marts, rollups, result cache", md)
+    record(f"A dashboard through the server at scale {a.scale}: marts, rollups, cache", md)
 
 
 def _sources(server: Server) -> dict[str, str]:

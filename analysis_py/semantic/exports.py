@@ -9,9 +9,30 @@ written in one transaction: either every export is replaced or none is.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from analysis_py.errors import ConfigError, QueryError
+
+
+@contextlib.contextmanager
+def all_or_nothing(conn, what: str, hint: str):
+    """One transaction on a build file: every statement of the block is kept, or none (a
+    DuckDB error becomes a clear error saying nothing was written)."""
+    import duckdb
+
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except duckdb.Error as exc:
+        conn.execute("ROLLBACK")
+        raise QueryError(
+            f"{what} failed, nothing was written: {str(exc).splitlines()[0]}", hint=hint
+        ) from None
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def run_exports(
@@ -45,8 +66,11 @@ def run_exports(
                 schema = ex.schema or default_schema
                 plans.append((schema, ex.alias, ex.export_as, q.expression.sql(dialect="duckdb")))
         written = []
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with all_or_nothing(
+            conn,
+            "export",
+            "run `opsmetrics validate` and the saved query with `opsmetrics query --saved-query`",
+        ):
             for schema, alias, kind, sql in plans:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
                 what = "VIEW" if kind == "view" else "TABLE"
@@ -59,16 +83,6 @@ def run_exports(
                     conn.execute(f'DROP {old_kind} "{schema}"."{alias}"')
                 conn.execute(f'CREATE {what} "{schema}"."{alias}" AS {sql}')
                 written.append(f"{schema}.{alias}")
-            conn.execute("COMMIT")
-        except duckdb.Error as exc:
-            conn.execute("ROLLBACK")
-            raise QueryError(
-                f"export failed, nothing was written: {str(exc).splitlines()[0]}",
-                hint="run `opsmetrics validate` and the saved query with `opsmetrics query --saved-query`",
-            ) from None
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
         return written
     finally:
         conn.close()

@@ -462,7 +462,7 @@ def rollup_step(target_dir, db_file, step) -> None:
 
     import duckdb
 
-    from analysis_py.errors import QueryError
+    from analysis_py.semantic.exports import all_or_nothing
     from analysis_py.semantic.layer import SemanticLayer
     from analysis_py.semantic.manifest import load_manifest
     from analysis_py.warehouse.manifest import DbtManifest
@@ -480,8 +480,9 @@ def rollup_step(target_dir, db_file, step) -> None:
         built.append((dataclasses.replace(spec, pii=_pii_read(sql, dbt.relations())), sql))
     conn = duckdb.connect(str(db_file))
     try:
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with all_or_nothing(
+            conn, "rollups", "run the saved query with `opsmetrics query --saved-query NAME`"
+        ):
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
             conn.execute(
                 f'CREATE OR REPLACE TABLE "{SCHEMA}"."{CATALOG}" (name VARCHAR, spec VARCHAR)'
@@ -492,12 +493,5 @@ def rollup_step(target_dir, db_file, step) -> None:
                 conn.execute(
                     f'INSERT INTO "{SCHEMA}"."{CATALOG}" VALUES (?, ?)', [spec.name, spec.to_json()]
                 )
-            conn.execute("COMMIT")
-        except duckdb.Error as exc:
-            conn.execute("ROLLBACK")
-            raise QueryError(
-                f"rollups failed, nothing was written: {str(exc).splitlines()[0]}",
-                hint="run the saved query with `opsmetrics query --saved-query NAME`",
-            ) from None
     finally:
         conn.close()

@@ -12,13 +12,14 @@ import duckdb
 import psycopg
 import pytest
 
-from analysis_py.config import resolve_paths
-from analysis_py.serve.config import load_config
 from analysis_py.serve.run import start_in_thread
-from analysis_py.serve.scram import make_verifier
-from analysis_py.warehouse.publish import publish
 from analysis_py.warehouse.result_cache import ResultCache
-from tests.python.sql.conftest import sl_warehouse  # noqa: F401  (the shared dbt build)
+from tests.python.sql.conftest import (  # noqa: F401  (sl_warehouse: the shared dbt build)
+    governed_config,
+    private_build,
+    publish_private,
+    sl_warehouse,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 QUERIES = [
@@ -28,34 +29,13 @@ QUERIES = [
 
 
 def _config(**server):
-    return load_config(
-        data={
-            "server": {"port": 0, "poll_interval": 0.1, **server},
-            "row_policies": {
-                "gb": {"table": "dim_customers", "key": "customer_id", "filter": "country = 'GB'"}
-            },
-            "roles": {
-                "admin": {"marts": "*", "metrics": "*", "pii": True},
-                "gb": {"marts": "*", "metrics": "*", "row_policies": ["gb"]},
-                "nopii": {"marts": "*", "metrics": "*"},
-            },
-            "users": {
-                u: {"password": make_verifier("pw"), "role": u} for u in ("admin", "gb", "nopii")
-            },
-        }
-    )
+    return governed_config(poll_interval=0.1, **server)
 
 
 def _copy_warehouse(src: Path, dest: Path) -> Path:
     """A private published warehouse holding a copy of the shared build (this test publishes)."""
-    wh = dest / "warehouse"
-    (wh / "builds").mkdir(parents=True)
-    db = next((src / "builds").glob("*.duckdb"))
-    target = next((src / "builds").glob("*.target"))
-    shutil.copy(db, wh / "builds" / db.name)
-    shutil.copytree(target, wh / "builds" / target.name)
-    paths = resolve_paths(project_dir=REPO, warehouse_dir=wh, data_dir=dest / "raw")
-    publish(paths, db.stem, wh / "builds" / db.name, wh / "builds" / target.name, {})
+    wh, db, target = private_build(src, dest, "sl0001")
+    publish_private(wh, "sl0001", db, target)
     return wh
 
 
@@ -121,8 +101,7 @@ def test_a_publish_drops_the_cache_and_readers_get_the_new_answer(sl_warehouse, 
         con.close()
         target = next((wh / "builds").glob("*.target"))
         shutil.copytree(target, wh / "builds" / "sl0002.target")
-        paths = resolve_paths(project_dir=REPO, warehouse_dir=wh, data_dir=tmp_path / "raw")
-        publish(paths, "sl0002", new_db, wh / "builds" / "sl0002.target", {})
+        publish_private(wh, "sl0002", new_db, wh / "builds" / "sl0002.target")
         deadline = time.monotonic() + 20
         while running.engine.current.alias == old_gen and time.monotonic() < deadline:
             time.sleep(0.05)

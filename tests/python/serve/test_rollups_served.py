@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
 import psycopg
 import pytest
 
-from analysis_py.config import resolve_paths
 from analysis_py.semantic import SemanticLayer
 from analysis_py.semantic import rollups as ru
 from analysis_py.semantic.manifest import SavedQuery, load_manifest
@@ -21,8 +19,12 @@ from analysis_py.serve.config import load_config
 from analysis_py.serve.run import start_in_thread
 from analysis_py.serve.scram import make_verifier
 from analysis_py.warehouse.manifest import DbtManifest
-from analysis_py.warehouse.publish import publish
-from tests.python.sql.conftest import sl_warehouse  # noqa: F401  (the shared dbt build)
+from tests.python.sql.conftest import (  # noqa: F401  (sl_warehouse: the shared dbt build)
+    governed_config,
+    private_build,
+    publish_private,
+    sl_warehouse,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 ROLLUPS = {
@@ -35,12 +37,7 @@ METRICS = ("order_total", "order_count", "completion_rate", "avg_order_amount")
 @pytest.fixture(scope="module")
 def served(sl_warehouse, tmp_path_factory):  # noqa: F811
     tmp = tmp_path_factory.mktemp("rollups-served")
-    wh = tmp / "warehouse"
-    (wh / "builds").mkdir(parents=True)
-    db = wh / "builds" / "r0001.duckdb"
-    shutil.copy(next((sl_warehouse / "builds").glob("*.duckdb")), db)
-    target = wh / "builds" / "r0001.target"
-    shutil.copytree(next((sl_warehouse / "builds").glob("*.target")), target)
+    wh, db, target = private_build(sl_warehouse, tmp, "r0001")
     manifest = load_manifest(target / "semantic_manifest.json")
     extra = {n: SavedQuery(n, METRICS, g) for n, g in ROLLUPS.items()}
     manifest = dataclasses.replace(manifest, saved_queries={**manifest.saved_queries, **extra})
@@ -54,24 +51,8 @@ def served(sl_warehouse, tmp_path_factory):  # noqa: F811
         spec = ru.with_types(con, dataclasses.replace(spec, pii=ru._pii_read(sql, relations)))
         con.execute("insert into rollups._catalog values (?, ?)", [name, spec.to_json()])
     con.close()
-    paths = resolve_paths(project_dir=REPO, warehouse_dir=wh, data_dir=tmp / "raw")
-    publish(paths, "r0001", db, target, {})
-    cfg = load_config(
-        data={
-            "server": {"port": 0, "result_cache_bytes": 0},
-            "row_policies": {
-                "gb": {"table": "dim_customers", "key": "customer_id", "filter": "country = 'GB'"}
-            },
-            "roles": {
-                "admin": {"marts": "*", "metrics": "*", "pii": True},
-                "gb": {"marts": "*", "metrics": "*", "row_policies": ["gb"]},
-                "nopii": {"marts": "*", "metrics": "*"},
-            },
-            "users": {
-                u: {"password": make_verifier("pw"), "role": u} for u in ("admin", "gb", "nopii")
-            },
-        }
-    )
+    publish_private(wh, "r0001", db, target)
+    cfg = governed_config(result_cache_bytes=0)
     running = start_in_thread(cfg, wh)
     running.db = db
     running.manifest = manifest

@@ -53,3 +53,45 @@ def _shared_build(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sl_warehouse(tmp_path_factory) -> Path:
     return _shared_build(tmp_path_factory)
+
+
+def governed_config(**server):
+    """A serve config over the fixture warehouse with three roles: ``admin`` (everything, PII
+    granted), ``gb`` (a row policy to GB customers, country masked) and ``nopii`` (every row,
+    country masked); each user is named after its role, password ``pw``."""
+    from analysis_py.serve.config import load_config
+    from analysis_py.serve.scram import make_verifier
+
+    return load_config(
+        data={
+            "server": {"port": 0, **server},
+            "row_policies": {
+                "gb": {"table": "dim_customers", "key": "customer_id", "filter": "country = 'GB'"}
+            },
+            "roles": {
+                "admin": {"marts": "*", "metrics": "*", "pii": True},
+                "gb": {"marts": "*", "metrics": "*", "row_policies": ["gb"]},
+                "nopii": {"marts": "*", "metrics": "*"},
+            },
+            "users": {
+                u: {"password": make_verifier("pw"), "role": u} for u in ("admin", "gb", "nopii")
+            },
+        }
+    )
+
+
+def private_build(src: Path, dest: Path, build_id: str) -> tuple[Path, Path, Path]:
+    """A copy of the shared build in a warehouse folder of its own (for tests that change or
+    publish builds): (warehouse folder, build file, its dbt target), not yet published."""
+    wh = dest / "warehouse"
+    (wh / "builds").mkdir(parents=True, exist_ok=True)
+    db = wh / "builds" / f"{build_id}.duckdb"
+    shutil.copy(next((src / "builds").glob("*.duckdb")), db)
+    target = wh / "builds" / f"{build_id}.target"
+    shutil.copytree(next((src / "builds").glob("*.target")), target)
+    return wh, db, target
+
+
+def publish_private(wh: Path, build_id: str, db: Path, target: Path) -> None:
+    paths = resolve_paths(project_dir=REPO, warehouse_dir=wh, data_dir=wh.parent / "raw")
+    publish(paths, build_id, db, target, {})
