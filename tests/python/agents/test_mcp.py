@@ -26,11 +26,11 @@ from mcp.client.streamable_http import streamable_http_client
 
 from analysis_py.agents.server import token_hash
 from analysis_py.serve.scram import make_verifier
+from tests.python.security.conftest import GB_METRICS, ROLES, ROW_POLICIES
 from tests.python.sql.conftest import sl_warehouse  # noqa: F401  (the shared dbt build)
 
 OPSMETRICS = str(Path(sys.executable).with_name("opsmetrics"))
 TOKENS = {u: f"{u}-token-0123456789abcdef" for u in ("admin", "gb", "narrow")}
-GB_METRICS = ["order_total", "completion_rate", "completed_orders", "order_count"]
 #: every tool: dbt-mcp's semantic-layer tools and the ones it lacks
 DBT_MCP_TOOLS = {
     "list_metrics",
@@ -48,14 +48,8 @@ EXTRA_TOOLS = {"run_saved_query", "get_analysis_result", "describe_mart", "list_
 def config(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("mcp") / "serve.yml"
     data = {
-        "row_policies": {
-            "gb": {"table": "dim_customers", "key": "customer_id", "filter": "country = 'GB'"}
-        },
-        "roles": {
-            "admin": {"marts": "*", "metrics": "*", "pii": True},
-            "gb": {"marts": "*", "metrics": GB_METRICS, "row_policies": ["gb"]},
-            "narrow": {"marts": ["fct_orders"], "metrics": ["order_total"]},
-        },
+        "row_policies": ROW_POLICIES,
+        "roles": ROLES,
         "users": {
             u: {"password": make_verifier("pw"), "role": u, "token": token_hash(t)}
             for u, t in TOKENS.items()

@@ -25,6 +25,14 @@ from tests.python.sql.conftest import sl_warehouse  # noqa: F401  (the shared db
 PASSWORD = "red-team-pw"
 #: metrics of the restricted roles (a ratio and the two metrics it is computed from)
 GB_METRICS = ["order_total", "completion_rate", "completed_orders", "order_count"]
+ROW_POLICIES = {"gb": {"table": "dim_customers", "key": "customer_id", "filter": "country = 'GB'"}}
+#: an unrestricted role, a restricted one (a row policy, four metrics, PII masked) and one
+#: with a single mart and metric
+ROLES = {
+    "admin": {"marts": "*", "metrics": "*", "pii": True},
+    "gb": {"marts": "*", "metrics": GB_METRICS, "row_policies": ["gb"]},
+    "narrow": {"marts": ["fct_orders"], "metrics": ["order_total"]},
+}
 
 
 class LogCapture(logging.Handler):
@@ -52,14 +60,8 @@ def red_team_config(tmp, **server):
                 "auth_failure_max_delay": 0.2,
                 **server,
             },
-            "row_policies": {
-                "gb": {"table": "dim_customers", "key": "customer_id", "filter": "country = 'GB'"}
-            },
-            "roles": {
-                "admin": {"marts": "*", "metrics": "*", "pii": True},
-                "gb": {"marts": "*", "metrics": GB_METRICS, "row_policies": ["gb"]},
-                "narrow": {"marts": ["fct_orders"], "metrics": ["order_total"]},
-            },
+            "row_policies": ROW_POLICIES,
+            "roles": ROLES,
             "users": {
                 u: {"password": make_verifier(PASSWORD), "role": u}
                 for u in ("admin", "gb", "narrow")
