@@ -163,3 +163,33 @@ def test_a_rollup_saved_query_with_a_filter_is_refused(sl_project):
     assert manifest.saved_queries["weekly_orders"].where
     with pytest.raises(QueryError, match="has a where filter"):
         ru.build_sql(SemanticLayer, manifest, "weekly_orders")
+
+
+def test_the_projects_rollups_answer_as_the_marts(built_warehouse):
+    """This project's declared rollups, as `opsmetrics build` made them: every metric they
+    hold, by each of their dimensions and time at coarser grains, filtered and not."""
+    from analysis_py.warehouse import open_duckdb
+
+    target = built_warehouse.paths.warehouse_dir / "target"
+    sl = SemanticLayer(
+        target / "semantic_manifest.json", connection=open_duckdb(built_warehouse.duckdb_path)
+    )
+    held = sl.rollups()
+    assert {r.name for r in held} >= {"daily_case_rollup", "daily_payment_rollup"}
+    compared = 0
+    for r in held:
+        dims = [g for g in r.group if not g.startswith("metric_time")]
+        time = [g for g in r.group if g.startswith("metric_time")]
+        coarser = ["metric_time__month"] if time == ["metric_time__day"] else time
+        for metric in r.plans:
+            for gb in ([], coarser, [*coarser, dims[0]], dims[-1:]):
+                for where in ([], [f"{{{{ Dimension('{dims[0]}') }}}} is not null"]):
+                    q = sl.compile(metrics=[metric], group_by=gb, where=where)
+                    marts = sl.compile(
+                        metrics=[metric], group_by=gb, where=where, use_rollups=False
+                    )
+                    exact = r.plans[metric]["kind"] == "exact"
+                    assert exact or q.answered_from == f"rollup {r.name}", (metric, gb, q.why)
+                    assert _rows(q) == _rows(marts), (r.name, metric, gb, where)
+                    compared += 1
+    assert compared > 150
