@@ -43,6 +43,12 @@ class BuiltWarehouse:
         return {**os.environ, **self.paths.env()}
 
 
+#: py4j (pyspark's bridge to the JVM) leaves its gateway sockets to the garbage collector:
+#: their ResourceWarnings are pyspark's, not ours, and fire at collection during the Spark
+#: tests, which carry this mark
+PY4J_SOCKETS = pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
+
+
 def run_cli(
     *args: str,
     env: dict[str, str] | None = None,

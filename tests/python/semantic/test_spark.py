@@ -9,6 +9,10 @@ import math
 
 import pytest
 
+from tests.python.conftest import PY4J_SOCKETS
+
+pytestmark = PY4J_SOCKETS
+
 REQUESTS = {
     "simple_month": dict(
         metrics=["order_total", "order_count", "avg_order_amount"], group_by=["metric_time__month"]

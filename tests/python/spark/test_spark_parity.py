@@ -24,14 +24,19 @@ from pathlib import Path
 import pytest
 
 from analysis_py.config import resolve_paths
-from tests.python.conftest import REPO, run_cli
+from tests.python.conftest import PY4J_SOCKETS, REPO, run_cli
 
 # Two full dbt builds (dbt's Spark JVM) and one more JVM for the readers: ~80 s on a lightly
 # loaded 2-core machine, several times that when the cores are shared, so the per-test timeout
 # is wider than the suite's default.
 # One xdist worker runs the whole module (make test uses --dist loadgroup): its fixtures are
 # two full builds and a JVM, which a second worker would repeat.
-pytestmark = [pytest.mark.spark, pytest.mark.timeout(1800), pytest.mark.xdist_group("spark")]
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.timeout(1800),
+    pytest.mark.xdist_group("spark"),
+    PY4J_SOCKETS,
+]
 
 SCALE = 0.01
 SEED = 11
