@@ -31,7 +31,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 
 from analysis_py.agents import tools
@@ -246,9 +246,12 @@ def _resources(server: MCPServer, engine, ids: Identities, max_rows: int) -> Non
         try:
             return json.dumps(fn(session), default=str, indent=1)
         except OpsMetricsError as exc:
-            from mcp.server.mcpserver.exceptions import ResourceError
-
             raise ResourceError(_message(exc)) from None
+        except ToolError as exc:
+            raise ResourceError(str(exc)) from None
+        except Exception as exc:  # a bug: one line in the log, a plain message to the client
+            log.error("resource failed: %s: %s", type(exc).__name__, exc)
+            raise ResourceError(f"internal error ({type(exc).__name__})") from None
         finally:
             session.close()
 

@@ -411,3 +411,27 @@ def test_mcp_command_refuses_bad_setups_clearly(config, sl_warehouse, tmp_path):
         )  # fmt: skip
         assert p.returncode != 0 and message in p.stderr, (args, p.stderr)
         assert "Traceback" not in p.stderr
+
+
+def test_resources_are_governed_too(http_server):
+    url, log = http_server
+
+    async def go():
+        async with http(url, TOKENS["narrow"]) as c:
+            marts = json.loads((await c.read_resource("opsmetrics://marts")).contents[0].text)
+            mart = json.loads(
+                (await c.read_resource("opsmetrics://marts/fct_orders")).contents[0].text
+            )
+            try:
+                await c.read_resource("opsmetrics://marts/dim_customers")
+            except Exception as exc:  # an MCP error, the engine's message in it
+                refused = str(exc)
+            else:
+                refused = ""
+            return marts, mart, refused
+
+    marts, mart, refused = anyio.run(go)
+    assert [m["name"] for m in marts] == ["fct_orders"]
+    assert mart["name"] == "fct_orders" and mart["columns"]
+    assert "no mart named 'dim_customers'" in refused
+    assert "Traceback" not in log.read_text()
