@@ -48,6 +48,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "rollups",
         "Propose rollups from the server's query log.",
     ),
+    "spark": (
+        "analysis_py.commands.spark",
+        "spark",
+        "Start, stop or check a local Spark cluster.",
+    ),
     "sql": ("analysis_py.commands.sql", "sql", "Run semantic or read-only SQL."),
     "serve": (
         "analysis_py.commands.serve",
