@@ -51,7 +51,6 @@ def _cli(*args, wh: Path, check: bool = True) -> subprocess.CompletedProcess:
 
 def test_a_local_cluster_serves_thrift_and_spark_connect(tmp_path):
     import pyspark
-    from pyspark.sql import SparkSession
 
     from analysis_py.warehouse import spark_cluster
 
@@ -80,14 +79,19 @@ def test_a_local_cluster_serves_thrift_and_spark_connect(tmp_path):
         assert p.returncode == 0, p.stdout + p.stderr
         assert "999000" in p.stdout
 
-        session = SparkSession.builder.remote(f"sc://127.0.0.1:{connect}").getOrCreate()
-        try:  # the same metastore: the table written through Thrift
-            assert session.sql("select count(*), sum(x) from default.t").collect()[0] == (
-                1000,
-                999000,
-            )
-        finally:
-            session.stop()
+        # in a process of its own: a Spark Connect session marks its process (and children)
+        # as Connect-mode, which a later local session in this process must not inherit
+        read = (
+            "from pyspark.sql import SparkSession\n"
+            f"s = SparkSession.builder.remote('sc://127.0.0.1:{connect}').getOrCreate()\n"
+            "print(tuple(s.sql('select count(*), sum(x) from default.t').collect()[0]))\n"
+            "s.stop()\n"
+        )
+        p = subprocess.run(
+            [sys.executable, "-c", read], capture_output=True, text=True, timeout=300
+        )
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == "(1000, 999000)"  # the table written through Thrift
     finally:
         down = _cli("spark", "down", wh=wh, check=False)
     assert down.returncode == 0 and "server" in down.stdout
