@@ -21,6 +21,7 @@ import hmac
 import inspect
 import json
 import logging
+import os
 import secrets
 import typing
 from collections.abc import Callable
@@ -98,8 +99,6 @@ class Identities:
 def identities(config=None, as_user: str | None = None, *, http: bool, env=None) -> Identities:
     """The callers of a server: a serve config's users (stdio: ``as_user`` among them), or the
     local user (HTTP: with the token in ``$OPSMETRICS_MCP_TOKEN``)."""
-    import os
-
     from analysis_py.pg.governance import LOCAL_ROLE
 
     env = os.environ if env is None else env

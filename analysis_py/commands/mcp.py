@@ -73,8 +73,12 @@ def mcp(transport, host, port, config_path, as_user, warehouse_dir, project_dir,
     cfg = load_config(config_path) if config_path else None
     ids = identities(cfg, as_user, http=http)
     serve_cfg = cfg or ServeConfig()
-    engine = _local_engine(warehouse_dir, project_dir) if cfg is None else None
-    engine = engine or make_engine(serve_cfg, warehouse_dir, project_dir)
+    if cfg is None:  # the local user: everything, PII included, as `opsmetrics sql`
+        from analysis_py.pg import local_engine
+
+        engine = local_engine(warehouse_dir, project_dir=project_dir)
+    else:
+        engine = make_engine(serve_cfg, warehouse_dir, project_dir)
     _refresh_in_background(engine, serve_cfg.poll_interval)
     server = build_server(engine, ids, max_rows=serve_cfg.max_rows, host=host, port=port)
     try:
@@ -89,13 +93,6 @@ def mcp(transport, host, port, config_path, as_user, warehouse_dir, project_dir,
     finally:
         engine.close()
     sys.exit(0)
-
-
-def _local_engine(warehouse_dir, project_dir):
-    """The engine of the local user (everything, PII included), as ``opsmetrics sql``."""
-    from analysis_py.pg import open_session
-
-    return open_session(warehouse_dir, project_dir=project_dir).engine
 
 
 def _refresh_in_background(engine, interval: float) -> None:

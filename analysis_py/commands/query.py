@@ -248,7 +248,9 @@ def query(
     from analysis_py.warehouse import open_duckdb
 
     conn = open_duckdb(db) if db is not None and Path(db).exists() else None
-    rollups = _rollups(conn) if conn is not None and dialect == "duckdb" else []
+    from analysis_py.semantic.rollups import load as load_rollups
+
+    rollups = load_rollups(conn) if conn is not None and dialect == "duckdb" else []
     # a build's rollups are part of what the SQL depends on (a published file never changes)
     where_from = [str(Path(db).resolve()), [r.name for r in rollups]] if rollups else []
     ckey = sqlcache.key(
@@ -257,7 +259,7 @@ def query(
         {**request, "_rollups": where_from, "_marts_only": no_rollups},
     )
     hit = sqlcache.get(ckey)
-    if hit is None or "why" not in hit:
+    if hit is None:
         from analysis_py.semantic.layer import SemanticLayer
 
         q = SemanticLayer(mpath, dialect=dialect).compile(
@@ -297,12 +299,6 @@ def query(
         return 0
     _print_table(hit["columns"], rows, decimals)
     return 0
-
-
-def _rollups(conn) -> list:
-    from analysis_py.semantic import rollups as ru
-
-    return ru.load(conn)
 
 
 def _spark_target(project_dir, target) -> bool:

@@ -100,11 +100,16 @@ def suggest(log_path, top, min_queries, warehouse_dir, project_dir):
 
 
 def _shapes(log: Path, layer) -> tuple[dict, int, int]:
+    import sqlglot
+
+    from analysis_py.semantic.manifest import GRAINS
     from analysis_py.semantic.names import parse_name
+    from analysis_py.semantic.where import parse_filter
     from analysis_py.sql import jdbc
     from analysis_py.sql import semantic_sql as sem
 
     known = {m["name"] for m in layer.metrics()}
+    grains = {*GRAINS, *layer.manifest.custom_granularities}
     shapes: dict[tuple, _Shape] = {}
     read = skipped = 0
     for line in log.read_text().splitlines():
@@ -120,28 +125,25 @@ def _shapes(log: Path, layer) -> tuple[dict, int, int]:
             if jdbc._CALL_OPEN.search(sql):
                 kw = jdbc.parse_call(sql).query_kwargs()
             else:
-                import sqlglot
-
-                kw = sem.translate(sqlglot.parse_one(sql, read="postgres"), known).kwargs()
+                tree = sqlglot.parse_one(sql, read="postgres")
+                kw = sem.translate(tree, known, grains=grains).kwargs()
             req = layer.compile(**kw, use_rollups=False).request
         except Exception:
             skipped += 1
             continue
         read += 1
-        dims, grains = [], set()
-        from analysis_py.semantic.where import parse_filter
-
+        dims, times = [], set()
         refs = [parse_name(g) for g in req.group_by]
         for w in req.where:
             refs += list(parse_filter(w).refs)
         for ref in refs:
             if ref.is_metric_time:
-                grains.add(ref.grain or "day")
+                times.add(ref.grain or "day")
             else:
                 dims.append(ref.column())
         key = (tuple(sorted(set(dims))),)
         shape = shapes.setdefault(key, _Shape(key[0]))
-        shape.grains |= grains
+        shape.grains |= times
         shape.metrics |= set(req.metrics)
         shape.times_ms.append(float(rec.get("ms") or 0))
     return shapes, read, skipped

@@ -33,20 +33,35 @@ def open_session(
 ):
     """A :class:`~analysis_py.pg.session.Session` on the published warehouse (local role:
     everything, PII included, read-only)."""
-    from analysis_py.config import resolve_paths
-    from analysis_py.pg.engine import Engine
     from analysis_py.pg.governance import LOCAL_ROLE
     from analysis_py.pg.session import Session
 
+    role = role or LOCAL_ROLE
+    engine = local_engine(warehouse_dir, role=role, user=user, project_dir=project_dir)
+    return Session(engine, user, role)
+
+
+def local_engine(
+    warehouse_dir: str | Path | None = None,
+    *,
+    role=None,
+    user: str = "local",
+    project_dir: str | Path | None = None,
+):
+    """A started :class:`~analysis_py.pg.engine.Engine` on the published warehouse serving
+    one role (the local one by default)."""
+    from analysis_py.config import resolve_paths
+    from analysis_py.pg.engine import Engine
+    from analysis_py.pg.governance import LOCAL_ROLE
+
     paths = resolve_paths(project_dir=project_dir, warehouse_dir=warehouse_dir)
     role = role or LOCAL_ROLE
-    engine = Engine(
+    return Engine(
         paths.warehouse_dir,
         {role.name: role},
         project_dir=paths.project_dir,
         users_by_role={role.name: [user]},
     ).start()
-    return Session(engine, user, role)
 
 
 def execute(sql: str, warehouse_dir: str | Path | None = None, *, session=None) -> pa.Table:

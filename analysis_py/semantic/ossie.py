@@ -377,6 +377,7 @@ class _Importer:
         self.fields = {
             ds: {f["name"]: f for f in d.get("fields") or []} for ds, d in self.datasets.items()
         }
+        self.extensions = {ds: _extension(d) for ds, d in self.datasets.items()}
         self.measures: dict[str, list[dict]] = {ds: [] for ds in self.datasets}
         self.signatures: dict[tuple, str] = {}  # measure signature -> measure name
         self.metrics: list[dict] = []
@@ -394,7 +395,7 @@ class _Importer:
         return _one_expression(f, f"field {ds}.{name}")
 
     def agg_time(self, ds: str, measure: str | None = None) -> str | None:
-        ext = _extension(self.datasets[ds])
+        ext = self.extensions[ds]
         if measure and (ext.get("measures_agg_time_dimension") or {}).get(measure):
             return ext["measures_agg_time_dimension"][measure]
         if ext.get("agg_time_dimension"):
@@ -672,7 +673,7 @@ def import_document(doc: dict) -> dict:
     semantic_models = []
     carried_measures = ext.get("metricflow_measures") or {}
     for ds, d in imp.datasets.items():
-        dext = _extension(d)
+        dext = imp.extensions[ds]
         types = {e["name"]: e["type"] for e in dext.get("entities") or []}
         entities = []
         keys = set(d.get("primary_key") or []) if len(d.get("primary_key") or []) == 1 else set()

@@ -108,8 +108,12 @@ class _Components:
         self.columns[col] = metric
         return col
 
-    def synthetic(self, base: Metric, ms: Measure, agg: str, expr: str | None = None) -> str:
-        name = f"__rollup_{base.name}_{'rows' if expr == '1' else agg}"
+    def synthetic(
+        self, base: Metric, ms: Measure, agg: str, expr: str | None = None, role: str = ""
+    ) -> str:
+        """A stored column computed by a synthetic metric: ``base``'s filters over ``ms``
+        aggregated by ``agg`` (over ``expr`` instead of the measure's, if given)."""
+        name = f"__rollup_{base.name}_{role or agg}"
         measure = dataclasses.replace(
             ms, name=name, agg=agg, expr=expr or ms.expr, percentile=None, discrete=False
         )
@@ -131,7 +135,7 @@ def derive(manifest: Manifest, metric: str, comps: _Components) -> dict | None:
             return None
         if mi.join_to_timespine or mi.fill_nulls_with is not None:
             return None
-        rows = comps.synthetic(m, ms, "count", expr="1")
+        rows = comps.synthetic(m, ms, "count", expr="1", role="rows")
         if ms.agg in _ADDITIVE:
             plan = {"kind": _ADDITIVE[ms.agg], "col": comps.column(metric), "rows": rows}
             if ms.agg == "sum" and ms.expr.strip() == "1":
