@@ -23,29 +23,36 @@ class SparkInputs(Inputs):
     _VIEW = "CREATE OR REPLACE TEMPORARY VIEW"
 
 
-def open_inputs(paths) -> SparkInputs:
-    """Governed inputs on the published Spark build of ``paths``' warehouse."""
+def open_inputs(paths, target: str | None = None) -> SparkInputs:
+    """Governed inputs on the published Spark build of ``paths``' warehouse: a local session,
+    or through Spark Connect when ``target`` is a cluster target."""
     import ibis
 
+    from analysis_py.warehouse import spark_cluster_build
     from analysis_py.warehouse import spark_target as spark_wh
 
-    session, published = spark_wh.published_session(paths, app_name="opsmetrics-analyze")
+    if spark_wh.is_cluster_target(paths, target):
+        published = spark_cluster_build.current(paths)
+        session = spark_cluster_build.remote_session(paths)
+    else:
+        session, published = spark_wh.published_session(paths, app_name="opsmetrics-analyze")
     manifest_path = published.target_path / "manifest.json"
     if not manifest_path.is_file():
         raise InputError(
             f"the published Spark build has no dbt manifest at {manifest_path}",
-            hint="rebuild with `opsmetrics build --target spark`",
+            hint=f"rebuild with `opsmetrics build --target {target or 'spark'}`",
         )
-    manifest = Manifest.load(paths.project_dir, published.build_dir / "warehouse")
+    # Manifest.load reads <its argument's parent>/target/manifest.json
+    manifest = Manifest.load(paths.project_dir, published.target_path.parent / "warehouse")
     con = ibis.pyspark.connect(session)
     return SparkInputs(con, manifest, version=f"spark:{published.build_id}", semantic=None)
 
 
-def run_specs(specs, paths, *, write: bool = True, on_done=None):
+def run_specs(specs, paths, *, write: bool = True, on_done=None, target: str | None = None):
     """Run specs one after another in this process on one Spark session."""
     from analysis_py.analyses import runner
 
-    inputs = open_inputs(paths)
+    inputs = open_inputs(paths, target)
     outcomes = []
     for s in specs:
         o = runner.run_one(

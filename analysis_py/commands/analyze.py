@@ -81,7 +81,9 @@ def analyze(specs, jobs, warehouse_dir, project_dir, database, no_write, quiet, 
         if on_spark:
             from analysis_py.analyses import spark_inputs as spark_analyses
 
-            outcomes = spark_analyses.run_specs(loaded, paths, write=not no_write, on_done=done)
+            outcomes = spark_analyses.run_specs(
+                loaded, paths, write=not no_write, on_done=done, target=target
+            )
         else:
             outcomes = runner.run_specs(
                 loaded,

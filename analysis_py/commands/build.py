@@ -36,6 +36,8 @@ def build(target, select, exclude, project_dir, no_docs, quiet):
     paths = resolve_paths(project_dir=project_dir)
     from analysis_py.warehouse import spark_target as spark
 
+    if spark.is_cluster_target(paths, target):
+        return _build_spark_cluster(paths, target, select, exclude, quiet)
     if spark.is_spark_target(paths, target):
         return _build_spark(paths, target, select, exclude, quiet)
     with progress("dbt build", quiet=quiet) as p:
@@ -77,6 +79,28 @@ def _build_spark(paths, target, select, exclude, quiet):
     click.echo(f"Published Spark build {pub.build_id} in {result.seconds:.1f}s ({summary})")
     click.echo(f"  tables:    {len(pub.tables)} Parquet tables under {pub.build_dir / 'warehouse'}")
     click.echo(f"  record:    {spark.spark_root(paths) / spark.CURRENT}")
+
+
+def _build_spark_cluster(paths, target, select, exclude, quiet):
+    """A Spark cluster target builds into a schema of its own per build (docs/spark.md)."""
+    from analysis_py.progress import progress
+    from analysis_py.warehouse import spark_cluster_build as cluster
+
+    with progress("dbt build (spark cluster)", quiet=quiet) as p:
+        result = cluster.build(
+            paths,
+            target=target,
+            select=select,
+            exclude=exclude,
+            on_progress=p.update,
+            on_step=p.step,
+        )
+    pub = result.published
+    summary = _status_summary(result.run)
+    click.echo(f"Published Spark cluster build {pub.build_id} in {result.seconds:.1f}s ({summary})")
+    copied = f", {result.cloned} kept from the previous build" if result.cloned else ""
+    click.echo(f"  schema:    {pub.schema} ({len(pub.relations)} relations{copied})")
+    click.echo(f"  record:    {cluster.root(paths) / cluster.CURRENT}")
 
 
 def _status_summary(run) -> str:

@@ -199,7 +199,7 @@ def query(
     if target and not (manifest or database or show_plan) and _spark_target(project_dir, target):
         return _query_spark(
             project_dir, metrics, group_by, where, order, limit, start_time, end_time,
-            saved_query, explain, csv_path,
+            saved_query, explain, csv_path, target,
         )  # fmt: skip
     if show_plan and explain:
         raise QueryError("--plan and --explain each print instead of running; choose one")
@@ -308,10 +308,18 @@ def _spark_target(project_dir, target) -> bool:
     return is_spark_target(resolve_paths(project_dir=project_dir), target)
 
 
+def _cluster_target(paths, target) -> bool:
+    from analysis_py.warehouse.spark_target import is_cluster_target
+
+    return is_cluster_target(paths, target)
+
+
 def _query_spark(
-    project_dir, metrics, group_by, where, order, limit, start, end, saved, explain, csv_path
-):
-    """``--target spark``: Spark SQL on the published Spark build (docs/spark.md)."""
+    project_dir, metrics, group_by, where, order, limit, start, end, saved, explain, csv_path,
+    target,
+):  # fmt: skip
+    """``--target spark``/``spark_cluster``: Spark SQL on the published Spark build, run in a
+    local session or, on a cluster, through Spark Connect (docs/spark.md)."""
     from analysis_py.config import resolve_paths
     from analysis_py.semantic.spark_query import run_request
 
@@ -327,8 +335,9 @@ def _query_spark(
         "end_time": end,
         "saved_query": saved,
     }
+    paths = resolve_paths(project_dir=project_dir)
     sql, columns, rows = run_request(
-        resolve_paths(project_dir=project_dir), request, explain=explain
+        paths, request, explain=explain, cluster=_cluster_target(paths, target)
     )
     if explain:
         click.echo(sql)

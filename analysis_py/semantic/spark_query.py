@@ -4,6 +4,9 @@ The compiler renders the request as Spark SQL (its tree is built per dialect, ne
 from DuckDB SQL) against the semantic manifest of the Spark build itself, and a local Spark
 session with that build's tables registered runs it. Rows come back as plain Python tuples in
 the compiler's column order, like the DuckDB path.
+
+On a Spark cluster (``--target spark_cluster``) the same SQL runs through Spark Connect on
+the cluster's published build, whose relations the manifest names.
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ def execute(spark, sql: str) -> list[tuple]:
         ) from None
 
 
-def run_request(paths, request: dict, *, explain: bool = False):
-    """Compile against the published Spark build and run it: (sql, columns, rows or None)."""
+def run_request(paths, request: dict, *, explain: bool = False, cluster: bool = False):
+    """Compile against the published Spark build and run it: (sql, columns, rows or None).
+    ``cluster``: the build published on a Spark cluster, read through Spark Connect."""
+    from analysis_py.warehouse import spark_cluster_build
     from analysis_py.warehouse import spark_target as spark_wh
 
-    published = spark_wh.current(paths)
+    published = spark_cluster_build.current(paths) if cluster else spark_wh.current(paths)
     manifest = published.semantic_manifest_path
     if not manifest.is_file():
         raise QueryError(
@@ -47,5 +52,8 @@ def run_request(paths, request: dict, *, explain: bool = False):
     sql, columns = compile_request(manifest, request)
     if explain:
         return sql, columns, None
-    session, _ = spark_wh.published_session(paths, app_name="opsmetrics-query")
+    if cluster:
+        session = spark_cluster_build.remote_session(paths)
+    else:
+        session, _ = spark_wh.published_session(paths, app_name="opsmetrics-query")
     return sql, columns, execute(session, sql)

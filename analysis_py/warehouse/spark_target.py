@@ -116,20 +116,30 @@ def check_target(paths: Paths, target: str | None) -> None:
         )
 
 
-def is_spark_target(paths: Paths, target: str | None) -> bool:
-    """True when ``target`` names an output of type ``spark`` in the project's profile."""
-    if not target:
-        return False
+def _output(paths: Paths, target: str | None) -> dict:
+    """The profile's output named ``target`` (empty when there is none)."""
     profile_file = paths.profiles_dir / "profiles.yml"
-    if not profile_file.is_file():
-        return False
-    profiles = yaml.safe_load(profile_file.read_text()) or {}
-    for profile in profiles.values():
+    if not target or not profile_file.is_file():
+        return {}
+    for profile in (yaml.safe_load(profile_file.read_text()) or {}).values():
         if isinstance(profile, dict):
             out = (profile.get("outputs") or {}).get(target)
             if isinstance(out, dict):
-                return out.get("type") == "spark"
-    return False
+                return out
+    return {}
+
+
+def is_spark_target(paths: Paths, target: str | None) -> bool:
+    """True when ``target`` names an output of type ``spark`` in the project's profile."""
+    return _output(paths, target).get("type") == "spark"
+
+
+def is_cluster_target(paths: Paths, target: str | None) -> bool:
+    """True for a Spark output that reaches a running cluster (dbt-spark's ``thrift``,
+    ``http`` or ``odbc`` method) rather than a session inside the dbt process: its catalog
+    persists, so it builds and publishes by schema (spark_cluster_build)."""
+    out = _output(paths, target)
+    return out.get("type") == "spark" and out.get("method", "session") != "session"
 
 
 def spark_root(paths: Paths) -> Path:

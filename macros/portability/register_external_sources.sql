@@ -29,8 +29,12 @@
             {%- endfor -%}
             {%- set n_typed = node.columns.values() | selectattr('data_type') | list | length -%}
             {%- set all_typed = ns.cols | length > 0 and n_typed == ns.cols | length -%}
+            {#- Registered afresh every run: on a cluster's persistent catalog a table kept from
+                an earlier run would keep its old location and its cached file list. Dropping
+                an external table leaves its files alone. -#}
+            {%- do run_query('drop table if exists ' ~ node.schema ~ '.' ~ node.identifier) -%}
             {%- do run_query(
-                'create table if not exists ' ~ node.schema ~ '.' ~ node.identifier
+                'create table ' ~ node.schema ~ '.' ~ node.identifier
                 ~ ((' (' ~ ns.cols | join(', ') ~ ')') if all_typed else '')
                 ~ " using parquet location '" ~ folder ~ "'"
             ) -%}
