@@ -234,9 +234,9 @@ def build(
 
     require_pyspark()
     started = dt.datetime.now(dt.UTC)
+    host, port, user = thrift_endpoint(paths)
     data_info = check_raw_data(paths)
     step = on_step or (lambda _msg: None)
-    host, port, user = thrift_endpoint(paths)
     base = root(paths)
     with build_lock(paths):
         previous = None
