@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,16 +53,6 @@ for sql in sqls:
     out["queries"].append([n, statistics.median(times)])
 print(json.dumps(out))
 """
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _timed(fn):
@@ -111,7 +100,7 @@ def main(argv=None) -> None:
     print(f"duckdb build: {duck_s:.1f}s", flush=True)
     lpub, local_s = _timed(lambda: spark_wh.build(local_paths, target="spark").published)
     print(f"local spark build: {local_s:.1f}s", flush=True)
-    master, ui, thrift, connect = _free_ports(4)
+    master, ui, thrift, connect = spark_cluster.free_ports(4)
     ports = {"master": master, "master_ui": ui, "thrift": thrift, "connect": connect}
     cluster, up_s = _timed(lambda: spark_cluster.up(cl_paths.warehouse_dir, ports=ports))
     print(f"cluster up: {up_s:.1f}s", flush=True)

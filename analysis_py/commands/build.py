@@ -36,8 +36,6 @@ def build(target, select, exclude, project_dir, no_docs, quiet):
     paths = resolve_paths(project_dir=project_dir)
     from analysis_py.warehouse import spark_target as spark
 
-    if spark.is_cluster_target(paths, target):
-        return _build_spark_cluster(paths, target, select, exclude, quiet)
     if spark.is_spark_target(paths, target):
         return _build_spark(paths, target, select, exclude, quiet)
     with progress("dbt build", quiet=quiet) as p:
@@ -61,33 +59,16 @@ def build(target, select, exclude, project_dir, no_docs, quiet):
 
 
 def _build_spark(paths, target, select, exclude, quiet):
-    """A Spark target builds into its own folder and publication (docs/spark.md)."""
-    from analysis_py.progress import progress
-    from analysis_py.warehouse import spark_target as spark
-
-    with progress("dbt build (spark)", quiet=quiet) as p:
-        result = spark.build(
-            paths,
-            target=target,
-            select=select,
-            exclude=exclude,
-            on_progress=p.update,
-            on_step=p.step,
-        )
-    pub = result.published
-    summary = _status_summary(result.run)
-    click.echo(f"Published Spark build {pub.build_id} in {result.seconds:.1f}s ({summary})")
-    click.echo(f"  tables:    {len(pub.tables)} Parquet tables under {pub.build_dir / 'warehouse'}")
-    click.echo(f"  record:    {spark.spark_root(paths) / spark.CURRENT}")
-
-
-def _build_spark_cluster(paths, target, select, exclude, quiet):
-    """A Spark cluster target builds into a schema of its own per build (docs/spark.md)."""
+    """A Spark target builds into its own publication: a folder of Parquet tables for a local
+    session, a schema per build on a cluster (docs/spark.md)."""
     from analysis_py.progress import progress
     from analysis_py.warehouse import spark_cluster_build as cluster
+    from analysis_py.warehouse import spark_target as spark
 
-    with progress("dbt build (spark cluster)", quiet=quiet) as p:
-        result = cluster.build(
+    on_cluster = spark.is_cluster_target(paths, target)
+    what = "Spark cluster" if on_cluster else "Spark"
+    with progress(f"dbt build ({what})", quiet=quiet) as p:
+        result = (cluster.build if on_cluster else spark.build)(
             paths,
             target=target,
             select=select,
@@ -97,10 +78,16 @@ def _build_spark_cluster(paths, target, select, exclude, quiet):
         )
     pub = result.published
     summary = _status_summary(result.run)
-    click.echo(f"Published Spark cluster build {pub.build_id} in {result.seconds:.1f}s ({summary})")
-    copied = f", {result.cloned} kept from the previous build" if result.cloned else ""
-    click.echo(f"  schema:    {pub.schema} ({len(pub.relations)} relations{copied})")
-    click.echo(f"  record:    {cluster.root(paths) / cluster.CURRENT}")
+    click.echo(f"Published {what} build {pub.build_id} in {result.seconds:.1f}s ({summary})")
+    if on_cluster:
+        kept = f", {result.kept} kept from the previous build" if result.kept else ""
+        click.echo(f"  schema:    {pub.schema} ({len(pub.relations)} relations{kept})")
+        click.echo(f"  record:    {cluster.root(paths) / cluster.CURRENT}")
+    else:
+        click.echo(
+            f"  tables:    {len(pub.tables)} Parquet tables under {pub.build_dir / 'warehouse'}"
+        )
+        click.echo(f"  record:    {spark.spark_root(paths) / spark.CURRENT}")
 
 
 def _status_summary(run) -> str:

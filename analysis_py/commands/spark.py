@@ -75,10 +75,12 @@ def down(warehouse_dir, project_dir):
 @options.warehouse_dir
 @options.project_dir
 def status(warehouse_dir, project_dir):
-    """Which processes of the cluster run; exit code 1 when not all do."""
-    from analysis_py.warehouse import spark_cluster
+    """Which processes of the cluster run, and the published build; exit code 1 when not
+    all processes run."""
+    from analysis_py.warehouse import spark_cluster, spark_cluster_build
 
-    wh = _paths(warehouse_dir, project_dir).warehouse_dir
+    paths = _paths(warehouse_dir, project_dir)
+    wh = paths.warehouse_dir
     state = spark_cluster.status(wh)
     if not state:
         click.echo("no Spark cluster started for this warehouse")
@@ -87,5 +89,9 @@ def status(warehouse_dir, project_dir):
     for name, alive in state.items():
         click.echo(f"{name:<8} {'running' if alive else 'stopped'}")
     click.echo(f"thrift   {c.thrift_url}\nconnect  {c.connect_url}")
+    record = spark_cluster_build.root(paths) / spark_cluster_build.CURRENT
+    if record.is_file():
+        pub = spark_cluster_build.current(paths)
+        click.echo(f"build    {pub.schema} (published {pub.published_at})")
     if not all(state.values()):
         raise SystemExit(1)

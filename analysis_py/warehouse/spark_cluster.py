@@ -95,6 +95,18 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` loopback ports free right now (for a cluster beside others: tests, benchmarks)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def _start(cmd: list[str], log: Path, env: dict, cwd: Path) -> int:
     with log.open("w") as out:
         proc = subprocess.Popen(

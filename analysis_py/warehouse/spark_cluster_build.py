@@ -42,6 +42,7 @@ from analysis_py.config import Paths
 from analysis_py.errors import BuildError, ConfigError
 from analysis_py.warehouse import spark_cluster
 from analysis_py.warehouse.publish import atomic_write_json, read_pointer
+from analysis_py.warehouse.spark_target import SparkBuildResult
 
 CURRENT = "current.json"
 RECORD = "build.json"
@@ -204,15 +205,6 @@ def _manifest_relations(target_dir: Path) -> dict[str, str]:
 
 
 # -- the build --------------------------------------------------------------------------------
-@dataclass
-class ClusterBuildResult:
-    published: ClusterPublished
-    run: object  # dbt_runner.DbtRun
-    seconds: float
-    log_path: Path
-    cloned: int
-
-
 def build(
     paths: Paths,
     *,
@@ -221,23 +213,21 @@ def build(
     exclude: Sequence[str] = (),
     on_progress=None,
     on_step: Callable[[str], None] | None = None,
-) -> ClusterBuildResult:
+) -> SparkBuildResult:
     """dbt build on the cluster into a schema of its own; publish it if every node passed."""
-    from analysis_py.warehouse.build import (
-        _failure_message,
-        build_lock,
-        check_raw_data,
-        new_build_id,
+    from analysis_py.warehouse.build import build_lock, check_raw_data
+    from analysis_py.warehouse.spark_target import (
+        dbt_build,
+        new_build_folder,
+        process_env,
+        require_pyspark,
     )
-    from analysis_py.warehouse.dbt_runner import run_dbt
-    from analysis_py.warehouse.spark_target import process_env, require_pyspark
 
     require_pyspark()
     started = dt.datetime.now(dt.UTC)
     host, port, user = thrift_endpoint(paths)
     data_info = check_raw_data(paths)
     step = on_step or (lambda _msg: None)
-    base = root(paths)
     with build_lock(paths):
         previous = None
         if select or exclude:
@@ -250,13 +240,8 @@ def build(
                     hint="run `opsmetrics build --target spark_cluster` once without them",
                 ) from None
         _drop_abandoned(paths)
-        build_id = new_build_id()
-        schema = build_schema(build_id)
-        build_dir = base / "builds" / build_id
-        target_dir = build_dir / "target"
-        log_dir = base / "logs"
-        log_path = log_dir / f"{build_id}.dbt.log"
-        build_dir.mkdir(parents=True)
+        folder = new_build_folder(root(paths))
+        build_id, schema = folder.build_id, build_schema(folder.build_id)
         env = {
             **paths.env(),
             **process_env(),
@@ -265,27 +250,17 @@ def build(
             ENV_USER: user,
             ENV_SCHEMA: schema,
         }
-        common = ["--target", target, "--target-path", str(target_dir)]
-        common += ["--log-path", str(log_dir / build_id)]
         selection = [a for s in select for a in ("--select", s)]
         selection += [a for s in exclude for a in ("--exclude", s)]
-        cloned = 0
+        kept = 0
         try:
             if previous is not None:
                 step("copy the published build (views)")
-                chosen = _selected(common, selection, paths, env)
-                cloned = _clone(paths, previous, target_dir, skip=chosen)
+                chosen = _selected(folder.dbt_args(target), selection, paths, env)
+                kept = _clone(paths, previous, folder.target_dir, skip=chosen)
             step(f"dbt build → {schema}")
-            run = run_dbt(
-                ["build", *common, *selection],
-                project_dir=paths.project_dir,
-                env=env,
-                log_path=log_path,
-                on_progress=on_progress,
-            )
-            if not run.ok:
-                raise BuildError(_failure_message(run), hint=f"full dbt log: {log_path}")
-            relations = _record_relations(target_dir, schema, build_id, previous)
+            run = dbt_build(paths, folder, target, env, selection, on_progress)
+            relations = _record_relations(folder.target_dir, schema, build_id, previous)
         except BaseException:
             _drop_build(paths, build_id)
             raise
@@ -298,16 +273,16 @@ def build(
             "exclude": list(exclude),
             "build_id": build_id,
             "schema": schema,
-            "build_dir": str(build_dir),
+            "build_dir": str(folder.build_dir),
             "thrift": f"{host}:{port}",
             "relations": relations,
             "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_json(build_dir / RECORD, record)
-        atomic_write_json(base / CURRENT, record)
+        atomic_write_json(folder.build_dir / RECORD, record)
+        atomic_write_json(root(paths) / CURRENT, record)
         _prune(paths)
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
-    return ClusterBuildResult(current(paths), run, seconds, log_path, cloned)
+    return SparkBuildResult(current(paths), run, seconds, folder.log_path, kept)
 
 
 def _selected(common: list[str], selection: list[str], paths: Paths, env: dict) -> set[str]:

@@ -178,10 +178,63 @@ class SparkPublished:
 
 @dataclass
 class SparkBuildResult:
-    published: SparkPublished
+    published: object  # SparkPublished, or spark_cluster_build.ClusterPublished on a cluster
     run: object  # dbt_runner.DbtRun
     seconds: float
     log_path: Path
+    #: relations kept from the published build (a cluster build with --select/--exclude)
+    kept: int = 0
+
+
+@dataclass(frozen=True)
+class BuildFolder:
+    """A new Spark build's id and where dbt writes its artifacts and its log."""
+
+    build_id: str
+    build_dir: Path
+    log_dir: Path
+
+    @property
+    def target_dir(self) -> Path:
+        return self.build_dir / "target"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.build_id}.dbt.log"
+
+    def dbt_args(self, target: str) -> list[str]:
+        """The arguments every dbt command of this build takes."""
+        return ["--target", target, "--target-path", str(self.target_dir),
+                "--log-path", str(self.log_dir / self.build_id)]  # fmt: skip
+
+
+def new_build_folder(root: Path) -> BuildFolder:
+    """A fresh ``<root>/builds/<build id>`` folder for the next build."""
+    from analysis_py.warehouse.build import new_build_id
+
+    build_id = new_build_id()
+    folder = BuildFolder(build_id, root / "builds" / build_id, root / "logs")
+    folder.build_dir.mkdir(parents=True)
+    return folder
+
+
+def dbt_build(
+    paths: Paths, folder: BuildFolder, target: str, env: dict, extra=(), on_progress=None
+):
+    """``dbt build`` into ``folder``; a BuildError naming the failures unless every node passed."""
+    from analysis_py.warehouse.build import _failure_message
+    from analysis_py.warehouse.dbt_runner import run_dbt
+
+    run = run_dbt(
+        ["build", *folder.dbt_args(target), *extra],
+        project_dir=paths.project_dir,
+        env=env,
+        log_path=folder.log_path,
+        on_progress=on_progress,
+    )
+    if not run.ok:
+        raise BuildError(_failure_message(run), hint=f"full dbt log: {folder.log_path}")
+    return run
 
 
 def build(
@@ -194,13 +247,7 @@ def build(
     on_step: Callable[[str], None] | None = None,
 ) -> SparkBuildResult:
     """dbt build on the Spark target into a fresh folder; publish it if everything passed."""
-    from analysis_py.warehouse.build import (
-        _failure_message,
-        build_lock,
-        check_raw_data,
-        new_build_id,
-    )
-    from analysis_py.warehouse.dbt_runner import run_dbt
+    from analysis_py.warehouse.build import build_lock, check_raw_data
 
     if select or exclude:
         raise BuildError(
@@ -208,38 +255,22 @@ def build(
             "catalog starts empty in every build, so the selected nodes would not see the "
             "published tables (their parents, the relations their tests check), and publishing "
             "the selection alone would drop every other table from the Spark warehouse",
-            hint="run `opsmetrics build --target spark` without --select/--exclude; on a "
-            "cluster with a persistent metastore, `dbt build --target <cluster> --select …` "
-            "works as usual (docs/spark.md)",
+            hint="run `opsmetrics build --target spark` without --select/--exclude, or build "
+            "on a cluster, whose catalog persists: `--target spark_cluster` (docs/spark.md)",
         )
     require_pyspark()
     started = dt.datetime.now(dt.UTC)
     data_info = check_raw_data(paths)
     step = on_step or (lambda _msg: None)
-    root = spark_root(paths)
     with build_lock(paths):
-        build_id = new_build_id()
-        build_dir = root / "builds" / build_id
-        target_dir = build_dir / "target"
-        log_dir = root / "logs"
-        log_path = log_dir / f"{build_id}.dbt.log"
-        build_dir.mkdir(parents=True)
+        folder = new_build_folder(spark_root(paths))
+        build_dir = folder.build_dir
         env = {**paths.env(), **process_env(build_dir)}
         # The profile reads the JVM options from this variable (default: none).
         env[JAVA_OPTS_ENV] = java_opts(parquet_bytes(paths.data_dir))
-        args = ["build", "--target", target, "--target-path", str(target_dir)]
-        args += ["--log-path", str(log_dir / build_id)]
         try:
             step(f"dbt build (spark) → {build_dir.relative_to(paths.warehouse_dir)}")
-            run = run_dbt(
-                args,
-                project_dir=paths.project_dir,
-                env=env,
-                log_path=log_path,
-                on_progress=on_progress,
-            )
-            if not run.ok:
-                raise BuildError(_failure_message(run), hint=f"full dbt log: {log_path}")
+            run = dbt_build(paths, folder, target, env, on_progress=on_progress)
             tables = _tables(build_dir / "warehouse")
             if not tables:
                 raise BuildError(f"dbt build wrote no tables under {build_dir / 'warehouse'}")
@@ -249,13 +280,13 @@ def build(
         step("publish")
         published = _publish(
             paths,
-            build_id,
+            folder.build_id,
             build_dir,
             tables,
             {"target": target, "select": list(select), **data_info},
         )
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
-    return SparkBuildResult(published=published, run=run, seconds=seconds, log_path=log_path)
+    return SparkBuildResult(published, run, seconds, folder.log_path)
 
 
 def _tables(warehouse: Path) -> dict[str, str]:

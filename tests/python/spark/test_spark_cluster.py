@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from analysis_py.config import resolve_paths
+from analysis_py.warehouse import spark_cluster, spark_cluster_build
 from tests.python.conftest import PY4J_SOCKETS, REPO, run_cli
 from tests.python.spark.parity import checksum, metric_requests, public_marts
 
@@ -51,16 +51,6 @@ if shutil.which("java") is None:  # printed with -ra: why the cluster was not tr
     )
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Raw data, the DuckDB build (beside the cluster's start) and a running cluster."""
@@ -72,7 +62,7 @@ def cluster(tmp_path_factory):
     duck_paths = resolve_paths(project_dir=REPO, data_dir=raw, warehouse_dir=root / "duckdb")
     paths = resolve_paths(project_dir=REPO, data_dir=raw, warehouse_dir=root / "cluster")
     env = {**os.environ, **paths.env()}
-    master, ui, thrift, connect = _free_ports(4)
+    master, ui, thrift, connect = spark_cluster.free_ports(4)
     ports = ["--master-port", str(master), "--ui-port", str(ui), "--thrift-port", str(thrift),
              "--connect-port", str(connect)]  # fmt: skip
     duck: dict = {}
@@ -97,8 +87,6 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(cluster):
     """The project built on the cluster through Thrift and published."""
-    from analysis_py.warehouse import spark_cluster_build
-
     p = run_cli("build", "--target", "spark_cluster", "--quiet", env=cluster["env"], timeout=1500)
     assert "Published Spark cluster build" in p.stdout, p.stdout
     return spark_cluster_build.current(cluster["paths"])
@@ -129,8 +117,6 @@ def duck_rows(cluster, sql: str) -> list[tuple]:
 # -- tests, in the order they run ---------------------------------------------------------------
 def test_the_cluster_serves_thrift_and_spark_connect(cluster, tmp_path):
     import pyspark
-
-    from analysis_py.warehouse import spark_cluster
 
     assert f"sc://127.0.0.1:{cluster['ports']['connect']}" in cluster["up"].stdout
     st = run_cli("spark", "status", env=cluster["env"])
@@ -167,6 +153,7 @@ def test_dbt_build_on_the_cluster_has_duckdbs_node_results(cluster, built):
         built.schema,
         *(f"{built.schema}_{s}" for s in ("staging", "intermediate", "seeds")),
     }
+    assert built.schema in run_cli("spark", "status", env=cluster["env"]).stdout
 
 
 def test_every_mart_and_metric_type_equal_duckdb_through_spark_connect(cluster, built, tmp_path):
@@ -230,8 +217,6 @@ def test_query_and_analyze_run_through_spark_connect(cluster, built, tmp_path):
 
 
 def test_select_rebuilds_part_of_the_published_build(cluster, built, tmp_path):
-    from analysis_py.warehouse import spark_cluster_build
-
     p = run_cli("build", "--target", "spark_cluster", "--select", "fct_cases", "--quiet",
                 env=cluster["env"], timeout=1500)  # fmt: skip
     assert "kept from the previous build" in p.stdout, p.stdout
@@ -256,8 +241,6 @@ def test_select_rebuilds_part_of_the_published_build(cluster, built, tmp_path):
 
 
 def test_a_failed_build_keeps_the_published_build_and_drops_its_schemas(cluster, tmp_path):
-    from analysis_py.warehouse import spark_cluster_build
-
     before = spark_cluster_build.current(cluster["paths"])
     # a raw file Spark cannot read makes the selected staging model's tests fail
     source = next(iter(sorted((cluster["paths"].data_dir / "crm").glob("cases/*.parquet"))))
@@ -284,8 +267,6 @@ def test_a_failed_build_keeps_the_published_build_and_drops_its_schemas(cluster,
 
 
 def test_down_stops_every_process(cluster):
-    from analysis_py.warehouse import spark_cluster
-
     down = run_cli("spark", "down", env=cluster["env"], check=False)
     assert down.returncode == 0 and "server" in down.stdout
     after = run_cli("spark", "status", env=cluster["env"], check=False)
