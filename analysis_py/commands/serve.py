@@ -24,6 +24,13 @@ from analysis_py.commands import options
     is_flag=True,
     help="one user 'demo' (password from $OPSMETRICS_PASSWORD): all public marts and metrics, no PII.",
 )
+@click.option(
+    "--target",
+    "-t",
+    default=None,
+    help="A Spark cluster target of the profile (spark_cluster): serve the metrics of the "
+    "build published on it (docs/spark.md). Default: the published DuckDB build.",
+)
 @options.warehouse_dir
 @options.project_dir
 @click.option(
@@ -31,7 +38,7 @@ from analysis_py.commands import options
     is_flag=True,
     help="print a SCRAM-SHA-256 verifier for a password read from stdin (or $OPSMETRICS_PASSWORD) and exit.",
 )
-def serve(host, port, config_path, demo, warehouse_dir, project_dir, hash_password):
+def serve(host, port, config_path, demo, target, warehouse_dir, project_dir, hash_password):
     """Serve governed marts and metrics to psql, BI tools and drivers over the Postgres protocol."""
     from analysis_py.errors import ConfigError
 
@@ -64,4 +71,4 @@ def serve(host, port, config_path, demo, warehouse_dir, project_dir, hash_passwo
         cfg.host = host
     if port is not None:
         cfg.port = port
-    run_forever(cfg, warehouse_dir=warehouse_dir, project_dir=project_dir)
+    run_forever(cfg, warehouse_dir=warehouse_dir, project_dir=project_dir, target=target)

@@ -16,6 +16,7 @@ a read-only attach of an immutable build file takes no lock that a writer needs.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -77,6 +78,9 @@ class EngineOptions:
     result_cache_bytes: int = DEFAULT_RESULT_CACHE_BYTES
     #: answer metric requests from the build's rollups where a role may be
     rollups: bool = True
+    #: serve the metrics of the build published on a Spark cluster (pg/spark_source.py)
+    #: instead of the DuckDB build
+    spark_cluster: bool = False
 
 
 @dataclass
@@ -94,6 +98,9 @@ def _lit(value: str) -> str:
     """A SQL string literal (paths and settings are quoted, never pasted)."""
     return "'" + value.replace("'", "''") + "'"
 
+
+#: a serial number per engine of the process (keys of caches shared across engines)
+_ENGINE_SERIAL = itertools.count(1)
 
 _MEMORY_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.I)
 
@@ -113,6 +120,7 @@ class Engine:
         self.warehouse_dir = Path(warehouse_dir).expanduser().resolve()
         self.roles = dict(roles)
         self.options = options or EngineOptions()
+        self.serial = next(_ENGINE_SERIAL)
         self.project_dir = Path(project_dir) if project_dir else None
         self._lock = threading.RLock()
         # serialises ATTACH/DETACH and view rebuilds, which run on one admin cursor
@@ -132,6 +140,15 @@ class Engine:
         #: the last one's answers, and its publication drops them
         self.results = ResultCache(self.options.result_cache_bytes)
         self.con = self._open()
+        #: the Spark cluster that answers metric queries, when serving one
+        self.spark = None
+        if self.options.spark_cluster:
+            from analysis_py.config import resolve_paths
+            from analysis_py.pg.spark_source import SparkSource
+
+            self.spark = SparkSource(
+                resolve_paths(project_dir=self.project_dir, warehouse_dir=self.warehouse_dir)
+            )
 
     # ------------------------------------------------------------------ setup
     def _open(self) -> duckdb.DuckDBPyConnection:
@@ -172,6 +189,11 @@ class Engine:
         """Attach the published build, create role databases, lock the configuration."""
         found = self.published()
         if found is None:
+            if self.spark is not None:
+                raise DataNotFoundError(
+                    f"no published Spark cluster build in {self.warehouse_dir}",
+                    hint="run `opsmetrics build --target spark_cluster` first",
+                )
             raise DataNotFoundError(
                 f"no published warehouse in {self.warehouse_dir}",
                 hint="run `opsmetrics build` (or `make run`) first, or set OPSMETRICS_WAREHOUSE_DIR",
@@ -219,7 +241,10 @@ class Engine:
 
     # ------------------------------------------------------------------ generations
     def published(self) -> tuple[Path, Path | None] | None:
-        """(build file, its dbt target folder) currently published, resolved."""
+        """(build file, its dbt target folder) currently published, resolved (on a Spark
+        cluster: the build's record)."""
+        if self.spark is not None:
+            return self.spark.published()
         link = self.warehouse_dir / "opsmetrics.duckdb"
         path: Path | None = None
         target: Path | None = None
@@ -270,6 +295,8 @@ class Engine:
         return True
 
     def _swap_to(self, path: Path, target: Path | None) -> None:
+        if self.spark is not None:
+            return self._swap_to_spark(path, target)
         with self._swap_lock:
             alias = f"gen_{self._gen_no + 1}"
             admin = self._admin()
@@ -301,17 +328,35 @@ class Engine:
             except Exception:
                 admin.execute(f"DETACH {alias}")
                 raise
-            with self._lock:
-                old = self.current
-                self.current = gen
-                if old is not None:
-                    old.retired = True
-                    self._old.append(old)
-            self.results.retain(alias)
-            log.info("serving %s as %s", path.name, alias)
-            for fn in self.listeners:
-                fn(gen)
-            self._reap()
+            self._publish_generation(gen)
+
+    def _publish_generation(self, gen: Generation) -> None:
+        with self._lock:
+            old = self.current
+            self.current = gen
+            if old is not None:
+                old.retired = True
+                self._old.append(old)
+        self.results.retain(gen.alias)
+        log.info("serving %s as %s", gen.path.name, gen.alias)
+        for fn in self.listeners:
+            fn(gen)
+        self._reap()
+
+    def _swap_to_spark(self, path: Path, target: Path | None) -> None:
+        """A Spark cluster's published build: nothing to attach; its marts' columns come from
+        the cluster, and every role reads them through its own Spark session's views."""
+        with self._swap_lock:
+            alias = f"gen_{self._gen_no + 1}"
+            marts = self.spark.marts(path, target)
+            self._gen_no += 1
+            self._register_analysis()
+            if self.options.semantic:
+                self._load_semantic(target, spark_gen=alias)
+            gen = Generation(alias, path, target, marts)
+            for role in self.roles.values():
+                self._build_role(role, gen)
+            self._publish_generation(gen)
 
     def _read_rollups(self, alias: str) -> tuple:
         if not self.options.semantic or not self.options.rollups:
@@ -340,6 +385,8 @@ class Engine:
         with self._lock:
             done = [g for g in self._old if g.leases == 0]
             self._old = [g for g in self._old if g.leases > 0]
+        if self.spark is not None:  # nothing attached
+            return
         for g in done:
             try:
                 with self._swap_lock:
@@ -436,7 +483,9 @@ class Engine:
                 )
         return out
 
-    def _load_semantic(self, target: Path | None) -> None:
+    def _load_semantic(self, target: Path | None, spark_gen: str | None = None) -> None:
+        """The semantic layer of the build: in DuckDB's dialect over each role's ``_sem``
+        views, or (``spark_gen``) in Spark's over the role's Spark views of that generation."""
         path = target / "semantic_manifest.json" if target else None
         if path is None or not path.is_file():
             self.semantic = None
@@ -449,10 +498,18 @@ class Engine:
             return
 
         def resolver(rel: dict) -> str:
-            return f"_sem.{_q(rel.get('alias') or rel.get('relation_name'))}"
+            name = rel.get("alias") or rel.get("relation_name")
+            if spark_gen is not None:
+                return self.spark.view_name(spark_gen, name)
+            return f"_sem.{_q(name)}"
 
         try:
-            layer = SemanticLayer(str(path), connection=None, relation_resolver=resolver)
+            layer = SemanticLayer(
+                str(path),
+                connection=None,
+                dialect="spark" if spark_gen else "duckdb",
+                relation_resolver=resolver,
+            )
             layer.rollup_resolver = lambda r: exp.Table(
                 this=exp.to_identifier(f"__rollup__{r.name}", quoted=True),
                 db=exp.to_identifier("_sem"),
@@ -508,7 +565,8 @@ class Engine:
             ).fetchall()
             relations: list[CatRelation] = []
             keep: set[tuple[str, str]] = set()
-            for mart in gen.marts.values():
+            # on a Spark cluster the marts are read in Spark, through the role's Spark views
+            for mart in gen.marts.values() if self.spark is None else ():
                 con.execute(
                     f"CREATE OR REPLACE VIEW {db}._sem.{_q(mart.name)} AS "
                     + view_sql(mart, gen.alias, role, gen.marts)
@@ -630,6 +688,8 @@ class Engine:
         return cur
 
     def close(self) -> None:
+        if self.spark is not None:
+            self.spark.close()
         with suppress(duckdb.Error):
             self.con.close()
 

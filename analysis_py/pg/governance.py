@@ -99,8 +99,15 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def view_sql(mart: MartInfo, gen: str, role: Role, marts: dict[str, MartInfo]) -> str:
-    """The SELECT a role sees for a mart: masked PII, row policies applied."""
+def view_sql(
+    mart: MartInfo,
+    gen: str | None,
+    role: Role,
+    marts: dict[str, MartInfo],
+) -> str:
+    """The SELECT a role sees for a mart: masked PII, row policies applied (DuckDB SQL).
+    ``gen`` is the attached build's alias; None names the relations ``schema.name`` (a Spark
+    cluster's catalog, transpiled by :func:`spark_view_sql`)."""
     cols = []
     for name, dtype in mart.columns:
         if name in mart.pii and not role.pii_allowed(mart.name, name):
@@ -111,14 +118,24 @@ def view_sql(mart: MartInfo, gen: str, role: Role, marts: dict[str, MartInfo]) -
         else:
             cols.append(_q(name))
     where = list(_policy_filters(mart, gen, role, marts))
-    sql = f"SELECT {', '.join(cols)} FROM {_q(gen)}.{_q(mart.schema)}.{_q(mart.name)}"
+    sql = f"SELECT {', '.join(cols)} FROM {_table(gen, mart.schema, mart.name)}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql
 
 
+def _table(gen: str | None, schema: str, name: str) -> str:
+    return (f"{_q(gen)}." if gen else "") + f"{_q(schema)}.{_q(name)}"
+
+
+def spark_view_sql(mart: MartInfo, role: Role, marts: dict[str, MartInfo]) -> str:
+    """:func:`view_sql` as Spark SQL over a cluster's catalog (``schema.name``): the same
+    masks and row policies, the policy filters translated from DuckDB's dialect."""
+    return sqlglot.transpile(view_sql(mart, None, role, marts), read="duckdb", write="spark")[0]
+
+
 def _policy_filters(
-    mart: MartInfo, gen: str, role: Role, marts: dict[str, MartInfo]
+    mart: MartInfo, gen: str | None, role: Role, marts: dict[str, MartInfo]
 ) -> Iterable[str]:
     colnames = {c for c, _ in mart.columns}
     for p in role.row_policies:
@@ -129,8 +146,7 @@ def _policy_filters(
             if ref is None:  # fail closed: the policy's reference table is not in this build
                 yield "false"
                 continue
-            schema = ref.schema
             yield (
-                f"{_q(p.key)} IN (SELECT {_q(p.key)} FROM {_q(gen)}.{_q(schema)}.{_q(p.table)} "
+                f"{_q(p.key)} IN (SELECT {_q(p.key)} FROM {_table(gen, ref.schema, ref.name)} "
                 f"WHERE {p.filter})"
             )

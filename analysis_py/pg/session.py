@@ -11,6 +11,7 @@ protocol layer can stream them and honour row limits.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 import time
@@ -41,6 +42,8 @@ from analysis_py.pg.origins import column_origins
 from analysis_py.pg.settings import DEFAULT_SETTINGS, REPORTED
 from analysis_py.pg.types import TEXT, PgType, array_of, pg_type_named, pg_type_of
 from analysis_py.sql import guard
+
+log = logging.getLogger("opsmetrics.sql")
 
 SMALL_FETCH = 200
 ARROW_BATCH = 65536
@@ -86,6 +89,18 @@ def duck_error(exc: duckdb.Error) -> SQLStateError:
     # never leak internal database aliases
     first = re.sub(r"\b(role_\w+|gen_\d+|_sem|_pg|_is)\.", "", first)
     return SQLStateError(first, sqlstate=state)
+
+
+def spark_error(exc: Exception) -> SQLStateError:
+    """A Spark cluster's failure to run a metric query, as a client-facing error."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    first = re.sub(r"`?_sem_gen_\d+_(\w+)`?", r"\1", first)  # never leak internal view names
+    return SQLStateError(
+        f"the Spark cluster could not run the metric query: {first[:300]}",
+        hint="is the cluster up? `opsmetrics spark status`",
+        sqlstate="58000",
+    )
 
 
 def semantic_error(exc: SemanticError) -> SQLStateError:
@@ -599,14 +614,17 @@ class Session:
     def explain(self, query: str, params, *, analyze: bool) -> Result:
         duck_sql, _kind, _origins = self._plan(query, params)
         cur = self._take_cursor()
+        gen = self.engine.acquire()
         try:
-            rows = cur.execute(
-                ("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + duck_sql,
-                list(params) if params else None,
-            ).fetchall()
+            with self._spark_bound(cur, duck_sql, gen, schema_only=not analyze):
+                rows = cur.execute(
+                    ("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + duck_sql,
+                    list(params) if params else None,
+                ).fetchall()
         except duckdb.Error as exc:
             raise duck_error(exc) from None
         finally:
+            self.engine.release(gen)
             self._give_back(cur)
         lines = [(line,) for _k, v in rows for line in str(v).splitlines()]
         cols = [("QUERY PLAN", TEXT)]
@@ -616,7 +634,10 @@ class Session:
     def _plan(self, text: str, params) -> tuple[str, str, tuple | None]:
         """(DuckDB SQL, kind, column origins) for a query; cached per role and user."""
         gen = self.engine.current
-        key = (gen.alias if gen else "", self.role.name, self.user, self.max_rows, text)
+        # the engine's serial: the cache is shared by every engine of the process (tests run
+        # several servers, each with a gen_1 and the same role names)
+        key = (self.engine.serial, gen.alias if gen else "", self.role.name, self.user,
+               self.max_rows, text)  # fmt: skip
         cacheable = len(text) <= PLAN_CACHE_MAX_TEXT and not re.search(
             r"current_setting|set_config|pg_backend_pid|application_name", text, re.I
         )
@@ -637,6 +658,15 @@ class Session:
             plan = (self._semantic_sql(tree, params), "semantic", None)
             cacheable = cacheable and not params
         else:
+            if self.engine.spark is not None and gen is not None:
+                read = {t.name.lower() for t in tree.find_all(exp.Table)}
+                if read & {m.lower() for m in gen.marts}:
+                    raise Unsupported(
+                        "this server answers metric queries from a Spark cluster; its marts "
+                        "are not readable through it",
+                        hint="query metrics (select … from metrics …), or read the marts with "
+                        "`opsmetrics query --target spark_cluster`",
+                    )
             guard.check_query(tree, self.ctx.database)
             origins = column_origins(tree, self.engine.relations(self.role, gen))
             tree = self._cap(rewrite.rewrite(tree, self.ctx))
@@ -681,6 +711,24 @@ class Session:
         return sem.with_result(outer, compiled_sql, name)
 
     def _query(self, text: str, params) -> Result:
+        from analysis_py.pg.spark_source import PlanExpired
+
+        try:
+            return self._query_once(text, params)
+        except PlanExpired:
+            self._forget(text)
+            return self._query_once(text, params)
+
+    def _forget(self, text: str) -> None:
+        """Drop this role's cached plans of ``text``."""
+        cls = type(self)
+        with self._plan_lock:
+            mine = (self.engine.serial, self.role.name)
+            for key in [k for k in self._plan_cache if (k[0], k[2]) == mine and k[-1] == text]:
+                plan = self._plan_cache.pop(key)
+                cls._plan_bytes -= len(key[-1]) + len(plan[0])
+
+    def _query_once(self, text: str, params) -> Result:
         duck_sql, kind, origins = self._plan(text, params)
         if kind == "semantic":
             params = None
@@ -690,7 +738,8 @@ class Session:
         return result
 
     def run_duckdb(self, sql: str, params=None, *, kind: str = "query") -> Result:
-        if kind == "semantic" and self.engine.results.enabled:
+        # a Spark cluster's answer is read whole (its placeholder lives for one execution)
+        if kind == "semantic" and (self.engine.results.enabled or self.engine.spark):
             return self._cached(sql, params)
         gen = self.engine.acquire()
         cur = self._take_cursor()
@@ -725,13 +774,14 @@ class Session:
             if hit is None:
                 cur = self._take_cursor()
                 try:
-                    cur.execute(sql, list(params) if params else None)
-                    if cur.description is None:
-                        return Result("SELECT 0", kind="semantic")
-                    with warnings.catch_warnings():  # the copy is cheaper than re-running
-                        warnings.simplefilter("ignore")
-                        table = cur.to_arrow_table()
-                    cols = [(d[0], pg_type_of(d[1])) for d in cur.description]
+                    with self._spark_bound(cur, sql, gen):
+                        cur.execute(sql, list(params) if params else None)
+                        if cur.description is None:
+                            return Result("SELECT 0", kind="semantic")
+                        with warnings.catch_warnings():  # the copy is cheaper than re-running
+                            warnings.simplefilter("ignore")
+                            table = cur.to_arrow_table()
+                        cols = [(d[0], pg_type_of(d[1])) for d in cur.description]
                 except duckdb.Error as exc:
                     raise duck_error(exc) from None
                 finally:
@@ -799,16 +849,19 @@ class Session:
         # not depend on their values (Bind then compiles it with the values)
         duck_sql, kind, origins = self._plan(stripped, [None] * n_params if n_params else None)
         cur = self._take_cursor()
+        gen = self.engine.acquire()
         try:
-            rel = cur.sql(
-                f"SELECT * FROM ({duck_sql}) AS _describe LIMIT 0",
-                params=[None] * n_params if n_params and kind != "semantic" else None,
-            )
-            cols = [(c, pg_type_of(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
+            with self._spark_bound(cur, duck_sql, gen, schema_only=True):
+                rel = cur.sql(
+                    f"SELECT * FROM ({duck_sql}) AS _describe LIMIT 0",
+                    params=[None] * n_params if n_params and kind != "semantic" else None,
+                )
+                cols = [(c, pg_type_of(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
             return cols, list(origins) if origins and len(origins) == len(cols) else None
         except duckdb.Error as exc:
             raise duck_error(exc) from None
         finally:
+            self.engine.release(gen)
             self._give_back(cur)
 
     def param_types(self, text: str, n_params: int) -> list[PgType | None]:
@@ -934,7 +987,7 @@ class Session:
                 raise
             return view
         compiled = self._compile(info, query.metrics, **query.kwargs())
-        return self._client_sql(query.outer(), _wire_sql(compiled), sem.RESULT)
+        return self._client_sql(query.outer(), self._metric_sql(compiled), sem.RESULT)
 
     def _metric_view(self, tree: exp.Expression, info) -> str | None:
         """A query semantic SQL cannot read as one metric request, over one metric's table
@@ -954,7 +1007,7 @@ class Session:
             grains=info.grains,
         )
         compiled = self._compile(info, view.metrics, **view.kwargs())
-        inner = self._client_sql(view.outer(), _wire_sql(compiled), sem.RESULT)
+        inner = self._client_sql(view.outer(), self._metric_sql(compiled), sem.RESULT)
         outer = tree.copy()
         name = "metric_view"
         for t in outer.find_all(exp.Table):
@@ -987,6 +1040,36 @@ class Session:
             self._check_metric(m, requested)
         return compiled
 
+    def _metric_sql(self, compiled) -> str:
+        """The compiled metric query as this session's DuckDB SQL reads it: the query itself,
+        or on a Spark cluster a placeholder for its result (pg/spark_source.py)."""
+        spark = self.engine.spark
+        if spark is None:
+            return _wire_sql(compiled)
+        gen = self.engine.current
+        name = spark.remember(self.role, gen.alias if gen else "", compiled.sql)
+        return _wire_sql(compiled, f"SELECT * FROM {name}")
+
+    @contextlib.contextmanager
+    def _spark_bound(self, cur, sql: str, gen, *, schema_only: bool = False):
+        """While the block runs, ``cur`` reads the Spark results ``sql``'s placeholders stand
+        for (nothing to do on a DuckDB build)."""
+        spark = self.engine.spark
+        if spark is None or "__spark_" not in sql:
+            yield
+            return
+        try:
+            names = spark.bind(cur, sql, self.role, gen, schema_only=schema_only)
+        except SQLStateError:
+            raise
+        except Exception as exc:  # pyspark's errors: analysis, connection, execution
+            log.warning("Spark metric query failed: %s", str(exc).strip().splitlines()[:1])
+            raise spark_error(exc) from None
+        try:
+            yield
+        finally:
+            spark.unbind(cur, names)
+
     def compile_metrics(self, **request):
         """A metric request (:meth:`SemanticLayer.compile`'s arguments) compiled for this
         role: its filters through the guard, every metric it reads granted."""
@@ -997,14 +1080,15 @@ class Session:
 
     def query_metrics(self, **request) -> Result:
         """The rows of a metric request, as this role (see :meth:`compile_metrics`)."""
-        return self.run_duckdb(_wire_sql(self.compile_metrics(**request)), kind="semantic")
+        return self.run_duckdb(self._metric_sql(self.compile_metrics(**request)), kind="semantic")
 
     def dimension_values(self, dimension: str, metrics, where=None) -> Result:
         """The distinct values of ``dimension`` where ``metrics`` have data, sorted."""
         compiled = self.compile_metrics(metrics=metrics, group_by=[dimension], where=where)
         col = exp.to_identifier(dimension, quoted=True).sql(dialect="duckdb")
         return self.run_duckdb(
-            f"SELECT DISTINCT {col} FROM ({_wire_sql(compiled)}) AS _v ORDER BY 1", kind="semantic"
+            f"SELECT DISTINCT {col} FROM ({self._metric_sql(compiled)}) AS _v ORDER BY 1",
+            kind="semantic",
         )
 
     def _check_metric(self, name: str, requested: set[str] | None = None) -> None:
@@ -1036,17 +1120,20 @@ class Session:
         if call.method == "query":
             compiled = self.compile_metrics(**call.query_kwargs())
             if call.kwargs.get("compile"):  # dbt's compile=True: the SQL, not the rows
-                text = compiled.expression.sql(dialect="duckdb", pretty=True)
-                text = re.sub(r"\b_sem\.", "main.", text)
+                if self.engine.spark is not None:  # the SQL the cluster runs, views unnamed
+                    text = re.sub(r"`?\b_sem_gen_\d+_(\w+)`?", r"\1", compiled.sql)
+                else:
+                    text = compiled.expression.sql(dialect="duckdb", pretty=True)
+                    text = re.sub(r"\b_sem\.", "main.", text)
                 return run(_values_sql(["sql"], [(text,)]))
-            return run(_wire_sql(compiled))
+            return run(self._metric_sql(compiled))
         if call.method == "dimension_values":
             kw = call.query_kwargs()
             dims = kw["group_by"] or []
             if len(dims) != 1:
                 raise Unsupported("dimension_values needs group_by=[one dimension]")
             compiled = self.compile_metrics(metrics=kw["metrics"], group_by=dims, where=kw["where"])
-            inner = _wire_sql(compiled)
+            inner = self._metric_sql(compiled)
             col = exp.to_identifier(dims[0], quoted=True).sql(dialect="duckdb")
             return run(f"SELECT DISTINCT {col} FROM ({inner}) AS _v ORDER BY 1")
         cols, rows = jdbc.metadata(call, info, self.role)
@@ -1057,11 +1144,12 @@ class Session:
 _DATE_GRAINS = ("day", "week", "month", "quarter", "year")
 
 
-def _wire_sql(compiled) -> str:
+def _wire_sql(compiled, inner: str | None = None) -> str:
     """A compiled metric query as the server returns it: time columns at day grain or coarser
     (``metric_time__month``, ``case__opened_at__week``) are PostgreSQL ``date`` values, as BI
-    tools expect for a day-or-longer bucket (the CLI's CSV keeps MetricFlow's timestamps)."""
-    sql = compiled.expression.sql(dialect="duckdb")
+    tools expect for a day-or-longer bucket (the CLI's CSV keeps MetricFlow's timestamps).
+    ``inner``: DuckDB SQL that reads the compiled query's rows (a Spark cluster's result)."""
+    sql = inner or compiled.expression.sql(dialect="duckdb")
     dates = [c for c in compiled.columns if c.rsplit("__", 1)[-1] in _DATE_GRAINS and "__" in c]
     if not dates:
         return sql

@@ -14,16 +14,29 @@ from analysis_py.serve.config import ServeConfig
 from analysis_py.serve.server import PgServer
 
 
-def make_engine(cfg: ServeConfig, warehouse_dir=None, project_dir=None) -> Engine:
+def make_engine(cfg: ServeConfig, warehouse_dir=None, project_dir=None, target=None) -> Engine:
+    """The engine over the published DuckDB build, or (``target`` a Spark cluster target of
+    the profile) over the build published on that cluster."""
     from analysis_py.config import resolve_paths
+    from analysis_py.errors import ConfigError
+    from analysis_py.warehouse.spark_target import check_target, is_cluster_target
 
     paths = resolve_paths(project_dir=project_dir, warehouse_dir=warehouse_dir)
+    check_target(paths, target)
+    on_cluster = is_cluster_target(paths, target)
+    if target and not on_cluster and target != "dev":
+        raise ConfigError(
+            f"the server reads the published DuckDB build or a Spark cluster's; target "
+            f"'{target}' is neither",
+            hint="leave --target out (DuckDB), or use --target spark_cluster (docs/spark.md)",
+        )
     opts = EngineOptions(
         database=cfg.database,
         threads=cfg.threads,
         memory_limit=cfg.memory_limit,
         result_cache_bytes=cfg.result_cache_bytes,
-        rollups=cfg.rollups,
+        rollups=cfg.rollups and not on_cluster,
+        spark_cluster=on_cluster,
     )
     return Engine(
         paths.warehouse_dir,
@@ -34,9 +47,9 @@ def make_engine(cfg: ServeConfig, warehouse_dir=None, project_dir=None) -> Engin
     ).start()
 
 
-def run_forever(cfg: ServeConfig, *, warehouse_dir=None, project_dir=None) -> None:
+def run_forever(cfg: ServeConfig, *, warehouse_dir=None, project_dir=None, target=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    engine = make_engine(cfg, warehouse_dir, project_dir)
+    engine = make_engine(cfg, warehouse_dir, project_dir, target)
 
     async def main():
         server = PgServer(engine, cfg)
@@ -89,10 +102,14 @@ class Running:
 
 
 def start_in_thread(
-    cfg: ServeConfig, warehouse_dir: str | Path, project_dir=None, engine: Engine | None = None
+    cfg: ServeConfig,
+    warehouse_dir: str | Path,
+    project_dir=None,
+    engine: Engine | None = None,
+    target: str | None = None,
 ) -> Running:
     """A server on its own event loop thread (port 0 in the config = a free port)."""
-    engine = engine or make_engine(cfg, warehouse_dir, project_dir)
+    engine = engine or make_engine(cfg, warehouse_dir, project_dir, target)
     loop = asyncio.new_event_loop()
     server = PgServer(engine, cfg)
     ready = threading.Event()

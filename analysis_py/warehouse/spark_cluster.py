@@ -216,6 +216,7 @@ def up(
              "--conf", "spark.hadoop.javax.jdo.option.ConnectionURL="
              f"jdbc:derby:;databaseName={metastore};create=true",
              "--conf", "spark.ui.enabled=false",
+             "--conf", "spark.sql.session.timeZone=UTC",
              "--conf", "spark.executor.memory=512m",
              "--conf", f"spark.cores.max={workers}",
              "--hiveconf", f"hive.server2.thrift.port={ports['thrift']}",

@@ -156,6 +156,18 @@ class ClusterPublished:
     published_at: str
     info: dict
 
+    @classmethod
+    def from_record(cls, info: dict) -> ClusterPublished:
+        """A build from its record (``build.json``, ``current.json``)."""
+        return cls(
+            build_id=info["build_id"],
+            schema=info["schema"],
+            build_dir=Path(info["build_dir"]),
+            relations=dict(info["relations"]),
+            published_at=info.get("published_at", ""),
+            info=info,
+        )
+
     @property
     def target_path(self) -> Path:
         return self.build_dir / "target"
@@ -181,14 +193,7 @@ def current(paths: Paths) -> ClusterPublished:
         f"no published Spark cluster build in {root(paths)}",
         "run `opsmetrics build --target spark_cluster` first (with `opsmetrics spark up`)",
     )
-    return ClusterPublished(
-        build_id=info["build_id"],
-        schema=info["schema"],
-        build_dir=Path(info["build_dir"]),
-        relations=dict(info["relations"]),
-        published_at=info.get("published_at", ""),
-        info=info,
-    )
+    return ClusterPublished.from_record(info)
 
 
 def _manifest_relations(target_dir: Path) -> dict[str, str]:

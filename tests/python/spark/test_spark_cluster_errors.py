@@ -71,3 +71,33 @@ def test_readers_without_a_published_build_or_a_cluster(tmp_path):
         % (tmp_path / "wh" / "spark-cluster" / "builds" / "b1")
     )
     _fails(run_cli(*q, env=env, check=False), "semantic manifest")
+
+
+def test_a_served_roles_spark_views_carry_its_masks_and_policies():
+    """What the server creates in a role's Spark session (no JVM: the SQL itself)."""
+    from analysis_py.pg.governance import Grants, MartInfo, Role, RowPolicy, spark_view_sql
+
+    clients = MartInfo(
+        "dim_clients", "opsm_b1",
+        (("client_id", "VARCHAR"), ("legal_name", "VARCHAR"), ("onboarded_date", "DATE"),
+         ("region", "VARCHAR")),
+        pii=frozenset({"legal_name", "onboarded_date"}),
+    )  # fmt: skip
+    cases = MartInfo("fct_cases", "opsm_b1", (("case_id", "VARCHAR"), ("client_id", "VARCHAR")))
+    marts = {"dim_clients": clients, "fct_cases": cases}
+    emea = Role(
+        "emea", row_policies=(RowPolicy("emea", "dim_clients", "region = 'EMEA'", "client_id"),)
+    )
+    assert spark_view_sql(clients, emea, marts) == (
+        "SELECT `client_id`, CASE WHEN `legal_name` IS NULL THEN NULL ELSE '****' END AS "
+        "`legal_name`, CAST(NULL AS DATE) AS `onboarded_date`, `region` "
+        "FROM `opsm_b1`.`dim_clients` WHERE (region = 'EMEA')"
+    )
+    # the policy follows the key into every mart that carries it
+    assert spark_view_sql(cases, emea, marts) == (
+        "SELECT `case_id`, `client_id` FROM `opsm_b1`.`fct_cases` WHERE `client_id` IN "
+        "(SELECT `client_id` FROM `opsm_b1`.`dim_clients` WHERE region = 'EMEA')"
+    )
+    # a role granted the PII reads the columns themselves
+    admin = Role("admin", pii=Grants(None))
+    assert "'****'" not in spark_view_sql(clients, admin, marts)
