@@ -39,6 +39,8 @@ class Relation:
     #: (column, parent relation, parent column): relationships tests and semantic models'
     #: foreign entities pointing at another model's primary entity
     foreign_keys: tuple[tuple[str, str, str], ...] = ()
+    #: dbt's materialization (``table``, ``view``, ``ephemeral``, ``seed``…)
+    materialized: str = ""
 
     @property
     def governed(self) -> bool:
@@ -104,6 +106,7 @@ class DbtManifest:
                 primary_key=pk,
                 not_null=frozenset(not_null.get(uid, ())) | frozenset(pk),
                 foreign_keys=tuple(sorted(fks.get(name, ()))),
+                materialized=str((node.get("config") or {}).get("materialized") or ""),
             )
         return out
 

@@ -56,7 +56,6 @@ ENV_HOST, ENV_PORT, ENV_USER = (
 )
 ENV_SCHEMA = "OPSMETRICS_SPARK_SCHEMA"
 ENV_CONNECT = "OPSMETRICS_SPARK_CONNECT_URL"
-_RELATION_TYPES = {"model", "seed", "snapshot"}
 
 
 def root(paths: Paths) -> Path:
@@ -198,15 +197,16 @@ def current(paths: Paths) -> ClusterPublished:
 
 def _manifest_relations(target_dir: Path) -> dict[str, str]:
     """dbt unique id → ``schema.alias`` for every node of the manifest that is a relation."""
-    manifest = json.loads((target_dir / "manifest.json").read_text())
-    out = {}
-    for uid, node in manifest.get("nodes", {}).items():
-        if node.get("resource_type") not in _RELATION_TYPES:
-            continue
-        if (node.get("config") or {}).get("materialized") == "ephemeral":
-            continue
-        out[uid] = f"{node['schema']}.{node.get('alias') or node['name']}"
-    return out
+    from analysis_py.warehouse.manifest import DbtManifest
+
+    manifest = DbtManifest.read(target_dir / "manifest.json")
+    if manifest is None:
+        raise BuildError(f"dbt wrote no readable manifest.json in {target_dir}")
+    return {
+        r.unique_id: f"{r.schema}.{r.name}"
+        for r in manifest.relations().values()
+        if r.materialized != "ephemeral"
+    }
 
 
 # -- the build --------------------------------------------------------------------------------
