@@ -36,10 +36,13 @@ from analysis_py.warehouse import spark_cluster, spark_cluster_build
 from tests.python.conftest import PY4J_SOCKETS, REPO, run_cli
 from tests.python.spark.parity import checksum, metric_requests, public_marts
 
+# A group of its own: the module's tests share one cluster, and it may run beside the local
+# Spark tests on the other worker (this process opens no Spark session: every Spark Connect
+# client and the Spark-backed server run in processes of their own).
 pytestmark = [
     pytest.mark.spark,
     pytest.mark.timeout(1800),
-    pytest.mark.xdist_group("spark"),
+    pytest.mark.xdist_group("spark_cluster"),
     PY4J_SOCKETS,
 ]
 
