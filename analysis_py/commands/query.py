@@ -308,12 +308,6 @@ def _spark_target(project_dir, target) -> bool:
     return is_spark_target(resolve_paths(project_dir=project_dir), target)
 
 
-def _cluster_target(paths, target) -> bool:
-    from analysis_py.warehouse.spark_target import is_cluster_target
-
-    return is_cluster_target(paths, target)
-
-
 def _query_spark(
     project_dir, metrics, group_by, where, order, limit, start, end, saved, explain, csv_path,
     target,
@@ -322,6 +316,7 @@ def _query_spark(
     local session or, on a cluster, through Spark Connect (docs/spark.md)."""
     from analysis_py.config import resolve_paths
     from analysis_py.semantic.spark_query import run_request
+    from analysis_py.warehouse.spark_target import is_cluster_target
 
     if not _split(metrics) and not saved:
         raise QueryError("no metrics requested", hint="pass --metrics a,b or --saved-query NAME")
@@ -337,7 +332,7 @@ def _query_spark(
     }
     paths = resolve_paths(project_dir=project_dir)
     sql, columns, rows = run_request(
-        paths, request, explain=explain, cluster=_cluster_target(paths, target)
+        paths, request, explain=explain, cluster=is_cluster_target(paths, target)
     )
     if explain:
         click.echo(sql)

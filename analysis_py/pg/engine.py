@@ -295,68 +295,58 @@ class Engine:
         return True
 
     def _swap_to(self, path: Path, target: Path | None) -> None:
-        if self.spark is not None:
-            return self._swap_to_spark(path, target)
+        """Serve a newly published build as the next generation. A DuckDB build is attached;
+        a Spark cluster's is not (its marts' columns come from the cluster, and every role
+        reads them through its own Spark session's views)."""
         with self._swap_lock:
             alias = f"gen_{self._gen_no + 1}"
-            admin = self._admin()
-            try:
-                admin.execute(f"ATTACH {_lit(str(path))} AS {alias} (READ_ONLY)")
-            except duckdb.PermissionException:
-                raise DataNotFoundError(
-                    f"the published build {path} lies outside the warehouse folder "
-                    f"{self.warehouse_dir}; the locked-down engine reads only inside that folder",
-                    hint="publish builds with `opsmetrics build`, or point OPSMETRICS_WAREHOUSE_DIR "
-                    "(--warehouse-dir) at the folder that holds the build files",
-                ) from None
-            except duckdb.Error as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise DataNotFoundError(
-                    f"the published build {path} cannot be opened as a DuckDB database ({first})",
-                    hint="the file is damaged or not a warehouse build: run `opsmetrics build` "
-                    "to publish a new one",
-                ) from None
+            if self.spark is None:
+                self._attach(path, alias)
             self._gen_no += 1
             try:
-                marts = self._marts(alias, target)
+                if self.spark is None:
+                    marts, rollups = self._marts(alias, target), self._read_rollups(alias)
+                else:
+                    marts, rollups = self.spark.marts(path, target), ()
                 self._register_analysis()
                 if self.options.semantic:
-                    self._load_semantic(target)
-                gen = Generation(alias, path, target, marts, rollup_specs=self._read_rollups(alias))
+                    self._load_semantic(target, spark_gen=alias if self.spark else None)
+                gen = Generation(alias, path, target, marts, rollup_specs=rollups)
                 for role in self.roles.values():
                     self._build_role(role, gen)
             except Exception:
-                admin.execute(f"DETACH {alias}")
+                if self.spark is None:
+                    self._admin().execute(f"DETACH {alias}")
                 raise
-            self._publish_generation(gen)
+            with self._lock:
+                old = self.current
+                self.current = gen
+                if old is not None:
+                    old.retired = True
+                    self._old.append(old)
+            self.results.retain(alias)
+            log.info("serving %s as %s", path.name, alias)
+            for fn in self.listeners:
+                fn(gen)
+            self._reap()
 
-    def _publish_generation(self, gen: Generation) -> None:
-        with self._lock:
-            old = self.current
-            self.current = gen
-            if old is not None:
-                old.retired = True
-                self._old.append(old)
-        self.results.retain(gen.alias)
-        log.info("serving %s as %s", gen.path.name, gen.alias)
-        for fn in self.listeners:
-            fn(gen)
-        self._reap()
-
-    def _swap_to_spark(self, path: Path, target: Path | None) -> None:
-        """A Spark cluster's published build: nothing to attach; its marts' columns come from
-        the cluster, and every role reads them through its own Spark session's views."""
-        with self._swap_lock:
-            alias = f"gen_{self._gen_no + 1}"
-            marts = self.spark.marts(path, target)
-            self._gen_no += 1
-            self._register_analysis()
-            if self.options.semantic:
-                self._load_semantic(target, spark_gen=alias)
-            gen = Generation(alias, path, target, marts)
-            for role in self.roles.values():
-                self._build_role(role, gen)
-            self._publish_generation(gen)
+    def _attach(self, path: Path, alias: str) -> None:
+        try:
+            self._admin().execute(f"ATTACH {_lit(str(path))} AS {alias} (READ_ONLY)")
+        except duckdb.PermissionException:
+            raise DataNotFoundError(
+                f"the published build {path} lies outside the warehouse folder "
+                f"{self.warehouse_dir}; the locked-down engine reads only inside that folder",
+                hint="publish builds with `opsmetrics build`, or point OPSMETRICS_WAREHOUSE_DIR "
+                "(--warehouse-dir) at the folder that holds the build files",
+            ) from None
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataNotFoundError(
+                f"the published build {path} cannot be opened as a DuckDB database ({first})",
+                hint="the file is damaged or not a warehouse build: run `opsmetrics build` "
+                "to publish a new one",
+            ) from None
 
     def _read_rollups(self, alias: str) -> tuple:
         if not self.options.semantic or not self.options.rollups:

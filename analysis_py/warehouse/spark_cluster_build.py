@@ -42,7 +42,7 @@ from analysis_py.config import Paths
 from analysis_py.errors import BuildError, ConfigError
 from analysis_py.warehouse import spark_cluster
 from analysis_py.warehouse.publish import atomic_write_json, read_pointer
-from analysis_py.warehouse.spark_target import SparkBuildResult
+from analysis_py.warehouse.spark_target import BuildArtifacts, SparkBuildResult
 
 CURRENT = "current.json"
 RECORD = "build.json"
@@ -145,7 +145,7 @@ def thrift_cursor(paths: Paths) -> Iterator:
 
 # -- what a build holds -----------------------------------------------------------------------
 @dataclass(frozen=True)
-class ClusterPublished:
+class ClusterPublished(BuildArtifacts):
     build_id: str
     schema: str
     build_dir: Path
@@ -166,14 +166,6 @@ class ClusterPublished:
             published_at=info.get("published_at", ""),
             info=info,
         )
-
-    @property
-    def target_path(self) -> Path:
-        return self.build_dir / "target"
-
-    @property
-    def semantic_manifest_path(self) -> Path:
-        return self.target_path / "semantic_manifest.json"
 
     @property
     def tables(self) -> dict[str, str]:

@@ -159,13 +159,10 @@ def process_env(spark_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
-@dataclass(frozen=True)
-class SparkPublished:
-    build_id: str
+class BuildArtifacts:
+    """Where a published Spark build's dbt artifacts are (its ``build_dir``'s ``target``)."""
+
     build_dir: Path
-    tables: dict[str, str]
-    published_at: str
-    info: dict
 
     @property
     def target_path(self) -> Path:
@@ -174,6 +171,15 @@ class SparkPublished:
     @property
     def semantic_manifest_path(self) -> Path:
         return self.target_path / "semantic_manifest.json"
+
+
+@dataclass(frozen=True)
+class SparkPublished(BuildArtifacts):
+    build_id: str
+    build_dir: Path
+    tables: dict[str, str]
+    published_at: str
+    info: dict
 
 
 @dataclass
